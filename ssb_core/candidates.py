@@ -1,0 +1,152 @@
+"""N candidate masks for a batch of images in one batched pass.
+
+Rows of the sampled batch are candidate-major: row ``k * B + b`` is candidate k of image b, so one network
+call per step advances every candidate of every image (twice the rows with guidance, see
+:mod:`ssb_core.guidance`). Candidate k draws one noise field per step from its own generator seeded
+``seed + k`` and shares it across the images of the batch: a candidate does not depend on the batch it is
+computed in, and candidate k of the slices of a volume follows one coherent noise path.
+
+Where the diversity of the candidates comes from, each a knob of :class:`SamplingConfig`:
+- the noise path ``z`` (``stochastic``);
+- the reader label (``readers``: one reader's style for all, or cycling through the readers);
+- a partial perturbation of the image endpoint (``start_noise``, the paper's "controlled degradation"):
+  ``x_T = x1 + start_noise * z0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ssb_core.bridge import Bridge
+from ssb_core.guidance import EpsModel, guided_eps
+from ssb_core.sampler import BridgeSampler, ProgressCallback, run_bridge
+
+__all__ = ["SamplingConfig", "generate_candidates", "reader_labels_for"]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Sampling settings (stored in checkpoints as the model's defaults).
+
+    Attributes:
+        num_candidates: N masks per image.
+        nfe: network evaluations per candidate (1 .. T).
+        guidance_weight: classifier-free guidance w >= 0 (0 = conditional only).
+        stochastic: the bridge SDE (True) or the deterministic OT-ODE sampler.
+        start_noise: standard deviation of the perturbation of the image endpoint (0 = start at the image).
+        clip_x0: clip the mask estimate to [-1, 1] at each step.
+        threshold: probability above which a pixel belongs to a binary candidate.
+    """
+
+    num_candidates: int = 8
+    nfe: int = 20
+    guidance_weight: float = 0.0
+    stochastic: bool = True
+    start_noise: float = 0.0
+    clip_x0: bool = True
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_candidates, int) or not 1 <= self.num_candidates <= 256:
+            raise ValueError(f"num_candidates must be an integer in [1, 256], got {self.num_candidates!r}")
+        if not isinstance(self.nfe, int) or self.nfe < 1:
+            raise ValueError(f"nfe must be an integer >= 1, got {self.nfe!r}")
+        if not (0.0 <= float(self.guidance_weight) < float("inf")):
+            raise ValueError(f"guidance_weight must be a finite number >= 0, got {self.guidance_weight!r}")
+        if not (0.0 <= float(self.start_noise) < float("inf")):
+            raise ValueError(f"start_noise must be a finite number >= 0, got {self.start_noise!r}")
+        if not 0.0 < float(self.threshold) < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), got {self.threshold!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SamplingConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def replace(self, **changes: object) -> "SamplingConfig":
+        """A copy with some fields changed (validated again); ``None`` values are ignored."""
+        d = self.to_dict()
+        d.update({k: v for k, v in changes.items() if v is not None})
+        return SamplingConfig(**d)
+
+
+def reader_labels_for(readers: int | Sequence[int] | None, num_candidates: int, num_readers: int) -> list[int]:
+    """Reader label of each candidate.
+
+    ``None`` cycles through the readers (candidate k imitates reader ``k % num_readers``); an int gives every
+    candidate that reader's style; a sequence gives one label per candidate. ``num_readers`` itself is the
+    null label (no reader's style).
+    """
+    if readers is None:
+        labels = [k % num_readers for k in range(num_candidates)]
+    elif isinstance(readers, int):
+        labels = [readers] * num_candidates
+    else:
+        labels = [int(r) for r in readers]
+        if len(labels) != num_candidates:
+            raise ValueError(f"expected one reader label per candidate ({num_candidates}), got {len(labels)}")
+    bad = sorted({lab for lab in labels if not 0 <= lab <= num_readers})
+    if bad:
+        raise ValueError(f"unknown reader label(s) {bad}: expected 0..{num_readers - 1}, or {num_readers} for no reader")
+    return labels
+
+
+@torch.inference_mode()
+def generate_candidates(
+    eps_model: EpsModel,
+    bridge: Bridge,
+    images: torch.Tensor,
+    config: SamplingConfig,
+    num_readers: int,
+    readers: int | Sequence[int] | None = None,
+    seed: int = 0,
+    progress: ProgressCallback | None = None,
+) -> torch.Tensor:
+    """Sample ``config.num_candidates`` masks for each image.
+
+    Args:
+        eps_model: ``eps_model(x_n, image, timesteps, labels) -> eps`` (an :class:`~ssb_core.network.SSBNetwork`).
+        bridge: the schedule the model was trained with.
+        images: (B, C, *spatial) normalised images (the bridge's x1), on the model's device.
+        config: sampling settings.
+        num_readers: readers known to the model (its null label is ``num_readers``).
+        readers: see :func:`reader_labels_for`.
+        seed: candidate k uses a generator seeded ``seed + k``; the same seed gives the same candidates,
+            whatever the batch.
+        progress: ``progress(steps_done, nfe)`` after each step.
+
+    Returns:
+        (B, N, C, *spatial) mask probabilities in [0, 1] (``(x0 + 1) / 2``); threshold at ``config.threshold``.
+    """
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 4:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a float tensor (B, C, *spatial), got {got}")
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN/Inf values; expected finite values")
+    if config.nfe > bridge.num_timesteps:
+        raise ValueError(f"nfe must be in [1, {bridge.num_timesteps}], got {config.nfe}")
+    B, N = images.shape[0], config.num_candidates
+    labels_k = reader_labels_for(readers, N, num_readers)
+    device = images.device
+    generators = [torch.Generator().manual_seed(int(seed) + k) for k in range(N)]
+
+    def noise_fn() -> torch.Tensor:
+        # candidate-major rows: generator k's field fills rows k*B .. k*B + B - 1
+        fields = [torch.randn((1, *images.shape[1:]), generator=g, dtype=images.dtype) for g in generators]
+        return torch.cat([f.expand(B, *f.shape[1:]) for f in fields]).to(device)
+
+    x1 = images.repeat(N, *([1] * (images.ndim - 1)))
+    labels = torch.tensor(labels_k, dtype=torch.long, device=device).repeat_interleave(B)
+    x_start = x1 + float(config.start_noise) * noise_fn() if config.start_noise > 0 else x1
+
+    sampler = BridgeSampler(bridge, stochastic=config.stochastic, clip_x0=config.clip_x0)
+    sampler.set_timesteps(config.nfe)
+    predict = guided_eps(eps_model, x1, labels, null_label=num_readers, guidance_weight=config.guidance_weight)
+    x0 = run_bridge(predict, x_start, sampler, noise_fn=noise_fn, progress=progress)
+    probs = ((x0.clamp(-1.0, 1.0) + 1.0) / 2.0).reshape(N, B, *x0.shape[1:])
+    return probs.transpose(0, 1).contiguous()

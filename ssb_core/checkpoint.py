@@ -1,0 +1,170 @@
+"""Self-describing checkpoints: the weights plus everything needed to rebuild and use the model.
+
+A checkpoint is a ``torch.save`` of a plain dict (tensors, numbers, strings, lists, dicts only), so it loads
+with ``torch.load(weights_only=True)``: no pickle of arbitrary objects from an untrusted file.
+
+Keys (``format`` names the layout version):
+
+- ``network``: :class:`~ssb_core.network.NetworkConfig` as a dict; ``bridge``: :class:`~ssb_core.bridge.BridgeConfig`;
+  ``sampling``: the default :class:`~ssb_core.candidates.SamplingConfig`; ``loss``: the training loss settings.
+- ``data``: data conventions (intensity normalisation, ROI size, spacing, mask convention, ...).
+- ``readers``: reader names in label order (label i = ``readers[i]``; label ``len(readers)`` = null).
+- ``provenance``: when, from what data, by which code, how long, on what hardware.
+- ``state_dict``: the network weights (the EMA weights when training kept an EMA).
+
+Writes are atomic (a temporary file in the same folder, then ``os.replace``): a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from ssb_core import __version__
+from ssb_core.bridge import Bridge, BridgeConfig
+from ssb_core.candidates import SamplingConfig
+from ssb_core.network import NetworkConfig, SSBNetwork
+
+__all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "ssb-checkpoint/1"
+_REQUIRED = ("format", "network", "bridge", "sampling", "state_dict")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable or not an SSB checkpoint."""
+
+
+@dataclass
+class SSBCheckpoint:
+    """A loaded (or to-be-saved) checkpoint. ``build_model()`` returns the network with its weights."""
+
+    network: NetworkConfig
+    bridge: BridgeConfig
+    sampling: SamplingConfig
+    state_dict: dict[str, torch.Tensor]
+    readers: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.readers:
+            self.readers = [f"reader{i}" for i in range(self.network.num_readers)]
+        if len(self.readers) != self.network.num_readers:
+            raise CheckpointError(f"expected {self.network.num_readers} reader names, got {len(self.readers)}: {self.readers}")
+
+    def build_model(self, device: str | torch.device = "cpu") -> SSBNetwork:
+        """The network with the stored weights, in eval mode, on ``device``."""
+        model = SSBNetwork(self.network)
+        model.load_state_dict(self.state_dict)
+        return model.to(device).eval()
+
+    def build_bridge(self) -> Bridge:
+        return Bridge(self.bridge)
+
+    def reader_label(self, reader: str | int | None) -> int | None:
+        """The label index of a reader given by name or index; None stays None (cycle through readers)."""
+        if reader is None or reader == "":
+            return None
+        if isinstance(reader, int) and not isinstance(reader, bool):
+            if 0 <= reader <= len(self.readers):
+                return reader
+            raise ValueError(f"unknown reader index {reader}: expected 0..{len(self.readers) - 1}")
+        if reader in self.readers:
+            return self.readers.index(reader)
+        if reader in ("none", "null", "consensus"):
+            return len(self.readers)
+        raise ValueError(f"unknown reader {reader!r}: expected one of {self.readers} (or 'none')")
+
+    def to_dict(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "network": self.network.to_dict(),
+            "bridge": self.bridge.to_dict(),
+            "sampling": self.sampling.to_dict(),
+            "loss": dict(self.loss),
+            "data": dict(self.data),
+            "readers": list(self.readers),
+            "provenance": dict(self.provenance),
+            "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+        }
+
+
+def default_provenance(**extra: object) -> dict:
+    """Code version, library versions, host and time, plus ``extra``."""
+    info = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "ssb_core_version": __version__,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    info.update(extra)
+    return info
+
+
+def atomic_torch_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_checkpoint(checkpoint: SSBCheckpoint, path: str | Path) -> Path:
+    """Write ``checkpoint`` atomically to ``path``; returns the path."""
+    path = atomic_torch_save(checkpoint.to_dict(), path)
+    logger.info("saved checkpoint %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> SSBCheckpoint:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``).
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or lacks the keys of an SSB checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt / foreign files
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(raw, dict) or any(k not in raw for k in _REQUIRED):
+        got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(f"{path} is not an SSB checkpoint: expected keys {list(_REQUIRED)}, got {got}")
+    if raw["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: unsupported checkpoint format {raw['format']!r}, expected {CHECKPOINT_FORMAT!r}")
+    return SSBCheckpoint(
+        network=NetworkConfig.from_dict(raw["network"]),
+        bridge=BridgeConfig.from_dict(raw["bridge"]),
+        sampling=SamplingConfig.from_dict(raw["sampling"]),
+        state_dict=raw["state_dict"],
+        readers=list(raw.get("readers", [])),
+        data=dict(raw.get("data", {})),
+        loss=dict(raw.get("loss", {})),
+        provenance=dict(raw.get("provenance", {})),
+    )

@@ -1,0 +1,119 @@
+"""The SSB training loss (paper eq. 5) with reader-label dropout for classifier-free guidance.
+
+``L_SSB = || eps_theta(x_n, l, n) - (x_n - x0) / sigma_n ||^2 + gamma * (1 - Dice(mask, x0_hat))``
+
+- ``x_n ~ q(x_n | x0, x1)`` at a step n drawn uniformly from 1..T (n = 0 has no target).
+- The paper writes its Dice term against eps_theta; as decided in ``notes/method.md`` it is taken here on
+  the predicted mask ``x0_hat = x_n - sigma_n eps_theta`` mapped to [0, 1] (``(x0_hat + 1) / 2``, clipped),
+  against the reader's mask, which is what "emphasising fine boundary details" needs. The soft Dice is
+  MONAI's :class:`monai.losses.DiceLoss` (smoothed, so an empty mask predicted empty costs 0).
+- Each pair is (image, mask of reader l); with probability ``p_uncond`` the label becomes the null label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from monai.losses import DiceLoss
+
+from ssb_core.bridge import Bridge
+from ssb_core.guidance import EpsModel
+from ssb_core.validation import check_image_batch, check_same_shape
+
+__all__ = ["LossConfig", "SSBLoss", "LossOutput", "drop_labels"]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Attributes:
+    gamma: weight of the Dice term (0 = pure noise regression).
+    p_uncond: probability of replacing the reader label with the null label.
+    """
+
+    gamma: float = 1.0
+    p_uncond: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.gamma) < float("inf"):
+            raise ValueError(f"gamma must be a finite number >= 0, got {self.gamma!r}")
+        if not 0.0 <= float(self.p_uncond) <= 1.0:
+            raise ValueError(f"p_uncond must lie in [0, 1], got {self.p_uncond!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LossOutput:
+    """The total loss and its parts (detached parts, for logging)."""
+
+    loss: torch.Tensor
+    mse: torch.Tensor
+    dice: torch.Tensor
+    x0_hat: torch.Tensor
+
+
+def drop_labels(labels: torch.Tensor, null_label: int, p_uncond: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Replace each label by ``null_label`` with probability ``p_uncond`` (classifier-free guidance training)."""
+    if p_uncond <= 0.0:
+        return labels
+    drop = torch.rand(labels.shape, generator=generator) < p_uncond
+    return torch.where(drop.to(labels.device), torch.full_like(labels, null_label), labels)
+
+
+class SSBLoss:
+    """Compute L_SSB for a batch.
+
+    Args:
+        bridge: the schedule.
+        config: gamma and p_uncond.
+        null_label: the network's null label (``NetworkConfig.null_label``).
+    """
+
+    def __init__(self, bridge: Bridge, config: LossConfig | None = None, null_label: int = 4) -> None:
+        self.bridge = bridge
+        self.config = config or LossConfig()
+        self.null_label = int(null_label)
+        self._dice = DiceLoss(reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
+
+    def __call__(
+        self,
+        eps_model: EpsModel,
+        masks: torch.Tensor,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> LossOutput:
+        """Args:
+        eps_model: ``eps_model(x_n, image, timesteps, labels) -> eps``.
+        masks: (B, 1, *spatial) the reader's mask in {0, 1} (float).
+        images: (B, 1, *spatial) normalised images.
+        labels: (B,) reader labels (before dropout).
+        generator: CPU generator for the steps, the noise and the label dropout (reproducible training).
+        """
+        spatial_dims = images.ndim - 2
+        check_image_batch("images", images, spatial_dims)
+        check_image_batch("masks", masks, spatial_dims)
+        check_same_shape("masks", masks, "images", images)
+        if ((masks != 0) & (masks != 1)).any():
+            raise ValueError("masks must be binary {0, 1}; threshold probabilities first")
+        B, device = images.shape[0], images.device
+        T = self.bridge.num_timesteps
+        steps = torch.randint(1, T + 1, (B,), generator=generator)
+        noise = torch.randn(images.shape, generator=generator, dtype=images.dtype).to(device)
+        labels = drop_labels(labels, self.null_label, self.config.p_uncond, generator)
+
+        x0 = masks * 2.0 - 1.0
+        xt = self.bridge.q_sample(steps, x0, images, noise=noise)
+        target = self.bridge.target(steps, x0, xt)
+        eps = eps_model(xt, images, steps.to(device).float(), labels)
+        mse = torch.mean((eps - target) ** 2)
+        x0_hat = self.bridge.pred_x0(steps, xt, eps)
+        if self.config.gamma > 0:
+            prob = ((x0_hat + 1.0) / 2.0).clamp(0.0, 1.0)
+            dice = self._dice(prob, masks)
+        else:
+            dice = torch.zeros((), device=device)
+        loss = mse + self.config.gamma * dice
+        return LossOutput(loss=loss, mse=mse.detach(), dice=dice.detach(), x0_hat=x0_hat.detach())

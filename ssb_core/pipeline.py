@@ -1,0 +1,77 @@
+"""A loaded model ready to sample: checkpoint -> network + bridge + default sampling settings.
+
+The annotation app and the evaluation entry point both go through :class:`SSBPipeline`, so a checkpoint is
+interpreted in exactly one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ssb_core.candidates import SamplingConfig, generate_candidates
+from ssb_core.checkpoint import SSBCheckpoint, load_checkpoint
+from ssb_core.sampler import ProgressCallback
+
+__all__ = ["SSBPipeline"]
+
+logger = logging.getLogger(__name__)
+
+
+class SSBPipeline:
+    """The network (eval mode, on ``device``), its bridge and its checkpoint's defaults."""
+
+    def __init__(self, checkpoint: SSBCheckpoint, device: str | torch.device = "cpu") -> None:
+        self.checkpoint = checkpoint
+        self.device = torch.device(device)
+        self.model = checkpoint.build_model(self.device)
+        self.bridge = checkpoint.build_bridge()
+        self.defaults = checkpoint.sampling
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> "SSBPipeline":
+        ckpt = load_checkpoint(path, map_location="cpu")
+        logger.info("loaded %s (%d readers, network %s)", path, ckpt.network.num_readers, ckpt.network.channels)
+        return cls(ckpt, device)
+
+    @property
+    def num_readers(self) -> int:
+        return self.checkpoint.network.num_readers
+
+    def sample(
+        self,
+        images: torch.Tensor,
+        config: SamplingConfig | None = None,
+        readers: int | str | Sequence[int] | None = None,
+        seed: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Candidates for normalised images.
+
+        Args:
+            images: (B, 1, *spatial) images already normalised with the checkpoint's data conventions, spatial
+                size a multiple of ``network.size_multiple``.
+            config: sampling settings (the checkpoint's defaults when None).
+            readers: a reader name or index for every candidate, per-candidate indices, or None to cycle.
+            seed: see :func:`~ssb_core.candidates.generate_candidates`.
+
+        Returns:
+            (B, N, 1, *spatial) probabilities in [0, 1], on the CPU.
+        """
+        config = config or self.defaults
+        if isinstance(readers, str):
+            readers = self.checkpoint.reader_label(readers)
+        probs = generate_candidates(
+            self.model,
+            self.bridge,
+            images.to(self.device, torch.float32),
+            config,
+            num_readers=self.num_readers,
+            readers=readers,
+            seed=seed,
+            progress=progress,
+        )
+        return probs.cpu()

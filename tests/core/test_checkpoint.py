@@ -1,0 +1,80 @@
+"""Checkpoints: self-describing, loaded with weights_only, identical samples in a new process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ssb_core.bridge import BridgeConfig
+from ssb_core.candidates import SamplingConfig
+from ssb_core.checkpoint import CheckpointError, SSBCheckpoint, load_checkpoint, save_checkpoint
+from ssb_core.pipeline import SSBPipeline
+from tests.conftest import REPO_ROOT
+
+_SAMPLE_IN_NEW_PROCESS = """
+import sys, torch
+from ssb_core.pipeline import SSBPipeline
+pipe = SSBPipeline.from_checkpoint(sys.argv[1])
+image = torch.linspace(-1, 2, 64).reshape(1, 1, 8, 8)
+torch.save(pipe.sample(image, seed=7), sys.argv[2])
+"""
+
+
+def _checkpoint(net, **kw) -> SSBCheckpoint:
+    return SSBCheckpoint(
+        network=net.config,
+        bridge=BridgeConfig(num_timesteps=200),
+        sampling=SamplingConfig(num_candidates=3, nfe=4, guidance_weight=0.5),
+        state_dict=net.state_dict(),
+        readers=["ann_a", "ann_b", "ann_c", "ann_d"],
+        data={"intensity": {"kind": "zscore"}, "roi_size": [64, 64]},
+        provenance={"note": "test"},
+        **kw,
+    )
+
+
+def test_round_trip_in_a_new_process_gives_identical_samples(tmp_path, random_tiny_network):
+    path = save_checkpoint(_checkpoint(random_tiny_network), tmp_path / "model.pt")
+    image = torch.linspace(-1, 2, 64).reshape(1, 1, 8, 8)
+    here = SSBPipeline.from_checkpoint(path).sample(image, seed=7)
+    out = tmp_path / "samples.pt"
+    subprocess.run([sys.executable, "-c", _SAMPLE_IN_NEW_PROCESS, str(path), str(out)], check=True, cwd=REPO_ROOT)
+    there = torch.load(out, weights_only=True)
+    assert there.shape == (1, 3, 1, 8, 8)
+    assert torch.equal(here, there)
+
+
+def test_checkpoint_describes_itself(tmp_path, random_tiny_network):
+    path = save_checkpoint(_checkpoint(random_tiny_network), tmp_path / "m.pt")
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "ssb-checkpoint/1"
+    json.dumps({k: v for k, v in raw.items() if k != "state_dict"})  # all settings are plain data
+    ckpt = load_checkpoint(path)
+    assert ckpt.network == random_tiny_network.config
+    assert ckpt.bridge.num_timesteps == 200 and ckpt.sampling.nfe == 4
+    assert ckpt.reader_label("ann_c") == 2 and ckpt.reader_label("none") == 4 and ckpt.reader_label(None) is None
+    with pytest.raises(ValueError, match="unknown reader 'ann_z'"):
+        ckpt.reader_label("ann_z")
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_missing_corrupt_and_foreign_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(bad)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(1)}, foreign)
+    with pytest.raises(CheckpointError, match="not an SSB checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_reader_names_must_match_the_network(random_tiny_network):
+    with pytest.raises(CheckpointError, match="expected 4 reader names"):
+        SSBCheckpoint(network=random_tiny_network.config, bridge=BridgeConfig(), sampling=SamplingConfig(), state_dict={}, readers=["a"])

@@ -1,0 +1,78 @@
+"""L_SSB: its parts, label dropout, and that it goes down when a tiny network overfits a real LIDC slice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssb_core.bridge import Bridge, BridgeConfig
+from ssb_core.loss import LossConfig, SSBLoss, drop_labels
+from ssb_core.network import SSBNetwork
+from tests.conftest import shared_data
+
+
+def test_perfect_predictor_has_zero_mse_and_zero_dice():
+    bridge = Bridge(BridgeConfig())
+    masks = torch.zeros(4, 1, 8, 8)
+    masks[:, :, 2:6, 2:6] = 1
+    images = torch.randn(4, 1, 8, 8)
+
+    def oracle(x_n, image, t, labels):
+        sigma = bridge.std_fwd[t.long()].float().reshape(-1, 1, 1, 1)
+        return (x_n - (masks * 2 - 1)) / sigma
+
+    out = SSBLoss(bridge, LossConfig(gamma=1.0, p_uncond=0.0))(oracle, masks, images, torch.zeros(4, dtype=torch.long))
+    assert out.mse.item() < 1e-8
+    assert out.dice.item() < 1e-4
+
+
+def test_drop_labels_rate():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.zeros(20000, dtype=torch.long)
+    dropped = drop_labels(labels, 4, 0.25, g)
+    assert set(dropped.unique().tolist()) == {0, 4}
+    assert abs((dropped == 4).float().mean().item() - 0.25) < 0.015
+    assert torch.equal(drop_labels(labels, 4, 0.0), labels)
+
+
+def test_bad_inputs():
+    loss = SSBLoss(Bridge(BridgeConfig()))
+    zero = lambda x, i, t, l: torch.zeros_like(x)  # noqa: E731
+    with pytest.raises(ValueError, match="binary"):
+        loss(zero, torch.full((1, 1, 8, 8), 0.5), torch.zeros(1, 1, 8, 8), torch.zeros(1, dtype=torch.long))
+    with pytest.raises(ValueError, match="same shape"):
+        loss(zero, torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 4, 8), torch.zeros(1, dtype=torch.long))
+    with pytest.raises(ValueError, match="p_uncond"):
+        LossConfig(p_uncond=1.5)
+
+
+@pytest.mark.shared_data
+def test_loss_decreases_when_overfitting_one_real_lidc_slice(tiny_network_config):
+    data = np.load(shared_data("lidc64", "train.npz"))
+    idx = int(np.argmax(data["masks"].sum(axis=(1, 2, 3))))  # the slice with the most lesion
+    image = torch.from_numpy(data["images"][idx]).float()[None, None]
+    readers = np.flatnonzero(data["reader_present"][idx])
+    masks = torch.from_numpy(data["masks"][idx, readers]).float()[:, None]
+    labels = torch.from_numpy(readers).long()
+    images = image.expand(len(readers), -1, -1, -1).contiguous()
+
+    torch.manual_seed(0)
+    bridge = Bridge(BridgeConfig())
+    net = SSBNetwork(tiny_network_config)
+    loss_fn = SSBLoss(bridge, LossConfig(gamma=1.0, p_uncond=0.0), null_label=tiny_network_config.null_label)
+
+    def held_out_loss() -> float:
+        g = torch.Generator().manual_seed(123)
+        with torch.no_grad():
+            return float(np.mean([loss_fn(net, masks, images, labels, generator=g).loss.item() for _ in range(8)]))
+
+    before = held_out_loss()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        opt.zero_grad()
+        loss_fn(net, masks, images, labels, generator=g).loss.backward()
+        opt.step()
+    after = held_out_loss()
+    assert after < 0.5 * before, (before, after)

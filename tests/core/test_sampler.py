@@ -1,0 +1,155 @@
+"""The sampler: schedule choice, the oracle predictor, reproducibility, guidance and batching."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssb_core.bridge import Bridge, BridgeConfig
+from ssb_core.candidates import SamplingConfig, generate_candidates, reader_labels_for
+from ssb_core.guidance import guided_eps
+from ssb_core.sampler import BridgeSampler, run_bridge
+
+
+@pytest.fixture(scope="module")
+def bridge() -> Bridge:
+    return Bridge(BridgeConfig())
+
+
+def _mask_and_image(seed=0, shape=(2, 1, 16, 16)):
+    g = torch.Generator().manual_seed(seed)
+    mask = (torch.rand(shape, generator=g) > 0.6).float()
+    image = mask * 2.0 + 0.3 * torch.randn(shape, generator=g)
+    return mask, image
+
+
+def _oracle(bridge, x0_true):
+    """An eps predictor that knows the true mask: eps = (x_n - x0) / sigma_n."""
+
+    def eps_model(x_n, image, t, labels):
+        sigma = bridge.std_fwd[t.long().cpu()].to(x_n.dtype).reshape(-1, *([1] * (x_n.ndim - 1)))
+        reps = x_n.shape[0] // x0_true.shape[0]
+        return (x_n - x0_true.repeat(reps, *([1] * (x0_true.ndim - 1)))) / sigma
+
+    return eps_model
+
+
+def test_set_timesteps_spreads_nfe_steps_from_T(bridge):
+    s = BridgeSampler(bridge)
+    for nfe in (1, 5, 10, 50, 1000):
+        s.set_timesteps(nfe)
+        assert s.nfe == nfe
+        assert s.timesteps[0] == bridge.num_timesteps and s.timesteps[-1] > 0
+        assert torch.all(s.timesteps[:-1] > s.timesteps[1:])
+    s.set_timesteps(1)
+    assert s.prev_timestep(1000) == 0
+
+
+@pytest.mark.parametrize("nfe", [0, -3, 1001])
+def test_nfe_out_of_range(bridge, nfe):
+    with pytest.raises(ValueError, match=r"nfe must be in \[1, 1000\]"):
+        BridgeSampler(bridge).set_timesteps(nfe)
+
+
+def test_nfe_must_be_int(bridge):
+    with pytest.raises(TypeError, match="nfe must be an int"):
+        BridgeSampler(bridge).set_timesteps(5.0)
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+@pytest.mark.parametrize("nfe", [1, 5, 10, 50])
+def test_oracle_predictor_recovers_the_true_mask_from_the_image(bridge, nfe, stochastic):
+    mask, image = _mask_and_image()
+    x0 = mask * 2 - 1
+    sampler = BridgeSampler(bridge, stochastic=stochastic)
+    sampler.set_timesteps(nfe)
+    oracle = _oracle(bridge, x0)
+    predict = lambda x, n: oracle(x, image, torch.full((x.shape[0],), float(n)), None)  # noqa: E731
+    out = run_bridge(predict, image, sampler)
+    assert torch.allclose(out, x0, atol=1e-5)
+
+
+def test_oracle_through_generate_candidates(bridge):
+    mask, image = _mask_and_image()
+    cfg = SamplingConfig(num_candidates=3, nfe=5, guidance_weight=1.5)
+    probs = generate_candidates(_oracle(bridge, mask * 2 - 1), bridge, image, cfg, num_readers=4, seed=3)
+    assert probs.shape == (2, 3, 1, 16, 16)
+    assert torch.allclose(probs, mask.unsqueeze(1).expand_as(probs), atol=1e-5)
+
+
+def test_guidance_weight_zero_equals_the_conditional_prediction(random_tiny_network):
+    net = random_tiny_network
+    mask, image = _mask_and_image(shape=(3, 1, 8, 8))
+    labels = torch.tensor([0, 2, 3])
+    x = torch.randn_like(image)
+    with torch.no_grad():
+        cond = net(x, image, torch.full((3,), 500.0), labels)
+        got = guided_eps(net, image, labels, null_label=4, guidance_weight=0.0)(x, 500)
+        uncond = net(x, image, torch.full((3,), 500.0), torch.full((3,), 4))
+        guided = guided_eps(net, image, labels, null_label=4, guidance_weight=2.0)(x, 500)
+    assert torch.allclose(got, cond)
+    assert not torch.allclose(cond, uncond)
+    assert torch.allclose(guided, 3.0 * cond - 2.0 * uncond, atol=1e-5)
+
+
+def test_guidance_pair_and_candidates_run_as_one_batched_call(bridge):
+    calls = []
+
+    def counting_model(x_n, image, t, labels):
+        calls.append((x_n.shape[0], sorted(set(labels.tolist()))))
+        return torch.zeros_like(x_n)
+
+    _, image = _mask_and_image(shape=(2, 1, 8, 8))
+    generate_candidates(counting_model, bridge, image, SamplingConfig(num_candidates=4, nfe=5, guidance_weight=1.0), num_readers=4)
+    assert len(calls) == 5  # one call per step
+    assert all(rows == 2 * 4 * 2 for rows, _ in calls)  # B * N rows, doubled for the guidance pair
+    assert calls[0][1] == [0, 1, 2, 3, 4]  # readers cycle; 4 = null
+
+
+def test_seeded_sampling_is_reproducible_and_batch_independent(bridge, random_tiny_network):
+    net = random_tiny_network
+    _, image = _mask_and_image(shape=(2, 1, 8, 8))
+    cfg = SamplingConfig(num_candidates=3, nfe=4, start_noise=0.2)
+    a = generate_candidates(net, bridge, image, cfg, num_readers=4, seed=11)
+    b = generate_candidates(net, bridge, image, cfg, num_readers=4, seed=11)
+    c = generate_candidates(net, bridge, image, cfg, num_readers=4, seed=12)
+    alone = generate_candidates(net, bridge, image[1:], cfg, num_readers=4, seed=11)
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+    assert torch.allclose(a[1:], alone, atol=1e-5)
+    assert not torch.allclose(a[:, 0], a[:, 1])  # candidates differ
+
+
+def test_progress_callback_reports_every_step(bridge):
+    seen = []
+    _, image = _mask_and_image(shape=(1, 1, 8, 8))
+    cfg = SamplingConfig(num_candidates=2, nfe=7)
+    generate_candidates(lambda x, i, t, l: torch.zeros_like(x), bridge, image, cfg, num_readers=4, progress=lambda d, n: seen.append((d, n)))
+    assert seen == [(i, 7) for i in range(1, 8)]
+
+
+def test_reader_labels():
+    assert reader_labels_for(None, 6, 4) == [0, 1, 2, 3, 0, 1]
+    assert reader_labels_for(2, 3, 4) == [2, 2, 2]
+    assert reader_labels_for([4, 0], 2, 4) == [4, 0]
+    with pytest.raises(ValueError, match="unknown reader"):
+        reader_labels_for(7, 2, 4)
+    with pytest.raises(ValueError, match="one reader label per candidate"):
+        reader_labels_for([0], 2, 4)
+
+
+def test_bad_inputs(bridge):
+    zero = lambda x, i, t, l: torch.zeros_like(x)  # noqa: E731
+    img = torch.zeros(1, 1, 8, 8)
+    with pytest.raises(ValueError, match="NaN"):
+        generate_candidates(zero, bridge, img.clone().fill_(float("nan")), SamplingConfig(), num_readers=4)
+    with pytest.raises(ValueError, match="float tensor"):
+        generate_candidates(zero, bridge, torch.zeros(8, 8), SamplingConfig(), num_readers=4)
+    with pytest.raises(ValueError, match="nfe must be in"):
+        generate_candidates(zero, bridge, img, SamplingConfig(nfe=2000), num_readers=4)
+    with pytest.raises(ValueError, match="num_candidates"):
+        SamplingConfig(num_candidates=0)
+    with pytest.raises(ValueError, match="guidance_weight"):
+        SamplingConfig(guidance_weight=-1)
+    with pytest.raises(ValueError, match="guidance_weight"):
+        guided_eps(zero, img, torch.zeros(1, dtype=torch.long), 4, float("nan"))
