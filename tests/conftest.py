@@ -38,3 +38,19 @@ def random_tiny_network(tiny_network_config):
         for p in net.parameters():
             p.normal_(0, 0.2)
     return net
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure():
+    """``report_figure("text")``: a measured figure shown in the run's summary ("measured figures")."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
