@@ -105,7 +105,7 @@ def default_provenance(**extra: object) -> dict:
     info = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "ssb_core_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # TorchVersion is not allowed by weights_only loading
         "python": platform.python_version(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
