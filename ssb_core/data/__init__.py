@@ -18,20 +18,29 @@ Every dataset here is a ``torch.utils.data.Dataset`` whose items are dicts:
 - ``meta``: dict: ``source`` (file), slice index when a slice, ``spacing`` when known (None otherwise),
   and for volumes ``origin`` / ``direction``.
 
+Arrays are numpy; batch them with :func:`collate_samples` (torch's default collate cannot stack ``meta``).
+:mod:`ssb_core.data.sample` holds the full table and :func:`check_sample`, which validates a sample.
+
 Entry point: :func:`build_dataset` (``{"format": "lidc64" | "lidc_crops" | "folders" | "volumes", "path": ...}``).
 Errors about files are :class:`DatasetError` (a ValueError) naming the file.
+Patient-grouped splits: :func:`grouped_split` (indices from group ids) and :func:`split_dataset` (dataset views);
+no patient / series ever lands in two splits, and the same seed gives the same split.
+Augmentation (image and every reader mask moved together): :class:`~ssb_core.data.augment.AugmentedDataset`.
 """
 
 from __future__ import annotations
 
 from ssb_core.data.errors import DatasetError
-from ssb_core.data.intensity import CROPS_UNIT, JPG_UNIT, LIDC64, LUNG_WINDOW, IntensityConvention
+from ssb_core.data.intensity import CROPS_UNIT, JPG_UNIT, LIDC64, LUNG_WINDOW, IntensityConvention, normalise
 from ssb_core.data.lidc64 import Lidc64Dataset
 from ssb_core.data.registry import FORMATS, build_dataset
+from ssb_core.data.sample import SAMPLE_KEYS, check_sample, collate_samples, make_sample
+from ssb_core.data.splits import DEFAULT_FRACTIONS, GroupSubset, grouped_split, split_dataset
 
 __all__ = [
-    "DatasetError", "IntensityConvention", "LIDC64", "LUNG_WINDOW", "JPG_UNIT", "CROPS_UNIT",
-    "Lidc64Dataset", "build_dataset", "FORMATS",
+    "DatasetError", "IntensityConvention", "normalise", "LIDC64", "LUNG_WINDOW", "JPG_UNIT", "CROPS_UNIT",
+    "Lidc64Dataset", "build_dataset", "FORMATS", "SAMPLE_KEYS", "check_sample", "collate_samples", "make_sample",
+    "grouped_split", "split_dataset", "GroupSubset", "DEFAULT_FRACTIONS", "AugmentedDataset", "make_augment",
     "LidcCropsDataset", "convert_crops_to_npz", "JpgFoldersDataset", "VolumeDataset", "SliceDataset",
 ]
 
@@ -45,6 +54,10 @@ def __getattr__(name: str):  # lazy: the optional readers import Pillow / Simple
         from ssb_core.data.folders import JpgFoldersDataset
 
         return JpgFoldersDataset
+    if name in ("AugmentedDataset", "make_augment"):
+        from ssb_core.data import augment
+
+        return getattr(augment, name)
     if name in ("VolumeDataset", "SliceDataset"):
         from ssb_core.data import volumes
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IntensityConvention", "KINDS", "LIDC64", "LUNG_WINDOW", "JPG_UNIT", "CROPS_UNIT"]
+__all__ = ["IntensityConvention", "normalise", "KINDS", "LIDC64", "LUNG_WINDOW", "JPG_UNIT", "CROPS_UNIT"]
 
 KINDS = ("none", "zscore", "unit", "window")
 
@@ -42,7 +42,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {"none": (), "zscore": (), "unit": (), "window": ("a_min", "a_max")}
 _ALIASES = {"identity": "none", "z-score": "zscore", "z_score": "zscore", "per_scan_zscore": "zscore", "range": "window",
-            "scale_intensity_range": "window"}
+            "scale_intensity_range": "window", "ct_window": "window"}
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,14 @@ class IntensityConvention:
     def is_finite(self) -> bool:
         """True when every numeric parameter is finite."""
         return all(math.isfinite(float(v)) for v in self.params.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def normalise(image: np.ndarray, convention: IntensityConvention | Mapping[str, Any] | str) -> np.ndarray:
+    """Map a raw image (any shape) to the model's input range with ``convention``: an
+    :class:`IntensityConvention`, or its ``to_dict()`` as a checkpoint stores it, or a kind string.
+    Returns float32 of the image's shape."""
+    conv = convention if isinstance(convention, IntensityConvention) else IntensityConvention.from_dict(convention)
+    return conv.apply(image)
 
 
 #: lidc64: already z-normalised by the source.

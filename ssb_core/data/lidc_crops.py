@@ -56,27 +56,34 @@ def load_crops_pickle(path: str | Path) -> dict[str, np.ndarray]:
     except Exception as exc:  # pickle raises many types on corrupt input
         raise DatasetError.for_file(path, f"cannot unpickle ({describe(exc)}); the file is corrupt or truncated",
                                     "a pickle of {crop_id: {image, masks, series_uid}}") from exc
-    if not isinstance(data, Mapping) or not data:
+    if not isinstance(data, dict) or not data:
         raise DatasetError.for_file(path, f"holds a {type(data).__name__} of {len(data) if hasattr(data, '__len__') else '?'} entries",
                                     "a non-empty dict keyed by crop id")
-    images, masks, ids, uids = [], [], [], []
-    shape: tuple[int, ...] | None = None
-    for key in sorted(data, key=str):
-        entry = data[key]
+    keys = sorted(data, key=str)
+    n = len(keys)
+    images: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    ids, uids = [], []
+    for i, key in enumerate(keys):
+        entry = data.pop(key)  # free each crop as it is copied: peak memory stays near the pickle's own size
         if not isinstance(entry, Mapping) or not {"image", "masks", "series_uid"} <= set(entry):
             raise DatasetError.for_file(path, f"crop {key!r} is not a dict with 'image', 'masks', 'series_uid'",
                                         "each value {image: (H, W) float, masks: 4 x (H, W), series_uid: str}")
         img = np.asarray(entry["image"], dtype=np.float32)
         m = np.asarray(entry["masks"])
-        shape = shape or img.shape
-        if img.ndim != 2 or img.shape != shape or m.shape != (NUM_READERS, *shape):
+        if images is None and img.ndim == 2:
+            images = np.empty((n, *img.shape), dtype=np.float32)
+            masks = np.empty((n, NUM_READERS, *img.shape), dtype=np.uint8)
+        if images is None or masks is None or img.shape != images.shape[1:] or m.shape != masks.shape[1:]:
+            expected = images.shape[1:] if images is not None else "(H, W)"
             raise DatasetError.for_file(path, f"crop {key!r}: image {img.shape}, masks {m.shape}",
-                                        f"image {shape} and masks ({NUM_READERS}, *{shape})")
-        images.append(img)
-        masks.append((m > 0).astype(np.uint8))
+                                        f"image {expected} and masks ({NUM_READERS}, *{expected}), as the first crop")
+        images[i] = img
+        masks[i] = m > 0
         ids.append(str(key))
         uids.append(str(entry["series_uid"]))
-    return {"images": np.stack(images), "masks": np.stack(masks), "crop_id": np.asarray(ids), "series_uid": np.asarray(uids)}
+    assert images is not None and masks is not None
+    return {"images": images, "masks": masks, "crop_id": np.asarray(ids), "series_uid": np.asarray(uids)}
 
 
 def convert_crops_to_npz(pkl: str | Path, npz: str | Path, compress: bool = False) -> Path:

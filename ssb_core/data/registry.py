@@ -3,7 +3,10 @@
 Formats and their keys (``format`` and ``path`` always required):
 
 - ``lidc64``: ``path`` (.npz or directory), ``split``, ``intensity``;
-- ``lidc_crops``: ``path`` (.pkl or .npz), ``intensity``, ``patients`` (keep only these series uids);
+- ``lidc_crops``: ``path`` (.pkl or .npz), ``intensity``, ``patients`` (keep only these series uids), ``split``
+  (a name in ``fractions``: the crops carry no official split, so a patient-grouped one by series uid is made
+  with :func:`~ssb_core.data.splits.grouped_split`), ``fractions`` (default ``{train: 0.7, val: 0.15,
+  test: 0.15}``), ``seed`` (default 0);
 - ``folders``: ``path`` (lidc128-jpg root or a split directory), ``split`` (training / testing), ``intensity``,
   ``threshold``;
 - ``volumes``: ``path`` (root), ``readers`` (list of reader tags), ``strict``, ``intensity``, ``slices``
@@ -30,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "lidc64": ("path", "split", "intensity"),
-    "lidc_crops": ("path", "intensity", "patients"),
+    "lidc_crops": ("path", "intensity", "patients", "split", "fractions", "seed"),
     "folders": ("path", "split", "intensity", "threshold"),
     "volumes": ("path", "readers", "strict", "intensity", "slices", "axis"),
 }
@@ -53,8 +56,22 @@ def _lidc64(c: dict[str, Any]) -> Dataset:
 
 def _crops(c: dict[str, Any]) -> Dataset:
     from ssb_core.data.lidc_crops import LidcCropsDataset
+    from ssb_core.data.splits import DEFAULT_FRACTIONS, _check_fractions, split_dataset
 
-    return LidcCropsDataset(c["path"], intensity=_intensity(c.get("intensity")), patients=c.get("patients"))
+    split = c.get("split")
+    fractions = c.get("fractions") or DEFAULT_FRACTIONS
+    if split is None and ("fractions" in c or "seed" in c):
+        raise ValueError("dataset config for format 'lidc_crops': 'fractions' / 'seed' need 'split' (the part to return)")
+    if split is not None and (not isinstance(fractions, Mapping) or split not in fractions):
+        raise ValueError(f"dataset config for format 'lidc_crops': 'split' {split!r} must be a key of 'fractions', "
+                         f"got fractions {fractions!r}")
+    if split is not None:
+        _check_fractions(list(fractions.values()))
+    # checked before loading: the full pickle takes minutes
+    ds = LidcCropsDataset(c["path"], intensity=_intensity(c.get("intensity")), patients=c.get("patients"))
+    if split is None:
+        return ds
+    return split_dataset(ds, dict(fractions), seed=int(c.get("seed", 0)))[split]  # type: ignore[index]
 
 
 def _folders(c: dict[str, Any]) -> Dataset:

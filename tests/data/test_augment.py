@@ -27,3 +27,34 @@ def test_joint_and_seeded():
         np.testing.assert_array_equal(s["masks"][0], (s["image"][0] > 0.5).astype(np.uint8))  # moved together
         changed |= not np.array_equal(s["image"], ds[i]["image"])
     assert changed and a.patient_ids == ds.patient_ids and a.intensity is LIDC64
+
+
+def _binary_toy(n=3, shape=(32, 32)):
+    """Image = 1 inside a blob, 0 outside, so the mask is recoverable from the image after any warp."""
+    rng = np.random.default_rng(1)
+    masks = np.zeros((n, 2, *shape), np.uint8)
+    for i in range(n):
+        c = rng.integers(8, 24, size=len(shape))
+        sl = tuple(slice(int(x) - 5, int(x) + 5) for x in c)
+        masks[(i, slice(None), *sl)] = 1
+    images = masks[:, 0].astype(np.float32)
+    return ArraySampleDataset(images, masks, np.ones((n, 2), bool), [f"c{i}" for i in range(n)], ["p"] * n, [{}] * n, LIDC64)
+
+
+def test_affine_keeps_image_and_masks_aligned():
+    ds = _binary_toy()
+    aug = AugmentedDataset(ds, seed=0, prob_flip=0.0, prob_rot90=0.0, prob_affine=1.0, rotate_range=0.5, scale_range=0.2)
+    for i in range(len(ds)):
+        s = aug[i]
+        assert set(np.unique(s["masks"])) <= {0, 1} and s["masks"].dtype == np.uint8
+        np.testing.assert_array_equal(s["masks"][0], s["masks"][1])  # every reader gets the same warp
+        assert not np.array_equal(s["masks"], ds[i]["masks"])
+        agree = ((s["image"][0] > 0.5) == s["masks"][0].astype(bool)).mean()
+        assert agree > 0.98, agree
+
+
+def test_volume_augmentation_joint():
+    ds = _binary_toy(n=1, shape=(24, 24, 24))
+    s = AugmentedDataset(ds, seed=2, prob_flip=1.0, prob_rot90=1.0, prob_affine=1.0)[0]
+    assert s["image"].shape == (1, 24, 24, 24) and s["masks"].shape == (2, 24, 24, 24)
+    assert ((s["image"][0] > 0.5) == s["masks"][0].astype(bool)).mean() > 0.98

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ssb_core.data import DatasetError, build_dataset, convert_crops_to_npz
+from ssb_core.data import DatasetError, build_dataset, check_sample, convert_crops_to_npz
 from ssb_core.data.lidc_crops import LidcCropsDataset
 from tests.conftest import shared_data
 
@@ -35,6 +35,7 @@ def test_crops_pickle_and_npz_conversion(tmp_path):
     np.testing.assert_array_equal(s["masks"][0], data["crop_01"]["masks"][0])
     np.testing.assert_allclose(s["image"][0], ds.intensity.apply(data["crop_01"]["image"]), rtol=1e-6)
     assert s["reader_present"].all() and s["meta"]["absent_unknown"]
+    check_sample(s, num_readers=4)
     npz = convert_crops_to_npz(tmp_path / "crops.pkl", tmp_path / "crops.npz")
     fast = LidcCropsDataset(npz, patients=["1.2.3.2"])
     assert len(fast) == 2 and fast[0]["case_id"] == "crop_04"
@@ -53,6 +54,15 @@ def test_crops_errors_name_file(tmp_path):
         pickle.dump({"a": {"image": np.zeros((128, 128))}}, f)
     with pytest.raises(DatasetError, match="bad.pkl.*crop 'a'"):
         LidcCropsDataset(tmp_path / "bad.pkl")
+    crop = {"image": np.zeros((128, 128)), "masks": [np.zeros((128, 128))] * 4, "series_uid": "s"}
+    with open(tmp_path / "shapes.pkl", "wb") as f:
+        pickle.dump({"a": crop, "b": {**crop, "masks": [np.zeros((64, 64))] * 4}}, f)
+    with pytest.raises(DatasetError, match=r"shapes.pkl: crop 'b': image \(128, 128\), masks \(4, 64, 64\)"):
+        LidcCropsDataset(tmp_path / "shapes.pkl")
+    with open(tmp_path / "list.pkl", "wb") as f:
+        pickle.dump([crop], f)
+    with pytest.raises(DatasetError, match="list.pkl: holds a list"):
+        LidcCropsDataset(tmp_path / "list.pkl")
 
 
 def test_jpg_folders_real_cases():
@@ -64,6 +74,7 @@ def test_jpg_folders_real_cases():
     assert s["masks"].shape == (4, 128, 128) and set(np.unique(s["masks"])) <= {0, 1}
     assert s["reader_present"].all() and s["meta"]["absent_unknown"] is True
     assert s["case_id"] == s["patient_id"] == "12"
+    check_sample(s, num_readers=4)
     all_cases = build_dataset({"format": "folders", "path": str(root)})
     assert len(all_cases) == 28
     nonempty = [all_cases[i]["meta"]["nonempty_readers"] for i in range(len(all_cases))]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ssb_core.data import CROPS_UNIT, JPG_UNIT, LIDC64, LUNG_WINDOW, DatasetError, IntensityConvention, build_dataset
+from ssb_core.data import CROPS_UNIT, JPG_UNIT, LIDC64, LUNG_WINDOW, DatasetError, IntensityConvention, build_dataset, normalise
 
 
 @pytest.mark.parametrize("conv", [LIDC64, LUNG_WINDOW, JPG_UNIT, CROPS_UNIT, IntensityConvention("zscore")])
@@ -17,6 +17,7 @@ def test_round_trip_through_json(conv):
     x = np.linspace(-1200, 600, 50, dtype=np.float64).reshape(5, 10)
     np.testing.assert_array_equal(back.apply(x), conv.apply(x))
     assert conv.apply(x).dtype == np.float32 and conv.apply(x).shape == x.shape
+    np.testing.assert_array_equal(normalise(x, conv.to_dict()), conv.apply(x))  # as a checkpoint stores it
 
 
 def test_kinds():
@@ -31,6 +32,7 @@ def test_kinds():
 def test_from_dict_variants_and_errors():
     assert IntensityConvention.from_dict("none") == LIDC64
     assert IntensityConvention.from_dict({"method": "window", "a_min": -1000, "a_max": 400}).kind == "window"
+    assert IntensityConvention.from_dict({"kind": "ct_window", "a_min": -1000, "a_max": 400}).kind == "window"
     assert IntensityConvention.from_dict({"kind": "unit", "params": {"scale": 1.0}}).params["scale"] == 1.0
     with pytest.raises(ValueError, match="unknown intensity"):
         IntensityConvention.from_dict({"kind": "gamma"})

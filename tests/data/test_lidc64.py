@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssb_core.data import DatasetError, Lidc64Dataset, build_dataset
-from ssb_core.training.data import collate_samples, patient_grouped_split
+from torch.utils.data import DataLoader
+
+from ssb_core.data import DatasetError, Lidc64Dataset, build_dataset, check_sample, collate_samples, split_dataset
 from tests.conftest import shared_data
 
 
@@ -25,8 +26,11 @@ def test_real_samples(test_split):
     assert s["case_id"] == f"{s['patient_id']}_n{s['meta']['nodule']}_s{s['meta']['slice_index']}"
     assert s["patient_id"] == ds.patient_ids[0] and s["meta"]["source"].endswith("test.npz")
     assert len({ds[i]["case_id"] for i in range(len(ds))}) == len(ds)
-    batch = collate_samples([ds[i] for i in range(4)])
-    assert tuple(batch["image"].shape) == (4, 1, 64, 64)
+    for i in range(len(ds)):
+        check_sample(ds[i], num_readers=4)
+    batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=collate_samples)))
+    assert tuple(batch["image"].shape) == (4, 1, 64, 64) and batch["masks"].dtype.is_floating_point is False
+    assert tuple(batch["reader_present"].shape) == (4, 4) and len(batch["meta"]) == 4
 
 
 def test_absent_readers_flagged_and_zero(test_split):
@@ -38,11 +42,12 @@ def test_absent_readers_flagged_and_zero(test_split):
     assert not s["masks"][~s["reader_present"]].any()
 
 
-def test_patient_grouped_split_uses_attribute(test_split):
-    tr, va = patient_grouped_split(test_split, 0.25, seed=0)
-    pt = {test_split.patient_ids[i] for i in tr.indices}
-    pv = {test_split.patient_ids[i] for i in va.indices}
-    assert pt and pv and not (pt & pv)
+def test_patient_grouped_split_of_real_split(test_split):
+    parts = split_dataset(test_split, {"a": 0.75, "b": 0.25}, seed=0)
+    pa, pb = set(parts["a"].patient_ids), set(parts["b"].patient_ids)
+    assert pa and pb and not (pa & pb) and len(parts["a"]) + len(parts["b"]) == len(test_split)
+    s = parts["b"][0]
+    assert s["patient_id"] in pb and parts["b"].intensity is test_split.intensity
 
 
 def _write(path, n=3, **override):

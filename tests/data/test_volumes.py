@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssb_core.data import DatasetError, VolumeDataset, build_dataset
+from ssb_core.data import DatasetError, VolumeDataset, build_dataset, check_sample
 from tests.conftest import shared_data
 
 sitk = pytest.importorskip("SimpleITK")
@@ -34,6 +34,7 @@ def test_volume_sample_keeps_geometry(volume_root):
     assert s["image"].shape == (1, 256, 256, 25) and s["image"].dtype == np.float32
     assert s["masks"].shape == (3, 256, 256, 25) and s["masks"].dtype == np.uint8
     np.testing.assert_array_equal(s["reader_present"], [True, True, False])
+    check_sample(s, num_readers=3)
     assert not s["masks"][2].any()
     assert int(s["masks"][0].sum()) == 4137 and s["masks"][1].sum() > s["masks"][0].sum()
     np.testing.assert_array_equal(s["masks"][0], np.transpose(sitk.GetArrayFromImage(label), (1, 2, 0)))
@@ -55,6 +56,7 @@ def test_lesion_slices(volume_root):
     assert s["case_id"] == f"brain1_z{z_with[0]}" and s["meta"]["slice_index"] == int(z_with[0])
     np.testing.assert_allclose(s["meta"]["spacing"], (0.78125, 0.78125), atol=1e-5)
     assert s["reader_present"].all() and any(ds[i]["masks"].any() for i in range(len(ds)))
+    check_sample(s, num_readers=2)
     full = build_dataset({"format": "volumes", "path": str(root), "readers": ["A", "B"], "slices": "all"})
     assert len(full) == 25
 
