@@ -1,8 +1,8 @@
-"""Metrics for ambiguous segmentation: generated masks (N, H, W[, D]) against reader masks (M, H, W[, D]).
+"""Metrics for ambiguous segmentation: N generated masks (N, H, W[, D]) against M reader masks (M, H, W[, D]).
 
 | name | meaning | reference | range |
 | --- | --- | --- | --- |
-| ``ged`` | generalised energy distance, d = 1 - IoU (biased by default) | Kohl 2018, PhiSeg 2019 | [0, 2], lower better |
+| ``ged`` | generalised energy distance, d = 1 − IoU, the value the field tabulates (squared form), biased by default | Kohl 2018, PhiSeg 2019, CCDM 2023 | [0, 2], lower better |
 | ``d_max`` | mean over readers of the best Dice among the samples | CIMD 2023 | [0, 1] |
 | ``s_c`` | sensitivity of the samples' union to the readers' union | CIMD 2023 | [0, 1] |
 | ``d_a`` | diversity agreement (pairwise-difference variances) | CIMD 2023 | [0, 1] |
@@ -11,23 +11,33 @@
 | ``hm_iou`` | Hungarian-matched IoU over lcm(N, M) copies | CCDM 2023 | [0, 1] |
 
 Conventions: Dice(empty, empty) = IoU(empty, empty) = 1; readers who did not annotate are dropped
-(``absent_readers="exclude"``) or counted as empty masks (``"empty"``), and every result records which.
-``docs/metrics.md`` has the formulas in full.
+(``absent_readers="exclude"``, the default) or counted as empty masks (``"empty"``, Kohl et al. 2018), and every
+result records which. ``docs/metrics.md`` has the formulas in full and the inter-reader reference figures.
+
+Modules: :mod:`.masks` (input checks, conventions), :mod:`.overlap` (pairwise Dice/IoU), :mod:`.ged`,
+:mod:`.cimd`, :mod:`.ddi`, :mod:`.hm_iou` (one metric family each), :mod:`.image_metrics` (all of them for one
+image), :mod:`.dataset_metrics` and :mod:`.accumulator` (over a dataset), :mod:`.inter_reader` (the readers'
+own disagreement).
 """
 
 from __future__ import annotations
 
+from ssb_core.metrics.accumulator import MetricsAccumulator
 from ssb_core.metrics.cimd import ci_score, combined_sensitivity, diversity_agreement, harmonic_mean3, max_dice_matching
-from ssb_core.metrics.dataset_metrics import DatasetMetrics, MetricsAccumulator, markdown_header
-from ssb_core.metrics.ddi import ddi_from_dice_matrix, diversity_divergence_index
+from ssb_core.metrics.dataset_metrics import DatasetMetrics, markdown_header
+from ssb_core.metrics.ddi import DDI, ddi_from_dice_matrix, diversity_divergence_index
+from ssb_core.metrics.ged import GEDTerms, ged_terms, generalized_energy_distance
+from ssb_core.metrics.hm_iou import hungarian_matched_iou
 from ssb_core.metrics.image_metrics import HIGHER_IS_BETTER, METRIC_NAMES, ImageMetrics, image_metrics
-from ssb_core.metrics.inter_reader import inter_reader_dataset, inter_reader_image
-from ssb_core.metrics.iou_based import generalized_energy_distance, hungarian_matched_iou
-from ssb_core.metrics.masks import as_mask_set, pairwise_dice, pairwise_iou, select_readers
+from ssb_core.metrics.inter_reader import INTER_READER_PROTOCOL, inter_reader_dataset, inter_reader_image
+from ssb_core.metrics.masks import ABSENT_READER_CONVENTIONS, as_mask_set, as_reader_present, select_readers
+from ssb_core.metrics.overlap import PairwiseOverlaps, pairwise_dice, pairwise_iou, pairwise_overlaps
 
 __all__ = [
-    "DatasetMetrics", "HIGHER_IS_BETTER", "ImageMetrics", "METRIC_NAMES", "MetricsAccumulator", "as_mask_set",
+    "ABSENT_READER_CONVENTIONS", "DDI", "DatasetMetrics", "GEDTerms", "HIGHER_IS_BETTER", "INTER_READER_PROTOCOL",
+    "ImageMetrics", "METRIC_NAMES", "MetricsAccumulator", "PairwiseOverlaps", "as_mask_set", "as_reader_present",
     "ci_score", "combined_sensitivity", "ddi_from_dice_matrix", "diversity_agreement", "diversity_divergence_index",
-    "generalized_energy_distance", "harmonic_mean3", "hungarian_matched_iou", "image_metrics", "inter_reader_dataset",
-    "inter_reader_image", "markdown_header", "max_dice_matching", "pairwise_dice", "pairwise_iou", "select_readers",
+    "ged_terms", "generalized_energy_distance", "harmonic_mean3", "hungarian_matched_iou", "image_metrics",
+    "inter_reader_dataset", "inter_reader_image", "markdown_header", "max_dice_matching", "pairwise_dice",
+    "pairwise_iou", "pairwise_overlaps", "select_readers",
 ]

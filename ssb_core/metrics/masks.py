@@ -1,104 +1,179 @@
-"""Mask sets for the metrics: input checks and pairwise overlap matrices.
+"""Mask sets for the metrics: input checks, binarisation and the absent-reader conventions.
 
-A *mask set* is an array of shape ``(K, H, W)`` or ``(K, H, W, D)``: K binary masks of one image (generated
-candidates, or readers). Torch tensors and numpy arrays are both accepted; probabilities are accepted when a
-``threshold`` is given (``mask = prob > threshold``).
+A *mask set* is an array of shape ``(K, H, W)`` or ``(K, H, W, D)``: K masks of one image (the N generated
+candidates, or the M readers). Torch tensors (any device; they are copied to the CPU) and numpy arrays are both
+accepted. Values must be binary ({0, 1} or bool) unless a ``threshold`` is given, in which case
+``mask = value > threshold`` (for probabilities; ``threshold`` in [0, 1)).
 
-Overlap conventions (as CIMD, PhiSeg and CCDM use them): ``Dice(empty, empty) = 1``, ``IoU(empty, empty) = 1``;
-an empty mask against a non-empty one scores 0 — the convention of MONAI's :func:`monai.metrics.compute_dice`
-and :func:`monai.metrics.compute_iou` with ``ignore_empty=False``, against which the tests check these values.
+Readers who did not annotate an image are described by a boolean ``reader_present`` vector ``(M,)`` and one of
+two conventions (:data:`ABSENT_READER_CONVENTIONS`):
+
+- ``"exclude"`` (the default of this package): drop them; the image is scored against the readers who did
+  annotate. This is what "agreement with the radiologists" means when a reader's silence is not a statement.
+- ``"empty"``: keep them as empty masks, the convention of the LIDC-IDRI benchmark data of Kohl et al. 2018
+  (Probabilistic U-Net), which the published LIDC tables (PhiSeg, CIMD, CCDM, the SSB paper) inherit. Use it to
+  compare with those tables.
+
+Every result object of :mod:`ssb_core.metrics` records which convention produced it.
 """
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import numpy as np
 import torch
 
-__all__ = ["as_mask_set", "pairwise_dice", "pairwise_iou", "select_readers"]
+__all__ = [
+    "ABSENT_READER_CONVENTIONS",
+    "DEFAULT_ABSENT_READERS",
+    "as_mask_set",
+    "as_reader_present",
+    "check_absent_readers",
+    "check_same_spatial_shape",
+    "check_threshold",
+    "select_readers",
+]
 
 ABSENT_READER_CONVENTIONS = ("exclude", "empty")
+"""``"exclude"``: drop readers who did not annotate; ``"empty"``: count them as empty masks (Kohl et al. 2018)."""
+
+DEFAULT_ABSENT_READERS = "exclude"
+
+_IMAGE_SPATIAL_NDIMS = (2, 3)
 
 
-def as_mask_set(x: object, name: str, threshold: float | None = None) -> np.ndarray:
-    """Check a mask set and return it as a bool numpy array ``(K, *spatial)``.
-
-    (The metrics run in numpy: on small masks torch's intra-op threads cost far more than they save, badly so
-    on a loaded machine.)
+def check_threshold(threshold: object) -> float | None:
+    """Validate a binarisation threshold: None, or a finite real number in [0, 1).
 
     Raises:
-        TypeError: not an array / tensor.
-        ValueError: fewer than 2 or more than 4 dimensions, no mask, NaN/Inf, or non-binary values without a threshold.
+        TypeError: not a real number (bools are rejected too).
+        ValueError: NaN/Inf or outside [0, 1).
     """
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise TypeError(f"threshold must be a real number in [0, 1) or None, got {type(threshold).__name__}")
+    value = float(threshold)
+    if not math.isfinite(value) or not 0.0 <= value < 1.0:
+        raise ValueError(f"threshold must lie in [0, 1) (masks are value > threshold), got {threshold!r}")
+    return value
+
+
+def check_absent_readers(absent_readers: object) -> str:
+    """Validate the absent-reader convention (one of :data:`ABSENT_READER_CONVENTIONS`)."""
+    if absent_readers not in ABSENT_READER_CONVENTIONS:
+        raise ValueError(f"absent_readers must be one of {ABSENT_READER_CONVENTIONS}, got {absent_readers!r}")
+    return str(absent_readers)
+
+
+def _to_numpy(x: object, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        t = x.detach().cpu().numpy()
-    elif isinstance(x, np.ndarray):
-        t = x
-    else:
-        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
-    if t.ndim not in (3, 4):
-        raise ValueError(f"{name} must have shape (K, H, W) or (K, H, W, D), got {tuple(t.shape)}")
+        t = x.detach().cpu()
+        if t.dtype in (torch.bfloat16, torch.float16):
+            t = t.float()
+        return t.numpy()
+    if isinstance(x, np.ndarray):
+        return x
+    raise TypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
+
+
+def as_mask_set(
+    x: object,
+    name: str = "masks",
+    threshold: float | None = None,
+    *,
+    spatial_ndims: tuple[int, ...] | None = _IMAGE_SPATIAL_NDIMS,
+) -> np.ndarray:
+    """Check a mask set and return it as a bool numpy array ``(K, *spatial)``.
+
+    Args:
+        x: numpy array or torch tensor ``(K, H, W)`` or ``(K, H, W, D)``; bool, integer or float.
+        name: what to call it in error messages (``"samples"``, ``"readers"``).
+        threshold: binarise with ``x > threshold``; None requires binary values (0/1 or bool).
+        spatial_ndims: accepted numbers of spatial dimensions; None accepts any (at least one), e.g. flattened
+            ``(K, P)`` pixel vectors.
+
+    Raises:
+        TypeError: not an array / tensor, or a non-numeric dtype.
+        ValueError: wrong number of dimensions, no mask (K = 0), NaN/Inf, or non-binary values without a threshold.
+    """
+    threshold = check_threshold(threshold)
+    t = _to_numpy(x, name)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a bool, integer or float array, got dtype {t.dtype}")
+    if spatial_ndims is None:
+        if t.ndim < 2:
+            raise ValueError(f"{name}: expected shape (K, *spatial) with at least one spatial dim, got {tuple(t.shape)}")
+    elif t.ndim - 1 not in spatial_ndims:
+        expected = " or ".join({2: "(K, H, W)", 3: "(K, H, W, D)"}.get(d, f"(K, <{d} spatial dims>)") for d in spatial_ndims)
+        raise ValueError(f"{name}: expected shape {expected}, got {tuple(t.shape)}")
     if t.shape[0] < 1:
-        raise ValueError(f"{name} must hold at least one mask, got shape {tuple(t.shape)}")
+        raise ValueError(f"{name}: expected at least one mask (K >= 1), got shape {tuple(t.shape)}")
     if t.dtype == np.bool_:
         return t
-    t = t.astype(np.float64)
-    if not np.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN/Inf values")
+    if t.dtype.kind == "f" and not np.isfinite(t).all():
+        raise ValueError(f"{name}: expected finite values, got NaN/Inf")
     if threshold is not None:
-        if not 0.0 <= float(threshold) < 1.0:
-            raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
-        return t > float(threshold)
+        return t > threshold
     if ((t != 0) & (t != 1)).any():
-        raise ValueError(f"{name} is not binary (values other than 0 and 1); pass a threshold for probabilities")
-    return t > 0.5
+        bad = t[(t != 0) & (t != 1)].flat[0]
+        raise ValueError(f"{name}: expected binary values 0/1 (or pass threshold= for probabilities), got e.g. {bad!r}")
+    return t != 0
+
+
+def check_same_spatial_shape(samples: np.ndarray, readers: np.ndarray) -> None:
+    """Raise ValueError unless the two mask sets share their spatial shape (the number of masks may differ)."""
+    if samples.shape[1:] != readers.shape[1:]:
+        raise ValueError(
+            f"readers must have the spatial shape of samples: expected (M, {', '.join(map(str, samples.shape[1:]))}), "
+            f"got {tuple(readers.shape)} (samples: {tuple(samples.shape)})"
+        )
+
+
+def as_reader_present(reader_present: object, num_readers: int) -> np.ndarray:
+    """Check ``reader_present`` and return it as a bool numpy vector ``(M,)``.
+
+    Accepts bool arrays / tensors / lists, or integers 0/1; None means every reader annotated.
+
+    Raises:
+        ValueError: wrong shape, or values other than 0/1.
+        TypeError: a float or non-numeric dtype.
+    """
+    if reader_present is None:
+        return np.ones(num_readers, dtype=bool)
+    if isinstance(reader_present, torch.Tensor):
+        reader_present = reader_present.detach().cpu().numpy()
+    present = np.asarray(reader_present)
+    if present.shape != (num_readers,):
+        raise ValueError(f"reader_present: expected shape ({num_readers},), got {tuple(present.shape)}")
+    if present.dtype == np.bool_:
+        return present
+    if present.dtype.kind not in "iu":
+        raise TypeError(f"reader_present: expected a bool (or 0/1 integer) vector, got dtype {present.dtype}")
+    if ((present != 0) & (present != 1)).any():
+        raise ValueError(f"reader_present: expected 0/1 values, got {present.tolist()}")
+    return present.astype(bool)
 
 
 def select_readers(readers: np.ndarray, reader_present: object | None, absent_readers: str) -> np.ndarray:
-    """Apply the absent-reader convention.
+    """Apply the absent-reader convention to a bool reader set ``(M, *spatial)``.
 
-    ``"exclude"`` drops the readers who did not annotate; ``"empty"`` keeps them as empty masks (the usual LIDC
-    benchmark convention, Kohl et al. 2018). ``reader_present`` is a bool vector ``(M,)``; None = all present.
+    ``"exclude"`` returns the present readers only (raises when none is present: there is nothing to score
+    against); ``"empty"`` returns all M slots with the absent ones set to empty masks.
     """
-    if absent_readers not in ABSENT_READER_CONVENTIONS:
-        raise ValueError(f"absent_readers must be one of {ABSENT_READER_CONVENTIONS}, got {absent_readers!r}")
-    if reader_present is None:
+    absent_readers = check_absent_readers(absent_readers)
+    present = as_reader_present(reader_present, readers.shape[0])
+    if present.all():
         return readers
-    if isinstance(reader_present, torch.Tensor):
-        reader_present = reader_present.detach().cpu().numpy()
-    present = np.asarray(reader_present).astype(bool).reshape(-1)
-    if present.shape[0] != readers.shape[0]:
-        raise ValueError(f"reader_present must have shape ({readers.shape[0]},), got {tuple(present.shape)}")
     if absent_readers == "empty":
         out = readers.copy()
         out[~present] = False
         return out
     if not present.any():
-        raise ValueError("no reader is present: nothing to compare against (use absent_readers='empty' to score against empty masks)")
+        raise ValueError(
+            "reader_present: expected at least one present reader with absent_readers='exclude', got none "
+            "(use absent_readers='empty' to score against empty masks)"
+        )
     return readers[present]
-
-
-def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(|a_i ∩ b_j|, |a_i|, |b_j|)`` for every pair, as float64 (Ka, Kb), (Ka, 1), (1, Kb)."""
-    if a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"mask sets must share their spatial shape, got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}")
-    fa = a.reshape(a.shape[0], -1).astype(np.float64)
-    fb = b.reshape(b.shape[0], -1).astype(np.float64)
-    return fa @ fb.T, fa.sum(1, keepdims=True), fb.sum(1, keepdims=True).T
-
-
-def pairwise_dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dice of every pair: ``(Ka, Kb)`` float64 matrix for bool mask sets ``a`` (Ka, *sp) and ``b`` (Kb, *sp).
-
-    Same values and empty-mask convention as ``monai.metrics.compute_dice(..., ignore_empty=False)`` (the tests
-    check this), computed for all pairs at once with one matrix product instead of MONAI's per-pair loop.
-    """
-    inter, sa, sb = _overlaps(a, b)
-    total = sa + sb
-    return np.where(total > 0, 2.0 * inter / np.maximum(total, 1.0), 1.0)
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every pair: ``(Ka, Kb)`` float64 matrix (as ``monai.metrics.compute_iou(..., ignore_empty=False)``)."""
-    inter, sa, sb = _overlaps(a, b)
-    union = sa + sb - inter
-    return np.where(union > 0, inter / np.maximum(union, 1.0), 1.0)
