@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
+import torch
+
+# The tests run small tensors, where torch's intra-op threads cost more than they save, and on a shared
+# machine they make the same test 10x slower. SSB_TEST_THREADS=0 keeps torch's default.
+if int(os.environ.get("SSB_TEST_THREADS", "1")) > 0:
+    torch.set_num_threads(int(os.environ.get("SSB_TEST_THREADS", "1")))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -1,0 +1,146 @@
+"""Sampling the candidates of one ROI and summarising them (agreement, variability, per-candidate figures).
+
+Agreement labelmap (uint8; names in ``/info/``): with f = the fraction of candidates covering a voxel,
+
+- 1 ``some candidates``: 0 < f < 1/2;
+- 2 ``consensus``: 1/2 <= f < 1 (the consensus mask is f >= 1/2, i.e. labels 2 and 3);
+- 3 ``all candidates``: f = 1;
+- 4 ``chosen candidate``: used alone when one candidate is returned (``candidate=k``).
+
+Variability: ``v = 4 f (1 - f)`` in [0, 1] (the Bernoulli variance of the candidates' vote, scaled so that an
+even split is 1 and agreement is 0). The disagreement score of a whole ROI is the mean of v over the voxels
+covered by at least one candidate (0 when no candidate covers anything).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ssb_core.candidates import SamplingConfig
+from ssb_core.metrics import diversity_divergence_index, pairwise_dice
+from ssb_core.pipeline import SSBPipeline
+
+from lib.roi import RoiPlan, to_box
+
+__all__ = ["AGREEMENT_LABELS", "CandidateSet", "sample_roi", "disagreement_score"]
+
+logger = logging.getLogger(__name__)
+
+AGREEMENT_LABELS = {"some candidates": 1, "consensus": 2, "all candidates": 3, "chosen candidate": 4}
+
+
+def sample_roi(
+    pipeline: SSBPipeline,
+    images: torch.Tensor,
+    config: SamplingConfig,
+    readers: int | Sequence[int] | None,
+    seed: int,
+    slice_batch: int = 16,
+) -> torch.Tensor:
+    """Candidates for the ROI slices ``images`` (B, 1, H, W), ``slice_batch`` slices per network batch.
+
+    Candidate k uses one noise field per step (seed ``seed + k``) shared by every slice, whichever batch the
+    slice falls in, so candidate k is one coherent 3D proposal. Returns (B, N, H, W) probabilities.
+    """
+    starts = range(0, images.shape[0], slice_batch)
+    parts = [pipeline.sample(images[s : s + slice_batch], config, readers=readers, seed=seed) for s in starts]
+    return torch.cat(parts)[:, :, 0]
+
+
+@dataclass
+class CandidateSet:
+    """N binary candidates on the ROI's box grid.
+
+    Attributes:
+        masks: (N, B, ny, nx) bool, candidate n on the plan's slices, in input voxels.
+        plan: the ROI they live in. valid: (row, col) slices of the box inside the image.
+    """
+
+    masks: np.ndarray
+    plan: RoiPlan
+    valid: tuple[slice, slice]
+
+    @classmethod
+    def from_probs(cls, probs: torch.Tensor, plan: RoiPlan, threshold: float, valid: tuple[slice, slice]) -> "CandidateSet":
+        """From (B, N, H, W) model-grid probabilities: resampled to the box, thresholded, cleared outside the image."""
+        box = to_box(probs.transpose(0, 1).contiguous(), plan) > threshold
+        inside = np.zeros(box.shape[-2:], dtype=bool)
+        inside[valid] = True
+        return cls(box & inside, plan, valid)
+
+    @property
+    def n(self) -> int:
+        return int(self.masks.shape[0])
+
+    def fraction(self) -> np.ndarray:
+        """(B, ny, nx) float32 share of candidates covering each voxel."""
+        return self.masks.mean(axis=0, dtype=np.float32)
+
+    def consensus(self) -> np.ndarray:
+        return self.fraction() >= 0.5
+
+    def agreement(self) -> np.ndarray:
+        """(B, ny, nx) uint8 agreement labels 0..3 (see the module docstring)."""
+        f = self.fraction()
+        out = np.zeros(f.shape, dtype=np.uint8)
+        out[f > 0] = 1
+        out[f >= 0.5] = 2
+        out[f >= 1.0] = 3
+        return out
+
+    def variability(self) -> np.ndarray:
+        """(B, ny, nx) float32 v = 4 f (1 - f) in [0, 1]."""
+        f = self.fraction()
+        return (4.0 * f * (1.0 - f)).astype(np.float32)
+
+    def disagreement(self) -> float:
+        return disagreement_score(self.variability(), self.masks.any(axis=0))
+
+    def summary(self, voxel_volume: float, unit: str, readers: np.ndarray | None, seed: int, reader_names: Sequence[str]) -> dict:
+        """Per-candidate size, Dice to the consensus, ranking (most typical first) and D_DDI^gen of the set.
+
+        ``readers``: (M, B, ny, nx) bool reader masks of this image when the datastore has any (D_DDI^gen is
+        then computed against them, the paper's definition); otherwise the candidates themselves serve as the
+        reference set (D_DDI^gen of the candidates against each other), and ``ddi_gen_reference`` says which.
+        """
+        flat = self.masks.reshape(self.n, -1)
+        cons = self.consensus()[None]
+        dice = pairwise_dice(self.masks, cons)[:, 0]
+        order = [int(k) for k in np.argsort(-dice, kind="stable")]
+        rank = {k: r + 1 for r, k in enumerate(order)}
+        if readers is not None and readers.shape[0] >= 1:
+            _, ddi_gen = diversity_divergence_index(self.masks, readers)
+            reference = f"{readers.shape[0]} reader label(s) of this image in the datastore"
+        else:
+            _, ddi_gen = diversity_divergence_index(self.masks, self.masks)
+            reference = "the candidates themselves (no reader label in the datastore)"
+        per = [
+            {
+                "index": k,
+                "seed": int(seed) + k,
+                "reader": reader_names[k] if k < len(reader_names) else None,
+                unit: round(float(flat[k].sum()) * voxel_volume, 3),
+                "dice_to_consensus": round(float(dice[k]), 4),
+                "rank": rank[k],
+            }
+            for k in range(self.n)
+        ]
+        return {
+            "candidates": per,
+            "ranking": order,
+            f"consensus_{unit}": round(float(cons.sum()) * voxel_volume, 3),
+            f"union_{unit}": round(float(flat.any(axis=0).sum()) * voxel_volume, 3),
+            "ddi_gen": None if not np.isfinite(ddi_gen) else round(float(ddi_gen), 4),
+            "ddi_gen_reference": reference,
+            "disagreement": round(self.disagreement(), 4),
+        }
+
+
+def disagreement_score(variability: np.ndarray, union: np.ndarray) -> float:
+    """Mean variability over the voxels covered by at least one candidate (0 when none is)."""
+    return float(variability[union].mean()) if union.any() else 0.0

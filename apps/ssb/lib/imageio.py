@@ -1,0 +1,199 @@
+"""Reading images and writing results with EXACTLY the input's geometry (SimpleITK, pynrrd).
+
+Arrays are in numpy order ``(Z, Y, X)``: axis 0 is the slice axis (the image's third index k), axis 1 the
+row (j), axis 2 the column (i). Clicks and boxes from the viewers are ITK indices ``(i, j, k)``. A 2D image
+is handled as one slice (``Z = 1``) and written back as 2D.
+
+Every output is written from an array on the input's voxel grid with the input's spacing, origin and direction
+copied (``CopyInformation``); nothing is resampled on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import nrrd
+import numpy as np
+import SimpleITK as sitk
+
+__all__ = ["ImageReadError", "LoadedImage", "read_image", "read_mask_like", "write_like", "write_seg_nrrd"]
+
+logger = logging.getLogger(__name__)
+
+
+class ImageReadError(ValueError):
+    """The file or DICOM folder cannot be read as an image."""
+
+
+@dataclass
+class LoadedImage:
+    """An image as the app uses it.
+
+    Attributes:
+        array: (Z, Y, X) float32 intensities (RGB images are averaged to grey); Z = 1 for 2D images.
+        reference: the SimpleITK image (2D or 3D) whose geometry every output copies.
+        spacing_xyz: voxel size in mm along i, j, k (k = 1.0 for 2D images).
+    """
+
+    array: np.ndarray
+    reference: sitk.Image
+    spacing_xyz: tuple[float, float, float]
+
+    @property
+    def is_2d(self) -> bool:
+        return self.reference.GetDimension() == 2
+
+    @property
+    def shape_xyz(self) -> tuple[int, int, int]:
+        z, y, x = self.array.shape
+        return x, y, z
+
+    @property
+    def voxel_volume(self) -> float:
+        """mm^3 per voxel (mm^2 per pixel for a 2D image)."""
+        sx, sy, sz = self.spacing_xyz
+        return sx * sy * (1.0 if self.is_2d else sz)
+
+
+def _read_sitk(path: str) -> sitk.Image:
+    if os.path.isdir(path):
+        reader = sitk.ImageSeriesReader()
+        series = reader.GetGDCMSeriesIDs(path)
+        if not series:
+            raise ImageReadError(f"{path} is a folder without a DICOM series")
+        reader.SetFileNames(reader.GetGDCMSeriesFileNames(path, series[0]))
+        return reader.Execute()
+    return sitk.ReadImage(path)
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """A NIfTI / NRRD / PNG / JPEG file, a single DICOM file or a DICOM series folder.
+
+    Raises:
+        ImageReadError: missing, unreadable, 4D or empty.
+    """
+    path = str(path)
+    if not path or not os.path.exists(path):
+        raise ImageReadError(f"image not found: {path!r}")
+    try:
+        img = _read_sitk(path)
+    except RuntimeError as exc:
+        raise ImageReadError(f"cannot read {os.path.basename(path)} as an image: {str(exc).strip().splitlines()[-1]}") from exc
+    if img.GetNumberOfComponentsPerPixel() > 1:  # RGB(A): grey = mean of the colour channels, same geometry
+        comps = [sitk.VectorIndexSelectionCast(img, c, sitk.sitkFloat32) for c in range(min(3, img.GetNumberOfComponentsPerPixel()))]
+        grey = sum(comps[1:], comps[0]) / float(len(comps))
+        grey.CopyInformation(img)
+        img = grey
+    dim = img.GetDimension()
+    if dim == 3 and img.GetSize()[2] == 1 and path.lower().endswith((".png", ".jpg", ".jpeg")):
+        img = img[:, :, 0]
+        dim = 2
+    if dim not in (2, 3):
+        raise ImageReadError(f"expected a 2D or 3D image, got {dim}D {img.GetSize()}")
+    arr = sitk.GetArrayFromImage(img).astype(np.float32)
+    arr = arr[None] if dim == 2 else arr
+    if arr.size == 0 or not np.isfinite(arr).all():
+        raise ImageReadError(f"{os.path.basename(path)} is empty or holds NaN/Inf values")
+    sp = img.GetSpacing()
+    spacing = (float(sp[0]), float(sp[1]), float(sp[2]) if dim == 3 else 1.0)
+    return LoadedImage(arr, img, spacing)
+
+
+def read_mask_like(path: str | Path, image: LoadedImage) -> np.ndarray:
+    """A label file as a (Z, Y, X) bool mask on ``image``'s grid (any value > 0 is lesion).
+
+    Multi-component files (a 4D ``.seg.nrrd``) are united; a label stored on another grid (a cropped
+    segmentation) is resampled onto the image with nearest-neighbour interpolation.
+    """
+    lab = sitk.ReadImage(str(path))
+    if lab.GetNumberOfComponentsPerPixel() > 1:
+        comps = [sitk.VectorIndexSelectionCast(lab, c, sitk.sitkUInt8) > 0 for c in range(lab.GetNumberOfComponentsPerPixel())]
+        union = comps[0]
+        for c in comps[1:]:
+            union = union | c
+        union.CopyInformation(lab)
+        lab = union
+    ref = image.reference
+    if lab.GetDimension() == 3 and ref.GetDimension() == 2 and lab.GetSize()[2] == 1:
+        lab = lab[:, :, 0]
+    same = lab.GetDimension() == ref.GetDimension() and lab.GetSize() == ref.GetSize() and np.allclose(
+        lab.GetSpacing(), ref.GetSpacing(), atol=1e-4) and np.allclose(lab.GetOrigin(), ref.GetOrigin(), atol=1e-3) and np.allclose(
+        lab.GetDirection(), ref.GetDirection(), atol=1e-4)
+    if not same:
+        if lab.GetDimension() != ref.GetDimension():
+            raise ImageReadError(f"label is {lab.GetDimension()}D but the image is {ref.GetDimension()}D")
+        lab = sitk.Resample(sitk.Cast(lab, sitk.sitkUInt8), ref, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    arr = sitk.GetArrayFromImage(lab)
+    arr = arr[None] if ref.GetDimension() == 2 else arr
+    return arr > 0
+
+
+def write_like(array_zyx: np.ndarray, image: LoadedImage, path: str | Path, dtype: type = np.uint8) -> Path:
+    """Write a (Z, Y, X) array with the geometry of ``image`` (same size, spacing, origin, direction)."""
+    arr = np.asarray(array_zyx).astype(dtype, copy=False)
+    if arr.shape != image.array.shape:
+        raise ValueError(f"array shape {arr.shape} differs from the image's {image.array.shape}")
+    out = sitk.GetImageFromArray(arr[0] if image.is_2d else arr)
+    out.CopyInformation(image.reference)
+    sitk.WriteImage(out, str(path), useCompression=True)
+    return Path(path)
+
+
+def _lps_geometry(ref: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """(3, 3) space directions (row i = the direction of axis i times its spacing) and (3,) origin, LPS."""
+    dim = ref.GetDimension()
+    direction = np.array(ref.GetDirection(), dtype=np.float64).reshape(dim, dim)
+    spacing = np.array(ref.GetSpacing(), dtype=np.float64)
+    origin = np.array(ref.GetOrigin(), dtype=np.float64)
+    if dim == 2:
+        direction = np.block([[direction, np.zeros((2, 1))], [np.zeros((1, 2)), np.ones((1, 1))]])
+        spacing, origin = np.append(spacing, 1.0), np.append(origin, 0.0)
+    return (direction * spacing[None, :]).T, origin
+
+
+def write_seg_nrrd(channels: np.ndarray, names: list[str], colors: list[tuple[float, float, float]], image: LoadedImage,
+                   path: str | Path) -> Path:
+    """A 3D Slicer ``.seg.nrrd``: one overlapping binary segment per channel, on the image's grid.
+
+    Args:
+        channels: (C, Z, Y, X) binary masks. names / colors: one per channel (RGB in [0, 1]).
+
+    The layout is the one MONAI Label's writer uses for a multi-channel prediction (first axis ``list``,
+    then the three spatial axes), with Slicer's per-segment fields (``Segment{i}_Layer`` = i,
+    ``_LabelValue`` = 1, ``_Extent``), and the space directions taken column-wise from the image's direction
+    matrix, so an oblique or flipped image keeps its geometry.
+    """
+    c, z, y, x = channels.shape
+    if len(names) != c or len(colors) != c:
+        raise ValueError(f"expected {c} names and colours, got {len(names)} and {len(colors)}")
+    data = np.ascontiguousarray(channels.astype(np.uint8).transpose(0, 3, 2, 1))  # (C, X, Y, Z): nrrd axis order
+    directions, origin = _lps_geometry(image.reference)
+    header: dict = {
+        "type": "unsigned char",
+        "dimension": 4,
+        "space": "left-posterior-superior",
+        "kinds": ["list", "domain", "domain", "domain"],
+        "space directions": np.vstack([np.full((1, 3), np.nan), directions]),
+        "space origin": origin,
+        "encoding": "gzip",
+        "Segmentation_MasterRepresentation": "Binary labelmap",
+        "Segmentation_ContainedRepresentationNames": "Binary labelmap|",
+        "Segmentation_ReferenceImageExtentOffset": "0 0 0",
+    }
+    for i, (name, color) in enumerate(zip(names, colors, strict=True)):
+        header.update({
+            f"Segment{i}_ID": f"segment_{i}",
+            f"Segment{i}_Name": name,
+            f"Segment{i}_NameAutoGenerated": "0",
+            f"Segment{i}_Color": " ".join(f"{v:.4f}" for v in color),
+            f"Segment{i}_ColorAutoGenerated": "0",
+            f"Segment{i}_Layer": str(i),
+            f"Segment{i}_LabelValue": "1",
+            f"Segment{i}_Extent": f"0 {x - 1} 0 {y - 1} 0 {z - 1}",
+            f"Segment{i}_Tags": "|",
+        })
+    nrrd.write(str(path), data, header=header, index_order="F")
+    return Path(path)

@@ -1,0 +1,148 @@
+"""The infer request's parameters: defaults (listed in ``/info/`` as the model's ``config``) and validation.
+
+Every parameter arrives as JSON in the ``params`` form field; viewers send numbers typed into text boxes as
+strings, and list-valued defaults (choices) as the chosen item, so both forms are accepted. A bad value raises
+:class:`ParamError` naming the parameter, what was expected and what came; the task turns it into HTTP 400.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["OUTPUT_MODES", "RESULT_EXTENSIONS", "ParamError", "InferParams", "default_config"]
+
+OUTPUT_MODES = ("agreement", "segments", "variability")
+RESULT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha", ".seg.nrrd")
+
+
+class ParamError(ValueError):
+    """An infer parameter with a value outside what it accepts."""
+
+
+def _first(value: Any) -> Any:
+    """A list-valued default (a choice list shown by the viewers) means its first item."""
+    return value[0] if isinstance(value, list) and value and not isinstance(value[0], list) else value
+
+
+def _int(name: str, value: Any, lo: int, hi: int) -> int:
+    v = _first(value)
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        if isinstance(v, str):
+            v = float(v.strip())
+        if isinstance(v, float):
+            if not v.is_integer():
+                raise ValueError
+            v = int(v)
+        if not isinstance(v, int):
+            raise ValueError
+    except ValueError:
+        raise ParamError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}") from None
+    if not lo <= v <= hi:
+        raise ParamError(f"{name} must be an integer in [{lo}, {hi}], got {v}")
+    return v
+
+
+def _float(name: str, value: Any, lo: float, hi: float) -> float:
+    v = _first(value)
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ParamError(f"{name} must be a number in [{lo}, {hi}], got {value!r}") from None
+    if not (math.isfinite(f) and lo <= f <= hi):
+        raise ParamError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+    return f
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    v = _first(value)
+    if not isinstance(v, str) or v not in choices:
+        raise ParamError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return v
+
+
+def default_config(defaults: dict, reader_choices: list[str]) -> dict:
+    """The model ``config`` shown in ``/info/``: every parameter with its default (choices as lists)."""
+    return {
+        "num_candidates": int(defaults["num_candidates"]),
+        "nfe": int(defaults["nfe"]),
+        "guidance_weight": float(defaults["guidance_weight"]),
+        "seed": 0,
+        "reader": list(reader_choices),
+        "output_mode": list(OUTPUT_MODES),
+        "candidate": -1,
+        "variability_levels": 10,
+    }
+
+
+@dataclass(frozen=True)
+class InferParams:
+    """Validated parameters of one infer request.
+
+    Attributes:
+        num_candidates: N candidates (1 .. ``max_candidates``). nfe: network calls per candidate (1 .. T).
+        guidance_weight: classifier-free guidance w >= 0. seed: candidate k uses seed + k.
+        reader: ``all`` (candidates cycle through the trained readers), ``none`` (null label) or a reader name.
+        output_mode: ``agreement`` (uint8 labelmap), ``segments`` (.seg.nrrd, one segment per candidate plus
+            the consensus) or ``variability`` (the variability map scaled to ``variability_levels`` uint8 levels).
+        candidate: -1, or k in 0 .. N-1 to return candidate k alone as the labelmap (label 4).
+        foreground: clicks [[i, j, k], ...] (voxel indices) or None. roi: an ROI box or None.
+        result_extension: file format of the returned image.
+    """
+
+    num_candidates: int
+    nfe: int
+    guidance_weight: float
+    seed: int
+    reader: str
+    output_mode: str
+    candidate: int
+    variability_levels: int
+    foreground: Any
+    roi: Any
+    result_extension: str | None
+
+    @classmethod
+    def parse(cls, request: dict, defaults: dict, max_candidates: int, max_nfe: int, reader_choices: list[str]) -> "InferParams":
+        """Merge ``request`` over the defaults and validate.
+
+        Raises:
+            ParamError: a value outside what the parameter accepts.
+        """
+        cfg = default_config(defaults, reader_choices)
+
+        def get(key: str) -> Any:
+            value = request.get(key)
+            return cfg.get(key) if value is None or value == "" else value
+
+        n = _int("num_candidates", get("num_candidates"), 1, max_candidates)
+        candidate = _int("candidate", get("candidate"), -1, 10**6)
+        if candidate >= n:
+            raise ParamError(f"candidate must be -1 or an index in [0, {n - 1}] (num_candidates is {n}), got {candidate}")
+        reader = _first(get("reader"))
+        if not isinstance(reader, str) or reader not in reader_choices:
+            raise ParamError(f"reader must be one of {reader_choices}, got {request.get('reader')!r}")
+        ext = request.get("result_extension") or None
+        if ext is not None and ext not in RESULT_EXTENSIONS:
+            raise ParamError(f"result_extension must be one of {list(RESULT_EXTENSIONS)}, got {ext!r}")
+        return cls(
+            num_candidates=n,
+            nfe=_int("nfe", get("nfe"), 1, max_nfe),
+            guidance_weight=_float("guidance_weight", get("guidance_weight"), 0.0, 100.0),
+            seed=_int("seed", get("seed"), 0, 2**31 - 1),
+            reader=reader,
+            output_mode=_choice("output_mode", get("output_mode"), OUTPUT_MODES),
+            candidate=candidate,
+            variability_levels=_int("variability_levels", get("variability_levels"), 1, 255),
+            foreground=request.get("foreground") or None,
+            roi=request.get("roi") or None,
+            result_extension=ext,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)

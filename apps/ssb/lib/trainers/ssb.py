@@ -1,0 +1,139 @@
+"""The ``ssb`` train task: fine-tune the served model on every reader's labels, promote it only if not worse.
+
+One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs it in a subprocess):
+
+1. every reader tag in the datastore; readers the model does not know yet get a new label-embedding row
+   (initialised from the null label, :func:`lib.readers.extend_readers`);
+2. the labelled images split by image into training and held-out sets (:mod:`lib.trainers.dataset`; at least
+   two labelled images are needed, one of them held out);
+3. fine-tuning from the served weights (:mod:`lib.trainers.finetune`, L_SSB with reader-label dropout);
+4. both models scored on the held-out slices with the same seed (GED, D_max); the candidate replaces the
+   served model only when its GED is not worse (:mod:`lib.trainers.promotion`), atomically, the previous
+   model kept as ``<stem>.prev.pt``; the run is appended to ``<stem>.history.json`` either way.
+
+Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
+``steps``, ``lr``, ``batch_size``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``tolerance``
+(GED increase still counted as "not worse", default 0.01: sampling noise), ``seed``, ``max_minutes``, ``num_threads``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from monailabel.interfaces.tasks.train import TrainTask
+
+from ssb_core.checkpoint import load_checkpoint
+
+from lib.model_store import ModelStore
+from lib.readers import extend_readers, reader_tags
+from lib.trainers.dataset import collect_labelled, split_images
+from lib.trainers.finetune import fine_tune_candidate, validate
+from lib.trainers.promotion import append_history, is_not_worse, json_safe, promote, read_history
+
+__all__ = ["SSBTrain", "TrainSettings"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Settings of one training run (each a request parameter and a ``--conf train_<name>`` default)."""
+
+    steps: int = 50
+    lr: float = 5e-5
+    batch_size: int = 8
+    val_fraction: float = 0.25
+    val_candidates: int = 4
+    val_nfe: int = 5
+    tolerance: float = 0.01
+    seed: int = 0
+    max_minutes: float = 10.0
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {"steps": self.steps >= 1, "lr": self.lr > 0, "batch_size": self.batch_size >= 1,
+                  "val_fraction": 0 < self.val_fraction < 1, "val_candidates": self.val_candidates >= 1,
+                  "val_nfe": self.val_nfe >= 1, "tolerance": self.tolerance >= 0, "max_minutes": self.max_minutes >= 0,
+                  "num_threads": self.num_threads >= 0}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid training setting(s) {({k: getattr(self, k) for k in bad})}")
+
+    @classmethod
+    def from_conf(cls, conf: dict, conf_value: Callable[[dict, str, Any, type], Any]) -> "TrainSettings":
+        return cls(**{f.name: conf_value(conf, f"train_{f.name}", f.default, type(f.default)) for f in fields(cls)})
+
+    def override(self, request: dict) -> "TrainSettings":
+        """A copy with the request's values (strings from viewers are converted); unknown keys are ignored."""
+        changes = {}
+        for f in fields(self):
+            if request.get(f.name) not in (None, ""):
+                try:
+                    changes[f.name] = type(f.default)(request[f.name])
+                except (TypeError, ValueError):
+                    raise ValueError(f"train parameter {f.name} must be {type(f.default).__name__}, got {request[f.name]!r}") from None
+        return replace(self, **changes)
+
+
+class SSBTrain(TrainTask):
+    def __init__(self, store: ModelStore, settings: TrainSettings, max_slices: int = 64) -> None:
+        super().__init__("Fine-tune the SSB model on all readers' labels; promote it only when not worse")
+        self.store = store
+        self.settings = settings
+        self.max_slices = max_slices
+
+    def config(self) -> dict:
+        return asdict(self.settings)
+
+    def stats(self) -> dict:
+        runs = read_history(self.store.sidecar("history.json"))
+        return {"runs": len(runs), "last_run": runs[-1] if runs else None}
+
+    def __call__(self, request: dict, datastore: Any) -> dict:
+        s = self.settings.override(request)
+        t0 = time.perf_counter()
+        model = self.store.get()
+        served = model.pipeline.checkpoint
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+        record: dict[str, Any] = {"run_id": run_id, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                  "settings": asdict(s), "served_sha256": model.sha256[:16]}
+        tags = sorted({t for i in datastore.list_images() for t in reader_tags(datastore, i)})
+        new = [t for t in tags if t not in served.readers]
+        start = extend_readers(served, new)
+        start = replace(start, data={**start.data, **model.conventions.record()})  # what the samples below really are
+        images = collect_labelled(datastore, model.conventions, list(start.readers), self.max_slices)
+        train, val = split_images(images, s.val_fraction)
+        record.update(readers=list(start.readers), new_readers=new, train_images=[i.image_id for i in train],
+                      val_images=[i.image_id for i in val])
+        if not val:
+            return self._finish(record, "skipped", t0, reason=f"needs at least 2 labelled images (1 held out), found {len(images)}")
+        train_samples = [x for i in train for x in i.samples]
+        val_samples = [x for i in val for x in i.samples]
+        ft = fine_tune_candidate(start, train_samples, self.store.sidecar("runs") / run_id, steps=s.steps, lr=s.lr,
+                                 batch_size=s.batch_size, seed=s.seed, max_minutes=s.max_minutes, num_threads=s.num_threads,
+                                 device=str(self.store.device))
+        candidate = load_checkpoint(ft.checkpoint_path)
+        scoring = {"num_candidates": s.val_candidates, "nfe": s.val_nfe, "seed": s.seed, "device": str(self.store.device)}
+        metrics = {"served": validate(served, val_samples, **scoring), "candidate": validate(candidate, val_samples, **scoring)}
+        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, train_s=round(ft.elapsed_s, 2),
+                      metrics=metrics, candidate_path=str(ft.checkpoint_path))
+        if not is_not_worse(metrics["candidate"], metrics["served"], s.tolerance):
+            return self._finish(record, "not promoted", t0, reason=f"candidate GED {metrics['candidate']['ged']:.4f} > served "
+                                f"{metrics['served']['ged']:.4f} + tolerance {s.tolerance}")
+        record["previous_model"] = str(promote(ft.checkpoint_path, self.store.path))
+        self.store.readers.set_trained(list(candidate.readers))
+        return self._finish(record, "promoted", t0)
+
+    def _finish(self, record: dict, status: str, t0: float, reason: str | None = None) -> dict:
+        record.update(status=status, elapsed_s=round(time.perf_counter() - t0, 2),
+                      finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        if reason:
+            record["reason"] = reason
+        append_history(self.store.sidecar("history.json"), record)
+        logger.info("training run %s: %s%s", record["run_id"], status, f" ({reason})" if reason else "")
+        return json_safe(record)  # type: ignore[return-value]

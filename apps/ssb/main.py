@@ -1,0 +1,129 @@
+"""MONAI Label app serving a Segmentation Schrödinger Bridge (SSB): several plausible lesion masks per image.
+
+Start it with (see README.md in this folder for the ``--conf`` table)::
+
+    monailabel start_server --app apps/ssb --studies STUDIES --conf model_path models/ssb_lidc64.pt \
+        --host 127.0.0.1 --port 8000
+
+As in MONAI Label's sample apps, each module of ``lib/configs/`` defines one model (a ``TaskConfig``); the
+config builds the model once and hands it to its infer, train, scoring and active-learning tasks. The app adds
+what MONAI Label leaves as HTTP 500: unknown images, models and strategies are answered with HTTP 404.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import pkgutil
+from typing import Any
+
+import ssb_core
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.config import TaskConfig
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.scoring import ScoringMethod
+from monailabel.interfaces.tasks.strategy import Strategy
+from monailabel.interfaces.tasks.train import TrainTask
+
+import lib.configs
+from lib.configs.ssb import conf_value
+from lib.errors import not_found
+from lib.retrain import RetrainTrigger
+
+logger = logging.getLogger(__name__)
+
+
+def _discover_configs() -> dict[str, type[TaskConfig]]:
+    """``{module name: TaskConfig subclass}`` for every module of ``lib/configs`` (imported now: MONAI Label
+    takes the app folder off ``sys.path`` once this file is loaded)."""
+    found: dict[str, type[TaskConfig]] = {}
+    for info in pkgutil.iter_modules(lib.configs.__path__):
+        module = importlib.import_module(f"lib.configs.{info.name}")
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, TaskConfig) and obj is not TaskConfig and obj.__module__ == module.__name__:
+                found[info.name] = obj
+    return dict(sorted(found.items()))
+
+
+CONFIGS = _discover_configs()
+
+
+class SSBApp(MONAILabelApp):
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        self.model_dir = os.path.join(app_dir, "model")
+        wanted = conf.get("models", "all")
+        names = list(CONFIGS) if wanted == "all" else [n.strip() for n in wanted.split(",") if n.strip()]
+        unknown = [n for n in names if n not in CONFIGS]
+        if unknown:
+            raise ValueError(f"--conf models: unknown model(s) {unknown}; available: {list(CONFIGS)} or 'all'")
+        self.models: dict[str, TaskConfig] = {}
+        for name in names:
+            config = CONFIGS[name]()
+            config.datastore = lambda: self._datastore  # type: ignore[attr-defined]
+            try:
+                config.init(name, self.model_dir, conf, None, app_dir=app_dir)
+            except Exception as exc:
+                logger.error("cannot start the %s model: %s", name, exc)
+                raise
+            self.models[name] = config
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=conf,
+            name="Segmentation Schrödinger Bridge (SSB)",
+            description="Several plausible lesion masks per image, their agreement and a variability map",
+            version=ssb_core.__version__,
+        )
+        self._auto_update_scoring = conf_value(conf, "auto_update_scoring", False, bool)
+        self.retrain = RetrainTrigger(self, {n: getattr(c, "retrain_after", 0) for n, c in self.models.items()})
+
+    def init_infers(self) -> dict[str, InferTask]:
+        return {name: config.infer() for name, config in self.models.items()}  # type: ignore[misc]
+
+    def init_trainers(self) -> dict[str, TrainTask]:
+        return {name: t for name, config in self.models.items() if (t := config.trainer()) is not None}
+
+    def init_strategies(self) -> dict[str, Strategy]:
+        out: dict[str, Strategy] = {}
+        for config in self.models.values():
+            s = config.strategy()
+            out.update(s if isinstance(s, dict) else {} if s is None else {config.name: s})
+        return out
+
+    def init_scoring_methods(self) -> dict[str, ScoringMethod]:
+        out: dict[str, ScoringMethod] = {}
+        for config in self.models.values():
+            s = config.scoring_method()
+            out.update(s if isinstance(s, dict) else {} if s is None else {config.name: s})
+        return out
+
+    def info(self) -> dict[str, Any]:
+        meta = super().info()
+        meta["ssb"] = {name: config.store.info() for name, config in self.models.items() if hasattr(config, "store")}
+        return meta
+
+    def infer(self, request: dict, datastore: Any = None) -> dict:
+        """Answer unknown models / images with 404 (MONAI Label answers 500), and tell the task the image id."""
+        model = request.get("model")
+        if model not in self._infers:
+            raise not_found(f"unknown model {model!r}; available: {sorted(self._infers)}")
+        image = request.get("image")
+        if isinstance(image, str) and not os.path.exists(image):
+            ds = datastore or self.datastore()
+            if not image or not ds.get_image_uri(image):
+                raise not_found(f"unknown image {image!r}: not in the datastore (GET /datastore/?output=all lists the images)")
+            request = {**request, "image_id": image}
+        return super().infer(request, datastore)
+
+    def next_sample(self, request: dict) -> dict:
+        strategy = request.get("strategy") or "random"
+        if strategy not in self._strategies:
+            raise not_found(f"unknown active-learning strategy {strategy!r}; available: {sorted(self._strategies)}")
+        return super().next_sample(request)
+
+    def on_save_label(self, image_id: str, label_id: str) -> dict:
+        """A reader submitted a label: record new readers, and start a training run when enough have come."""
+        super().on_save_label(image_id, label_id)
+        return self.retrain.on_label(image_id)

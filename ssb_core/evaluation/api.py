@@ -1,0 +1,148 @@
+"""Evaluate a checkpoint (or any sampler) on a dataset and write JSON + markdown + one montage per case.
+
+``evaluate(checkpoint, dataset, nfes=(50,), ...)`` is what ``ssb-evaluate`` runs; ``evaluate_samplers`` does
+the same for any list of :class:`~ssb_core.evaluation.samplers.SamplerSpec` (baselines plug in there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ssb_core.evaluation.montage import save_montage
+from ssb_core.evaluation.report import write_reports
+from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler
+from ssb_core.evaluation.samplers import SamplerSpec, pipeline_sampler
+from ssb_core.evaluation.scoring import metric_conventions
+from ssb_core.pipeline import SSBPipeline
+
+__all__ = ["evaluate", "evaluate_samplers", "checkpoint_summary"]
+
+logger = logging.getLogger(__name__)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "case"
+
+
+def evaluate_samplers(
+    specs: Sequence[SamplerSpec],
+    dataset: Dataset,
+    output_dir: str | Path,
+    *,
+    num_candidates: int = 16,
+    seed: int = 0,
+    indices: Sequence[int] | None = None,
+    batch_size: int = 8,
+    absent_reader: str = "exclude",
+    threshold: float = 0.5,
+    inter_reader: bool = False,
+    montages: int | None = None,
+    montage_spec: int = -1,
+    variability: str = "std",
+    reader_names: list[str] | None = None,
+    model_info: dict[str, Any] | None = None,
+    dataset_info: dict[str, Any] | None = None,
+    progress: bool = False,
+    title: str = "",
+) -> list[EvaluationResult]:
+    """Run every sampler over ``dataset``; write ``results.json``, ``results.md`` and ``montages/*.png``.
+
+    Args:
+        specs: the samplers (name, NFE, sample_fn, settings).
+        montages: how many cases get a montage (None = every case, 0 = none), drawn from ``specs[montage_spec]``.
+        inter_reader: add the readers' leave-one-out row (the human reference).
+        other arguments: see :func:`ssb_core.evaluation.runner.evaluate_sampler`.
+    """
+    out = Path(output_dir)
+    rows: list[EvaluationResult] = []
+    montage_index = montage_spec % len(specs) if specs else 0
+    for k, spec in enumerate(specs):
+        counter = {"n": 0}
+
+        def on_case(record: dict, sample: dict, probs: np.ndarray, spec: SamplerSpec = spec, draw: bool = k == montage_index) -> None:
+            if not draw or (montages is not None and counter["n"] >= montages):
+                return
+            counter["n"] += 1
+            title_line = f"{record['case_id']}  {spec.name} NFE={spec.nfe} N={probs.shape[0]}  GED={record.get('ged', float('nan')):.3f}"
+            path = out / "montages" / f"{_safe(record['case_id'])}_{_safe(spec.name)}_nfe{spec.nfe}.png"
+            save_montage(path, np.asarray(sample["image"])[0], np.asarray(sample["masks"]), np.asarray(sample["reader_present"]), probs,
+                         title=title_line, threshold=threshold, kind=variability, reader_names=reader_names)
+            record["montage"] = str(path.relative_to(out))
+
+        rows.append(
+            evaluate_sampler(spec.sample_fn, dataset, name=spec.name, nfe=spec.nfe, num_candidates=num_candidates, seed=seed,
+                             indices=indices, batch_size=batch_size, absent_reader=absent_reader, threshold=threshold,
+                             settings=spec.settings, on_case=on_case, progress=progress)
+        )
+    if inter_reader:
+        rows.append(evaluate_readers(dataset, indices=indices, absent_reader=absent_reader))
+    conventions = {**metric_conventions(absent_reader), "threshold": threshold, "seed": seed, "candidates_per_image": num_candidates, "variability_map": variability}
+    json_path, md_path = write_reports(out, rows, model=model_info, dataset=dataset_info, conventions=conventions, title=title)
+    logger.info("wrote %s and %s", json_path, md_path)
+    return rows
+
+
+def checkpoint_summary(pipeline: SSBPipeline, path: str | Path | None = None) -> dict[str, Any]:
+    """What the JSON records about the model: settings, provenance (without the full recipe), file hash."""
+    ckpt = pipeline.checkpoint
+    provenance = dict(ckpt.provenance)
+    training = dict(provenance.get("training", {}))
+    training.pop("recipe", None)
+    provenance["training"] = training
+    info: dict[str, Any] = {
+        "network": ckpt.network.to_dict(),
+        "bridge": ckpt.bridge.to_dict(),
+        "sampling_defaults": ckpt.sampling.to_dict(),
+        "loss": ckpt.loss,
+        "readers": ckpt.readers,
+        "data": ckpt.data,
+        "provenance": provenance,
+    }
+    if path is not None:
+        info["path"] = str(path)
+        info["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return info
+
+
+def evaluate(
+    checkpoint: str | Path | SSBPipeline,
+    dataset: Dataset,
+    output_dir: str | Path,
+    *,
+    nfes: Sequence[int] = (50,),
+    num_candidates: int = 16,
+    seed: int = 0,
+    guidance_weight: float | None = None,
+    start_noise: float | None = None,
+    stochastic: bool | None = None,
+    readers: int | str | None = None,
+    name: str = "SSB",
+    device: str = "cpu",
+    checkpoint_path: str | Path | None = None,
+    **kwargs: Any,
+) -> list[EvaluationResult]:
+    """Evaluate an SSB checkpoint at each NFE in ``nfes`` (unset sampling knobs keep the checkpoint's defaults).
+
+    ``checkpoint`` is a path or an already loaded :class:`SSBPipeline` (then ``checkpoint_path``, if given,
+    is hashed into the JSON). Returns one :class:`EvaluationResult` per NFE (plus the readers' row with
+    ``inter_reader=True``); the remaining keyword arguments go to :func:`evaluate_samplers`.
+    """
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    if isinstance(checkpoint, SSBPipeline):
+        pipeline = checkpoint
+    else:
+        path = Path(checkpoint)
+        pipeline = SSBPipeline.from_checkpoint(path, device=device)
+    specs = [
+        pipeline_sampler(pipeline, int(n), guidance_weight=guidance_weight, start_noise=start_noise, stochastic=stochastic, readers=readers, name=name)
+        for n in nfes
+    ]
+    kwargs.setdefault("reader_names", list(pipeline.checkpoint.readers))
+    return evaluate_samplers(specs, dataset, output_dir, num_candidates=num_candidates, seed=seed, model_info=checkpoint_summary(pipeline, path), **kwargs)

@@ -1,0 +1,144 @@
+"""Sample candidates over a dataset and score them with :mod:`ssb_core.metrics`.
+
+:func:`evaluate_sampler` is method-agnostic: it takes a ``sample_fn(images (B,1,H,W), num_candidates, seed)
+-> probs (B,N,1,H,W)`` (see :mod:`ssb_core.evaluation.samplers`), a name and its NFE, so a baseline plugs in
+the same way as SSB. Per image it thresholds the N candidates, scores them against the readers with the
+metrics package (the absent-reader convention is recorded), times the sampling, and calls ``on_case`` (the
+CLI writes a montage there). Reproducibility: every batch is sampled with the same ``seed``; SSB's candidate
+k then depends only on ``seed + k`` (not on the batch), and the seed is recorded with the results.
+
+:func:`evaluate_readers` is the human reference row: each reader against the others (leave-one-reader-out),
+through the metrics package's inter-reader helper.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ssb_core.evaluation.samplers import SampleFn
+from ssb_core.evaluation.scoring import ABSENT_READER_CONVENTIONS, CaseScorer, inter_reader_scores
+
+__all__ = ["EvaluationResult", "evaluate_sampler", "evaluate_readers", "CaseCallback"]
+
+logger = logging.getLogger(__name__)
+
+CaseCallback = Callable[[dict, dict, np.ndarray], None]
+"""``on_case(record, sample, probs)``: the case's metrics record, its sample dict and (N, H, W) probabilities."""
+
+
+@dataclass
+class EvaluationResult:
+    """One row of the benchmark: a method at one NFE over a dataset.
+
+    Attributes:
+        name, nfe, num_candidates, seed: what was run. absent_reader: the convention used for missing readers.
+        summary: mean of each metric over the images (plus ``time_per_image_s``).
+        per_case: one record per image (case_id, patient_id, readers present, every metric, sampling time).
+        settings: the sampler's settings (guidance, start noise ...), recorded as given.
+    """
+
+    name: str
+    nfe: int | None
+    num_candidates: int | None
+    seed: int | None
+    absent_reader: str
+    summary: dict[str, float]
+    per_case: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _samples(dataset: Dataset, indices: Sequence[int] | None) -> tuple[list[int], Callable[[int], dict]]:
+    idx = list(range(len(dataset))) if indices is None else [int(i) for i in indices]  # type: ignore[arg-type]
+    return idx, lambda i: dataset[i]  # type: ignore[index]
+
+
+def _as_numpy(x: Any, dtype: Any) -> np.ndarray:
+    return (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)).astype(dtype)
+
+
+def evaluate_sampler(
+    sample_fn: SampleFn,
+    dataset: Dataset,
+    *,
+    name: str,
+    nfe: int | None,
+    num_candidates: int = 16,
+    seed: int = 0,
+    indices: Sequence[int] | None = None,
+    batch_size: int = 8,
+    metric_names: Sequence[str] | None = None,
+    absent_reader: str = "exclude",
+    threshold: float = 0.5,
+    settings: dict | None = None,
+    on_case: CaseCallback | None = None,
+    progress: bool = False,
+) -> EvaluationResult:
+    """Sample ``num_candidates`` per image and score them.
+
+    Args:
+        sample_fn: the method (see :mod:`ssb_core.evaluation.samplers`).
+        dataset: sample dicts (``image`` (1, H, W), ``masks`` (R, H, W), ``reader_present`` (R,), ids).
+        name, nfe: how the row is reported. seed: handed to every ``sample_fn`` call.
+        indices: which images (default: all). batch_size: images per ``sample_fn`` call.
+        metric_names: restrict to these metrics (default: all the metrics package offers).
+        absent_reader: ``exclude`` (score against the present readers only) or ``empty`` (an absent reader
+            counts as an empty mask, Kohl et al. 2018).
+        threshold: candidate probability -> binary mask.
+        on_case: called once per image (montages).
+    """
+    if absent_reader not in ABSENT_READER_CONVENTIONS:
+        raise ValueError(f"absent_reader must be one of {ABSENT_READER_CONVENTIONS}, got {absent_reader!r}")
+    idx, get = _samples(dataset, indices)
+    scorer = CaseScorer(metric_names, absent_reader)
+    bar = tqdm(total=len(idx), desc=f"{name} nfe={nfe}", disable=not progress, dynamic_ncols=True)
+    for start in range(0, len(idx), batch_size):
+        batch = [get(i) for i in idx[start : start + batch_size]]
+        images = torch.stack([torch.as_tensor(_as_numpy(s["image"], np.float32)) for s in batch])
+        t0 = time.perf_counter()
+        probs = sample_fn(images, num_candidates, seed)
+        per_image_s = (time.perf_counter() - t0) / len(batch)
+        probs_np = _as_numpy(probs, np.float32)
+        if probs_np.shape[:2] != (len(batch), num_candidates) or probs_np.shape[-2:] != images.shape[-2:]:
+            raise ValueError(f"sample_fn must return (B, N, 1, H, W) = {(len(batch), num_candidates, 1, *images.shape[-2:])}, got {probs_np.shape}")
+        probs_np = probs_np.reshape(len(batch), num_candidates, *images.shape[-2:])
+        for sample, p in zip(batch, probs_np):
+            masks = _as_numpy(sample["masks"], np.uint8)
+            present = _as_numpy(sample["reader_present"], bool)
+            record = scorer.add(p > threshold, masks, present)
+            record = {"case_id": str(sample.get("case_id", "")), "patient_id": str(sample.get("patient_id", "")), **record, "time_s": per_image_s}
+            scorer.per_case[-1] = record
+            if on_case is not None:
+                on_case(record, sample, p)
+        bar.update(len(batch))
+    bar.close()
+    summary = scorer.summary()
+    summary["time_per_image_s"] = float(np.mean([r["time_s"] for r in scorer.per_case])) if scorer.per_case else float("nan")
+    logger.info("%s nfe=%s N=%d on %d images: %s", name, nfe, num_candidates, len(idx), {k: round(v, 4) for k, v in summary.items()})
+    return EvaluationResult(name, nfe, num_candidates, seed, absent_reader, summary, scorer.per_case, dict(settings or {}))
+
+
+def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, absent_reader: str = "exclude") -> EvaluationResult:
+    """The human reference row: each present reader scored against the other readers (leave-one-reader-out),
+    averaged over readers and then over images (the metrics package's inter-reader helper)."""
+    idx, get = _samples(dataset, indices)
+    per_case = []
+    for i in idx:
+        s = get(i)
+        scores = inter_reader_scores(_as_numpy(s["masks"], np.uint8), _as_numpy(s["reader_present"], bool), absent_reader)
+        if scores is not None:
+            per_case.append({"case_id": str(s.get("case_id", "")), "patient_id": str(s.get("patient_id", "")), **scores})
+    keys = sorted({k for r in per_case for k, v in r.items() if isinstance(v, float)})
+    summary = {k: float(np.nanmean([r[k] for r in per_case if k in r])) for k in keys}
+    return EvaluationResult("Readers (leave-one-out)", None, None, None, absent_reader, summary, per_case, {"reference": "inter-reader"})

@@ -1,0 +1,123 @@
+"""What a run is built from: its datasets, the data conventions it records, and the JSONL metrics log.
+
+Datasets come from :func:`ssb_core.data.build_dataset` (imported lazily, so a caller that hands in its own
+samples, like :func:`ssb_core.training.fine_tune`, needs no dataset files at all).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from ssb_core.training.config import ConfigError, TrainConfig
+from ssb_core.training.data import patient_grouped_split
+
+__all__ = ["build_datasets", "build_from_config", "data_conventions", "MetricsLog", "dataset_num_readers"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_datasets(config: TrainConfig, train_dataset: Dataset | None = None, val_dataset: Dataset | None = None) -> tuple[Dataset, Dataset | None]:
+    """The training and validation datasets of a recipe (given ones take precedence).
+
+    ``data.val`` is built when given; otherwise ``data.val_fraction > 0`` holds out a patient-grouped share of
+    ``data.train``. Dataset errors (``ssb_core.data.DatasetError``, naming the file) propagate unchanged.
+    """
+    if train_dataset is None:
+        if not config.data.train:
+            raise ConfigError("no training data: set data.train in the recipe (a dataset config for ssb_core.data.build_dataset)")
+        train_dataset = build_from_config(config.data.train, "data.train")
+        if val_dataset is None and config.data.val:
+            val_dataset = build_from_config(config.data.val, "data.val")
+    if val_dataset is None and config.data.val_fraction > 0:
+        train_dataset, val_dataset = patient_grouped_split(train_dataset, config.data.val_fraction, config.seed)
+    if len(train_dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("the training dataset is empty")
+    return train_dataset, val_dataset
+
+
+def build_from_config(data_config: dict, where: str) -> Dataset:
+    """:func:`ssb_core.data.build_dataset`; a malformed config (unknown format or key) becomes a
+    :class:`ConfigError` naming ``where``; ``DatasetError`` (a file problem, naming the file) passes unchanged."""
+    from ssb_core.data import DatasetError, build_dataset
+
+    try:
+        return build_dataset(dict(data_config))
+    except DatasetError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def dataset_num_readers(dataset: Dataset) -> int:
+    """R, the reader slots of the first sample's ``masks`` (R, H, W)."""
+    return int(dataset[0]["masks"].shape[0])  # type: ignore[index]
+
+
+def _unwrap(dataset: Dataset) -> Dataset:
+    while hasattr(dataset, "dataset") and not hasattr(dataset, "intensity"):
+        dataset = dataset.dataset  # torch Subset
+    return dataset
+
+
+def data_conventions(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
+    """The data conventions stored in the checkpoint: intensity normalisation, ROI size, mask encoding,
+    absent-reader convention and the dataset configs (what nnU-Net would call the plans)."""
+    first = dataset[0]  # type: ignore[index]
+    base = _unwrap(dataset)
+    intensity: Any = getattr(base, "intensity", None) or getattr(base, "intensity_convention", None)
+    if intensity is not None and hasattr(intensity, "to_dict"):
+        intensity = intensity.to_dict()
+    elif intensity is not None and not isinstance(intensity, (dict, str)):
+        intensity = str(intensity)
+    meta = first.get("meta") or {}
+    conventions = {
+        "intensity": intensity if intensity is not None else meta.get("intensity", "as produced by ssb_core.data"),
+        "roi_size": [int(s) for s in first["image"].shape[1:]],
+        "spacing": meta.get("spacing"),
+        "image_channels": int(first["image"].shape[0]),
+        "mask": "binary {0,1}; the bridge's x0 = 2 * mask - 1",
+        "reader_slots": int(first["masks"].shape[0]),
+        "training_pair": "reader l drawn uniformly among the readers present on the slice",
+        "datasets": {k: v for k, v in (("train", config.data.train), ("val", config.data.val)) if v},
+    }
+    return json.loads(json.dumps(conventions, default=str))
+
+
+class MetricsLog:
+    """Append-only JSONL log, one record per line (only the main process writes).
+
+    On resume, records from steps after the resumed step are dropped, so a log never has two records for
+    the same step.
+    """
+
+    def __init__(self, path: Path, enabled: bool, resume_step: int | None = None) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+        if not enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            self.path.write_text("")
+        elif self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+    def last_validation(self, step: int) -> dict[str, Any]:
+        """The validation record already logged at ``step`` (empty when none), e.g. after a no-op resume."""
+        if not self.enabled or not self.path.exists():
+            return {}
+        for line in reversed(self.path.read_text().splitlines()):
+            record = json.loads(line) if line.strip() else {}
+            if record.get("step") == step and any(k.startswith("val/") for k in record):
+                return record
+        return {}
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record, default=float) + "\n")

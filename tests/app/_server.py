@@ -1,0 +1,134 @@
+"""Helpers for the app tests: tiny checkpoints, synthetic studies, and a real MONAI Label server on a free port.
+
+The server is the real ``monailabel start_server`` (``python -m monailabel.main``, the venv's interpreter first
+on PATH) in its own process group; :func:`stop_server` ends exactly that group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_DIR = REPO_ROOT / "apps" / "ssb"
+TINY_ROI = 32
+
+
+def write_tiny_checkpoint(path: Path, readers: tuple[str, ...] = ("reader0", "reader1"), seed: int = 0) -> Path:
+    """A tiny SSB checkpoint on a 32x32 ROI of 1 mm pixels, z-score intensities.
+
+    The network is freshly initialised: MONAI zero-initialises its output layer, so eps = 0 and each
+    candidate is the normalised image plus its own bridge noise, thresholded at 0 -- bright structures
+    come out as lesions, and candidates disagree where the image is close to its mean. A small bridge
+    (beta_max 0.03) keeps that noise low, so a sharp bright disc gives near-identical candidates.
+    """
+    import torch
+
+    from ssb_core.bridge import BridgeConfig
+    from ssb_core.candidates import SamplingConfig
+    from ssb_core.checkpoint import SSBCheckpoint, save_checkpoint
+    from ssb_core.network import NetworkConfig, SSBNetwork
+
+    cfg = NetworkConfig(channels=(8, 16), attention_levels=(False, False), num_res_blocks=1, norm_num_groups=4,
+                        num_head_channels=8, num_readers=len(readers))
+    torch.manual_seed(seed)
+    net = SSBNetwork(cfg).eval()
+    ckpt = SSBCheckpoint(
+        network=cfg,
+        bridge=BridgeConfig(beta_max=0.03, beta_min=1e-5),
+        sampling=SamplingConfig(num_candidates=4, nfe=2),
+        state_dict=net.state_dict(),
+        readers=list(readers),
+        data={"roi_size": [TINY_ROI, TINY_ROI], "spacing": [1.0, 1.0], "intensity": {"method": "zscore"}},
+        provenance={"created": "test"},
+    )
+    return save_checkpoint(ckpt, path)
+
+
+def blob(shape_zyx: tuple[int, int, int], centre_zyx: tuple[float, float, float], radius: float, spacing_zyx=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """bool ball of ``radius`` mm."""
+    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape_zyx, spacing_zyx, strict=True)], indexing="ij")
+    d2 = sum((g - c * s) ** 2 for g, c, s in zip(grids, centre_zyx, spacing_zyx, strict=True))
+    return d2 <= radius**2
+
+
+def write_volume(path: Path, array_zyx: np.ndarray, spacing_xyz=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), direction=None) -> Path:
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(array_zyx)
+    img.SetSpacing(tuple(float(s) for s in spacing_xyz[: img.GetDimension()]))
+    img.SetOrigin(tuple(float(o) for o in origin[: img.GetDimension()]))
+    if direction is not None:
+        img.SetDirection(direction)
+    sitk.WriteImage(img, str(path))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    url: str
+    log: Path
+    studies: Path
+    model: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(studies: Path, model_path: Path, log_path: Path, conf: dict | None = None) -> Server:
+    port = free_port()
+    cmd = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP_DIR), "--studies", str(studies),
+           "--conf", "model_path", str(model_path), "--host", "127.0.0.1", "--port", str(port)]
+    for k, v in (conf or {}).items():
+        cmd += ["--conf", k, str(v)]
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO_ROOT), start_new_session=True)
+    return Server(proc, f"http://127.0.0.1:{port}", Path(log_path), Path(studies), Path(model_path))
+
+
+def wait_ready(server: Server, timeout: float = 90.0) -> None:
+    import requests
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log_text()[-4000:]}")
+        try:
+            if requests.get(f"{server.url}/info/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server not ready after {timeout}s:\n{server.log_text()[-4000:]}")
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM to the server's own process group (it and the training runs it started), then SIGKILL."""
+    proc = server.proc
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

@@ -1,0 +1,218 @@
+"""The MONAI Label app end to end: /info/, infer in every output mode, geometry, readers, bad requests.
+
+One real server for the module (tiny checkpoint, small images, 4 candidates at NFE 2), driven through
+``monailabel.client.MONAILabelClient`` (the Slicer plugin's client) and plain HTTP (what OHIF sends).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nrrd
+import numpy as np
+import pytest
+import requests
+import SimpleITK as sitk
+
+from tests.app._server import blob, free_port, start_server, stop_server, wait_ready, write_tiny_checkpoint, write_volume
+from tests.conftest import SHARED_DATA, shared_data
+
+pytestmark = pytest.mark.slow
+
+BRAIN = SHARED_DATA / "mr3d" / "brain1_image.nrrd"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ssb_app")
+    studies = root / "studies"
+    studies.mkdir()
+    model = write_tiny_checkpoint(root / "models" / "tiny.pt")
+    rng = np.random.default_rng(0)
+    vol = 100.0 * blob((12, 48, 48), (6, 24, 24), 6.0, (3.0, 0.9, 0.9)) + rng.normal(0, 5, (12, 48, 48))
+    write_volume(studies / "blob3d.nii.gz", vol.astype(np.float32), spacing_xyz=(0.9, 0.9, 3.0), origin=(5.0, -3.0, 12.0))
+    img2d = 100.0 * blob((1, 40, 40), (0, 20, 20), 6.0)[0] + rng.normal(0, 5, (40, 40))
+    write_volume(studies / "blob2d.nii.gz", img2d.astype(np.float32), spacing_xyz=(0.8, 0.8), origin=(3.0, -2.0))
+    if BRAIN.exists():
+        shutil.copy(BRAIN, studies / "brain1.nrrd")  # at test time, into the tmp studies folder only
+    srv = start_server(studies, model, root / "server.log", {"num_threads": 1})
+    try:
+        wait_ready(srv)
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@pytest.fixture(scope="module")
+def client(server, tmp_path_factory):
+    from monailabel.client import MONAILabelClient
+
+    # its own download folder: the server deletes its result files in /tmp after answering
+    return MONAILabelClient(server.url, tmpdir=str(tmp_path_factory.mktemp("client")))
+
+
+def _geometry(img: sitk.Image) -> tuple:
+    return img.GetSize(), img.GetSpacing(), img.GetOrigin(), img.GetDirection()
+
+
+def test_info_lists_model_labels_and_params(client):
+    info = client.info()
+    model = info["models"]["ssb"]
+    assert model["type"] == "segmentation"
+    assert model["labels"] == {"some candidates": 1, "consensus": 2, "all candidates": 3, "chosen candidate": 4}
+    assert info["labels"][:3] == ["some candidates", "consensus", "all candidates"]
+    cfg = model["config"]
+    assert (cfg["num_candidates"], cfg["nfe"], cfg["guidance_weight"], cfg["seed"], cfg["candidate"]) == (4, 2, 0.0, 0, -1)
+    assert cfg["output_mode"] == ["agreement", "segments", "variability"]
+    assert cfg["reader"][:4] == ["all", "none", "reader0", "reader1"]
+    ssb = info["ssb"]["ssb"]
+    assert ssb["conventions"]["roi_size"] == [32, 32] and ssb["reader_map"]["null_label"] == 2
+
+
+def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
+    shared_data("mr3d", "brain1_image.nrrd")
+    ref = sitk.ReadImage(str(server.studies / "brain1.nrrd"))
+    click = {"foreground": [[128, 100, 12]], "result_extension": ".nrrd", "result_dtype": "uint8"}
+    expected = {"agreement": {0, 1, 2, 3}, "variability": set(range(11)), "candidate": {0, 4}}
+    results = {}
+    for mode, extra in (("agreement", {}), ("variability", {"output_mode": "variability"}), ("candidate", {"candidate": 2})):
+        out, res = client.infer("ssb", "brain1", {**click, **extra})
+        img = sitk.ReadImage(out, imageIO="NrrdImageIO")
+        assert _geometry(img) == _geometry(ref), mode
+        arr = sitk.GetArrayFromImage(img)
+        assert arr.dtype == np.uint8 and set(np.unique(arr)) <= expected[mode] and arr.any(), mode
+        results[mode] = res
+    res = results["agreement"]
+    assert res["roi"]["num_slices"] == 5 and res["roi"]["source"] == "foreground"  # 16 mm / 6.5 mm -> 2 slices each side
+    assert [c["seed"] for c in res["candidates"]] == [0, 1, 2, 3] and sorted(res["ranking"]) == [0, 1, 2, 3]
+    assert all(c["volume_mm3"] >= 0 and 0 <= c["dice_to_consensus"] <= 1 for c in res["candidates"])
+    assert res["ddi_gen"] is not None and res["timings"]["total_s"] > 0
+    assert results["candidate"]["candidates"] == res["candidates"]  # same seed, same candidates
+
+    # the Slicer .seg.nrrd: every candidate and the consensus as overlapping segments, same geometry
+    out, res = client.infer("ssb", "brain1", {**click, "output_mode": "segments"})
+    assert out.endswith(".seg.nrrd")
+    data, header = nrrd.read(out)
+    assert data.shape == (5, *ref.GetSize()) and header["kinds"][0] == "list"
+    assert [header[f"Segment{i}_Name"] for i in range(5)] == ["candidate 0", "candidate 1", "candidate 2", "candidate 3", "consensus"]
+    direction = np.array(ref.GetDirection()).reshape(3, 3) * np.array(ref.GetSpacing())[None]
+    np.testing.assert_allclose(header["space directions"][1:], direction.T, atol=1e-9)
+    np.testing.assert_allclose(header["space origin"], ref.GetOrigin(), atol=1e-9)
+
+    # the float variability map, saved in the datastore under its own tag
+    assert res["variability"]["tag"] == "ssb_variability"
+    r = requests.get(f"{server.url}{res['variability']['download']}", timeout=30)
+    assert r.status_code == 200
+    (tmp_path / "var.nrrd").write_bytes(r.content)
+    var = sitk.ReadImage(str(tmp_path / "var.nrrd"))
+    assert _geometry(var) == _geometry(ref) and var.GetPixelID() == sitk.sitkFloat32
+    v = sitk.GetArrayFromImage(var)
+    assert 0.0 <= v.min() and v.max() <= 1.0 and v.max() == pytest.approx(res["variability"]["max"], abs=1e-4)
+
+
+def test_plain_http_2d_image_as_ohif_asks(server):
+    r = requests.post(f"{server.url}/infer/ssb?image=blob2d&output=image", files={"params": (None, "{}")}, timeout=60)
+    assert r.status_code == 200
+    out = server.studies.parent / "ohif.nii.gz"
+    out.write_bytes(r.content)
+    img, ref = sitk.ReadImage(str(out)), sitk.ReadImage(str(server.studies / "blob2d.nii.gz"))
+    assert img.GetDimension() == 2 and _geometry(img) == _geometry(ref)
+    arr = sitk.GetArrayFromImage(img)
+    lesion = blob((1, 40, 40), (0, 20, 20), 6.0)[0]
+    assert set(np.unique(arr)) <= {0, 1, 2, 3} and (arr[lesion] >= 2).mean() > 0.9  # the bright disc is the consensus
+
+    params = {"params": (None, json.dumps({"foreground": [20, 20]}))}
+    r = requests.post(f"{server.url}/infer/ssb?image=blob2d&output=json", files=params, timeout=60)
+    res = r.json()
+    assert res["image"]["is_2d"] and "area_mm2" in res["candidates"][0] and res["roi"]["num_slices"] == 1
+
+
+def test_roi_box_from_slicer_centres_the_window_and_picks_the_slices(client):
+    # Slicer sends the ROI node as a flat [i0, i1, j0, j1, k0, k1] in voxel indices
+    _, res = client.infer("ssb", "blob3d", {"roi": [14, 34, 12, 36, 4, 8], "guidance_weight": 1.5, "reader": "reader1"})
+    roi = res["roi"]
+    assert roi["source"] == "roi" and roi["slices"] == [4, 8] and roi["centre_ijk"] == [24.0, 24.0, 6.0]
+    assert (roi["nx"], roi["ny"]) == (36, 36)  # 32 model pixels of 1 mm = 35.6 voxels of 0.9 mm
+    assert res["params"]["guidance_weight"] == 1.5 and {c["reader"] for c in res["candidates"]} == {"reader1"}
+    assert res["consensus_volume_mm3"] > 0
+
+
+def test_dicom_series_folder(client, server, tmp_path):
+    """A DICOM series given as a folder path (pydicom's bundled CT slice): read, segmented, nothing saved."""
+    from pydicom.data import get_testdata_file
+
+    series = tmp_path / "ct_series"
+    series.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), series / "1.dcm")
+    before = _snapshot(server.studies)
+    out, res = client.infer("ssb", str(series), {"result_extension": ".nrrd", "foreground": [[64, 64, 0]]})
+    img, ref = sitk.ReadImage(out, imageIO="NrrdImageIO"), sitk.ReadImage(str(series / "1.dcm"))
+    assert img.GetSize() == ref.GetSize()
+    assert np.allclose(img.GetSpacing(), ref.GetSpacing()) and np.allclose(img.GetOrigin(), ref.GetOrigin())
+    assert res["image"]["id"] is None and res["variability"] is None
+    assert _snapshot(server.studies) == before
+
+
+def _snapshot(studies: Path) -> dict:
+    return {str(p.relative_to(studies)): p.read_bytes() for p in sorted(studies.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+@pytest.mark.parametrize("query, params, status, words", [
+    ("image=nothere", {}, 404, "unknown image"),
+    ("image=blob3d", {"foreground": [[200, 10, 3]]}, 400, "outside the image"),
+    ("image=blob3d", {"foreground": [[10, 10, 30]]}, 400, "outside the image"),
+    ("image=blob3d", {"num_candidates": "many"}, 400, "num_candidates"),
+    ("image=blob3d", {"nfe": 0}, 400, "nfe"),
+    ("image=blob3d", {"candidate": 7}, 400, "candidate"),
+    ("image=blob3d", {"reader": "nobody"}, 400, "reader must be one of"),
+    ("image=blob3d", {"output_mode": "rainbow"}, 400, "output_mode"),
+    ("image=blob3d", {"roi": [1, 2, 3]}, 400, "roi"),
+])
+def test_bad_requests_get_4xx_json_and_write_nothing(server, query, params, status, words):
+    before = _snapshot(server.studies)
+    r = requests.post(f"{server.url}/infer/ssb?{query}&output=json", files={"params": (None, json.dumps(params))}, timeout=60)
+    assert r.status_code == status, r.text
+    assert words in r.json()["detail"]
+    assert _snapshot(server.studies) == before
+
+
+def test_unknown_model_and_strategy_are_404(server):
+    r = requests.post(f"{server.url}/infer/nomodel?image=blob3d&output=json", timeout=30)
+    assert r.status_code == 404 and "unknown model" in r.json()["detail"]
+    r = requests.post(f"{server.url}/activelearning/nostrategy", json={}, timeout=30)
+    assert r.status_code == 404 and "unknown active-learning strategy" in r.json()["detail"]
+
+
+def test_two_readers_submit_labels(client, server, tmp_path):
+    ref = sitk.ReadImage(str(server.studies / "blob3d.nii.gz"))
+    for reader, radius in (("alice", 6.0), ("bob", 7.5)):
+        mask = blob((12, 48, 48), (6, 24, 24), radius, (3.0, 0.9, 0.9)).astype(np.uint8)
+        lab = sitk.GetImageFromArray(mask)
+        lab.CopyInformation(ref)
+        sitk.WriteImage(lab, str(tmp_path / f"{reader}.nii.gz"))
+        answer = client.save_label("blob3d", str(tmp_path / f"{reader}.nii.gz"), tag=reader)
+        assert answer["reader"] == reader and answer["new_readers"] == [reader]
+    tags = client.datastore()["objects"]["blob3d"]["labels"]
+    assert {"alice", "bob"} <= set(tags)
+    registry = json.loads(server.model.with_name("tiny.readers.json").read_text())
+    assert registry["readers"] == {"reader0": 0, "reader1": 1} and set(registry["pending"]) == {"alice", "bob"}
+    assert "alice" in client.info()["models"]["ssb"]["config"]["reader"]
+    _, res = client.infer("ssb", "blob3d", {"reader": "alice", "foreground": [[24, 24, 6]]})
+    assert "not in the model yet" in res["reader_style"] and res["ddi_gen_reference"].startswith("2 reader label")
+
+
+def test_model_loaded_once(server):
+    assert server.log_text().count("loaded in") == 1
+
+
+def test_missing_model_is_a_clear_startup_error(tmp_path):
+    missing = tmp_path / "no_such_model.pt"
+    cmd = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(Path(__file__).parents[2] / "apps" / "ssb"),
+           "--studies", str(tmp_path / "studies"), "--conf", "model_path", str(missing), "--host", "127.0.0.1", "--port", str(free_port())]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert f"model file not found: {missing}" in proc.stdout + proc.stderr

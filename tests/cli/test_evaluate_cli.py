@@ -1,0 +1,63 @@
+"""``ssb-evaluate``: JSON + markdown table + one montage per case for a tiny model on real lidc64 test slices."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from ssb_core.bridge import BridgeConfig
+from ssb_core.candidates import SamplingConfig
+from ssb_core.checkpoint import SSBCheckpoint, save_checkpoint
+from ssb_core.cli.evaluate import main
+from tests.conftest import REPO_ROOT, shared_data
+
+
+def _tiny_checkpoint(net, tmp_path):
+    ckpt = SSBCheckpoint(network=net.config, bridge=BridgeConfig(num_timesteps=100), sampling=SamplingConfig(num_candidates=2, nfe=2), state_dict=net.state_dict())
+    return save_checkpoint(ckpt, tmp_path / "tiny.pt")
+
+
+def test_evaluate_writes_json_table_and_montages(tmp_path, random_tiny_network, capsys):
+    test_npz = shared_data("lidc64", "test.npz")
+    ckpt = _tiny_checkpoint(random_tiny_network, tmp_path)
+    out = tmp_path / "eval"
+    argv = ["--checkpoint", str(ckpt), "--data", f"{{format: lidc64, path: '{test_npz}'}}", "--max-images", "3", "-n", "3",
+            "--nfe", "1", "2", "--seed", "7", "--inter-reader", "--batch-size", "2", "-o", str(out), "-q"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| SSB | 1 | 3 | 3 |" in printed and "| SSB | 2 | 3 | 3 |" in printed and "Readers (leave-one-out)" in printed
+
+    payload = json.loads((out / "results.json").read_text())
+    rows = payload["rows"]
+    assert [(r["name"], r["nfe"]) for r in rows] == [("SSB", 1), ("SSB", 2), ("Readers (leave-one-out)", None)]
+    assert rows[0]["seed"] == 7 and rows[0]["num_candidates"] == 3 and rows[0]["absent_reader"] == "exclude"
+    assert {"ged", "d_max", "time_per_image_s"} <= set(rows[1]["summary"])
+    assert len(rows[1]["per_case"]) == 3 and all("montage" in c for c in rows[1]["per_case"])
+    assert payload["model"]["sha256"] and payload["conventions"]["absent_reader"].startswith("exclude")
+    assert (out / "results.md").read_text().startswith("###")
+    pngs = sorted(p.name for p in (out / "montages").glob("*.png"))
+    assert len(pngs) == 3 and all(name.endswith("_SSB_nfe2.png") for name in pngs)  # one per case, last NFE
+
+    # same seed, same numbers
+    again = tmp_path / "again"
+    assert main(argv[:-3] + ["-o", str(again), "-q", "--montages", "0"]) == 0
+    rows_again = json.loads((again / "results.json").read_text())["rows"]
+    for a, b in zip(rows, rows_again):
+        assert {k: v for k, v in a["summary"].items() if k != "time_per_image_s"} == {k: v for k, v in b["summary"].items() if k != "time_per_image_s"}
+
+
+def test_missing_checkpoint_and_data_exit_2(tmp_path, random_tiny_network, capsys):
+    assert main(["--checkpoint", str(tmp_path / "none.pt"), "--data", "{format: lidc64, path: x.npz}"]) == 2
+    assert "none.pt" in capsys.readouterr().err.strip().splitlines()[-1]
+    ckpt = _tiny_checkpoint(random_tiny_network, tmp_path)
+    assert main(["--checkpoint", str(ckpt), "--data", f"{{format: lidc64, path: '{tmp_path / 'missing.npz'}'}}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and "missing.npz" in err.splitlines()[-1]
+    assert main(["--checkpoint", str(ckpt), "--data", "[1, 2]"]) == 2
+    assert "dataset config mapping" in capsys.readouterr().err
+
+
+def test_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "ssb_core.cli.evaluate", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--num-candidates" in proc.stdout

@@ -1,0 +1,1 @@
+"""Tests of ssb_core.evaluation."""
