@@ -17,6 +17,7 @@ from tests.conftest import REPO_ROOT
 
 _SAMPLE_IN_NEW_PROCESS = """
 import sys, torch
+torch.set_num_threads(int(sys.argv[3]))  # the same float reduction order as the parent process
 from ssb_core.pipeline import SSBPipeline
 pipe = SSBPipeline.from_checkpoint(sys.argv[1])
 image = torch.linspace(-1, 2, 64).reshape(1, 1, 8, 8)
@@ -42,7 +43,7 @@ def test_round_trip_in_a_new_process_gives_identical_samples(tmp_path, random_ti
     image = torch.linspace(-1, 2, 64).reshape(1, 1, 8, 8)
     here = SSBPipeline.from_checkpoint(path).sample(image, seed=7)
     out = tmp_path / "samples.pt"
-    subprocess.run([sys.executable, "-c", _SAMPLE_IN_NEW_PROCESS, str(path), str(out)], check=True, cwd=REPO_ROOT)
+    subprocess.run([sys.executable, "-c", _SAMPLE_IN_NEW_PROCESS, str(path), str(out), str(torch.get_num_threads())], check=True, cwd=REPO_ROOT)
     there = torch.load(out, weights_only=True)
     assert there.shape == (1, 3, 1, 8, 8)
     assert torch.equal(here, there)
