@@ -4,55 +4,29 @@ The datasets themselves come from :func:`ssb_core.data.build_dataset` (a sample 
 (1, H, W) float32, ``masks`` (R, H, W) uint8, ``reader_present`` (R,) bool, ``case_id``, ``patient_id``,
 ``meta``). This module only:
 
-- holds out a patient-grouped validation split (:func:`patient_grouped_split`);
 - lists each epoch's batches deterministically (:class:`EpochBatches`: the permutation of epoch ``e`` is
   seeded ``seed + e``, split across DDP ranks like ``DistributedSampler``), so a resumed run can skip the
   batches it has already seen without any sampler state;
-- stacks samples (:func:`collate_samples`) and draws the training pair (:func:`draw_pairs`): reader ``l``
-  uniformly among the readers PRESENT on that slice, using the run's seeded generator;
+- draws the training pair (:func:`draw_pairs`) from a batch stacked by :func:`ssb_core.data.collate_samples`:
+  reader ``l`` uniformly among the readers PRESENT on that slice, using the run's seeded generator;
 - augments pairs on the batch (:func:`augment_pairs`): random flips, 90-degree rotations and a mild
   intensity scale/shift, image and mask together, from the same generator (so resume stays exact).
+
+Patient-grouped splits and batching are the data package's (:func:`ssb_core.data.split_dataset`,
+:func:`ssb_core.data.collate_samples`).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, Subset
+from torch.utils.data import DistributedSampler
 
-__all__ = ["patient_grouped_split", "EpochBatches", "collate_samples", "draw_pairs", "augment_pairs", "patient_ids_of"]
+__all__ = ["EpochBatches", "draw_pairs", "augment_pairs"]
 
 logger = logging.getLogger(__name__)
-
-
-def patient_ids_of(dataset: Dataset) -> list[str]:
-    """The ``patient_id`` of every sample (from a ``patient_ids`` attribute when the dataset offers one)."""
-    ids = getattr(dataset, "patient_ids", None)
-    if ids is not None:
-        return [str(p) for p in ids]
-    return [str(dataset[i]["patient_id"]) for i in range(len(dataset))]  # type: ignore[arg-type]
-
-
-def patient_grouped_split(dataset: Dataset, val_fraction: float, seed: int) -> tuple[Subset, Subset]:
-    """Split ``dataset`` so that no patient is in both parts; about ``val_fraction`` of the patients go to val."""
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
-    ids = patient_ids_of(dataset)
-    patients = sorted(set(ids))
-    if len(patients) < 2:
-        raise ValueError(f"a patient-grouped split needs at least 2 patients, got {len(patients)}")
-    order = np.random.default_rng(seed).permutation(len(patients))
-    n_val = min(len(patients) - 1, max(1, math.ceil(val_fraction * len(patients))))
-    val_patients = {patients[i] for i in order[:n_val]}
-    val_idx = [i for i, p in enumerate(ids) if p in val_patients]
-    train_idx = [i for i, p in enumerate(ids) if p not in val_patients]
-    logger.info("patient-grouped split: %d train / %d val slices (%d val patients)", len(train_idx), len(val_idx), n_val)
-    return Subset(dataset, train_idx), Subset(dataset, val_idx)
 
 
 class EpochBatches:
@@ -78,22 +52,6 @@ class EpochBatches:
         bs = min(self.batch_size, len(idx))
         batches = [idx[i * bs : (i + 1) * bs] for i in range(self.steps_per_epoch)]
         return batches[skip:]
-
-
-def _as_tensor(x: Any, dtype: torch.dtype) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).to(dtype)
-
-
-def collate_samples(samples: Sequence[dict]) -> dict[str, Any]:
-    """Stack sample dicts: ``image`` (B, 1, H, W) float32, ``masks`` (B, R, H, W) uint8,
-    ``reader_present`` (B, R) bool; ``case_id`` / ``patient_id`` as lists. ``meta`` is dropped."""
-    return {
-        "image": torch.stack([_as_tensor(s["image"], torch.float32) for s in samples]),
-        "masks": torch.stack([_as_tensor(s["masks"], torch.uint8) for s in samples]),
-        "reader_present": torch.stack([_as_tensor(s["reader_present"], torch.bool) for s in samples]),
-        "case_id": [str(s.get("case_id", "")) for s in samples],
-        "patient_id": [str(s.get("patient_id", "")) for s in samples],
-    }
 
 
 def draw_pairs(batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -14,7 +14,6 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from ssb_core.training.config import ConfigError, TrainConfig
-from ssb_core.training.data import patient_grouped_split
 
 __all__ = ["build_datasets", "build_from_config", "data_conventions", "MetricsLog", "dataset_num_readers"]
 
@@ -34,7 +33,14 @@ def build_datasets(config: TrainConfig, train_dataset: Dataset | None = None, va
         if val_dataset is None and config.data.val:
             val_dataset = build_from_config(config.data.val, "data.val")
     if val_dataset is None and config.data.val_fraction > 0:
-        train_dataset, val_dataset = patient_grouped_split(train_dataset, config.data.val_fraction, config.seed)
+        from ssb_core.data import split_dataset
+
+        f = float(config.data.val_fraction)
+        if not 0.0 < f < 1.0:
+            raise ConfigError(f"data.val_fraction must lie in (0, 1), got {f!r}")
+        parts = split_dataset(train_dataset, {"train": 1.0 - f, "val": f}, seed=config.seed)
+        train_dataset, val_dataset = parts["train"], parts["val"]
+        logger.info("patient-grouped split: %d train / %d val slices", len(train_dataset), len(val_dataset))
     if len(train_dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("the training dataset is empty")
     return train_dataset, val_dataset

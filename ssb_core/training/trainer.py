@@ -34,7 +34,8 @@ from ssb_core.loss import SSBLoss
 from ssb_core.network import SSBNetwork
 from ssb_core.training.artifacts import model_checkpoint, run_validation
 from ssb_core.training.config import ConfigError, TrainConfig
-from ssb_core.training.data import EpochBatches, augment_pairs, collate_samples, draw_pairs
+from ssb_core.data import collate_samples
+from ssb_core.training.data import EpochBatches, augment_pairs, draw_pairs
 from ssb_core.training.distributed import DistInfo, cleanup_distributed, init_distributed, resolve_device
 from ssb_core.training.ema import ModelEMA
 from ssb_core.training.optim import build_optimizer, build_scheduler, resolve_amp

@@ -6,6 +6,7 @@ on PATH) in its own process group; :func:`stop_server` ends exactly that group.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -132,3 +133,21 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(studies: Path, model_path: Path, log_path: Path, conf: dict | None = None):
+    """Start the app, wait until ``/info/`` answers, yield the :class:`Server`, always stop it by its PID."""
+    srv = start_server(studies, model_path, log_path, conf)
+    try:
+        wait_ready(srv)
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+def client_for(server: Server, tmpdir: Path):
+    """The Slicer plugin's client, with its own download folder (the server deletes its result files)."""
+    from monailabel.client import MONAILabelClient
+
+    return MONAILabelClient(server.url, tmpdir=str(tmpdir))

@@ -18,7 +18,7 @@ import pytest
 import requests
 import SimpleITK as sitk
 
-from tests.app._server import blob, free_port, start_server, stop_server, wait_ready, write_tiny_checkpoint, write_volume
+from tests.app._server import blob, client_for, free_port, running_server, write_tiny_checkpoint, write_volume
 from tests.conftest import SHARED_DATA, shared_data
 
 pytestmark = pytest.mark.slow
@@ -39,20 +39,13 @@ def server(tmp_path_factory):
     write_volume(studies / "blob2d.nii.gz", img2d.astype(np.float32), spacing_xyz=(0.8, 0.8), origin=(3.0, -2.0))
     if BRAIN.exists():
         shutil.copy(BRAIN, studies / "brain1.nrrd")  # at test time, into the tmp studies folder only
-    srv = start_server(studies, model, root / "server.log", {"num_threads": 1})
-    try:
-        wait_ready(srv)
+    with running_server(studies, model, root / "server.log", {"num_threads": 1}) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture(scope="module")
 def client(server, tmp_path_factory):
-    from monailabel.client import MONAILabelClient
-
-    # its own download folder: the server deletes its result files in /tmp after answering
-    return MONAILabelClient(server.url, tmpdir=str(tmp_path_factory.mktemp("client")))
+    return client_for(server, tmp_path_factory.mktemp("client"))
 
 
 def _geometry(img: sitk.Image) -> tuple:

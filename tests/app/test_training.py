@@ -17,7 +17,7 @@ import requests
 import SimpleITK as sitk
 from scipy.ndimage import gaussian_filter
 
-from tests.app._server import blob, start_server, stop_server, wait_ready, write_tiny_checkpoint, write_volume
+from tests.app._server import blob, client_for, running_server, write_tiny_checkpoint, write_volume
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +42,13 @@ def server(tmp_path_factory):
         write_volume(studies / f"{name}.nii.gz", (img + rng.normal(0, 1, img.shape)).astype(np.float32))
     conf = {"num_threads": 1, "retrain_after": 6, "train_steps": 5, "train_lr": 1e-7, "train_batch_size": 4, "train_val_nfe": 2,
             "train_val_candidates": 4, "scoring_candidates": 4, "scoring_nfe": 5}
-    srv = start_server(studies, model, root / "server.log", conf)
-    try:
-        wait_ready(srv)
+    with running_server(studies, model, root / "server.log", conf) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 @pytest.fixture(scope="module")
 def client(server, tmp_path_factory):
-    from monailabel.client import MONAILabelClient
-
-    return MONAILabelClient(server.url, tmpdir=str(tmp_path_factory.mktemp("client")))
+    return client_for(server, tmp_path_factory.mktemp("client"))
 
 
 def _sha(path) -> str:

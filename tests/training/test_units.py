@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from ssb_core.training.config import OptimConfig
-from ssb_core.training.data import EpochBatches, augment_pairs, collate_samples, draw_pairs, patient_grouped_split
+from ssb_core.data import collate_samples
+from ssb_core.training.config import TrainConfig
+from ssb_core.training.data import EpochBatches, augment_pairs, draw_pairs
+from ssb_core.training.setup import build_datasets
 from ssb_core.training.ema import ModelEMA
 from ssb_core.training.optim import lr_factor, resolve_amp
 
@@ -16,7 +19,8 @@ def _sample(i, present):
     for r, p in enumerate(present):
         if p:
             masks[r, : r + 1] = 1  # reader r marks r + 1 rows: the drawn label can be read off the mask
-    return {"image": torch.randn(1, 8, 8), "masks": masks, "reader_present": torch.tensor(present), "case_id": f"c{i}", "patient_id": f"p{i % 3}"}
+    return {"image": torch.randn(1, 8, 8), "masks": masks, "reader_present": torch.tensor(present), "case_id": f"c{i}", "patient_id": f"p{i % 3}",
+            "meta": {"source": "test"}}
 
 
 def test_reader_is_drawn_only_among_present_readers():
@@ -68,9 +72,9 @@ def test_lr_schedule_and_amp_choice():
     assert resolve_amp("bf16", torch.device("cpu")).name == "off"
 
 
-def test_patient_grouped_split_keeps_patients_apart():
+def test_val_fraction_holds_out_whole_patients():
     data = [_sample(i, [True] * 4) for i in range(12)]
-    train, val = patient_grouped_split(data, 0.3, seed=0)
+    train, val = build_datasets(TrainConfig.from_dict({"data": {"val_fraction": 0.3}}), train_dataset=data)
     train_p = {data[i]["patient_id"] for i in train.indices}
     val_p = {data[i]["patient_id"] for i in val.indices}
     assert train_p and val_p and not train_p & val_p and len(train) + len(val) == 12
