@@ -72,12 +72,10 @@ class CaseScorer:
 def inter_reader_scores(masks: np.ndarray, present: np.ndarray, absent_reader: str) -> dict[str, Any] | None:
     """Leave-one-reader-out metrics of one image; None with fewer than two readers.
 
-    ``exclude``: the readers present on the image; ``empty``: every slot, absent ones as empty masks.
+    ``exclude``: the readers present on the image; ``empty``: the present readers play the model, and the
+    reference keeps the absent slots as empty masks (see :func:`ssb_core.metrics.inter_reader_image`).
     """
-    if absent_reader == "empty":
-        masks = np.where(present[:, None, None], masks, 0).astype(masks.dtype)
-        present = np.ones_like(present, dtype=bool)
-    row = inter_reader_image(masks, present)
+    row = inter_reader_image(masks, present, absent_readers=absent_reader)
     if row is None:
         return None
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in row.items()}
