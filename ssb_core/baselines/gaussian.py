@@ -49,6 +49,10 @@ class GaussianDiffusionConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "GaussianDiffusionConfig":
+        return cls(**d)
+
     def scheduler(self, nfe: int | None = None) -> DDPMScheduler | DDIMScheduler:
         """DDPM over every step when ``nfe`` is None or T; DDIM over ``nfe`` steps otherwise."""
         T = self.num_train_timesteps

@@ -4,7 +4,9 @@ A U-Net gives per-pixel features of the image; a *prior net* maps the image, and
 and a reader's mask, to an axis-aligned Gaussian over a small latent z (dimension 6 in the paper); ``fcomb``
 broadcasts z over the feature map and mixes it in with 1×1 convolutions to give the mask logits.
 
-- training (ELBO): ``BCE(logits(image, z ~ posterior), mask) + beta * KL(posterior || prior)``;
+- training (ELBO, per pixel): ``mean BCE(logits(image, z ~ posterior), mask) + beta * KL(posterior || prior) / (H W)``:
+  Kohl et al.'s reconstruction term is summed over the pixels, so per pixel the KL is divided by their number
+  (with a plain mean BCE + KL the KL would outweigh the masks 4096-fold at 64×64 and the posterior collapses);
 - sampling: ``z ~ prior(image)``, one z per candidate: N candidates cost one U-Net pass plus N fcomb passes.
 
 The U-Net is MONAI's ``BasicUNet``; the encoders are MONAI ``Convolution`` blocks. Shapes: images and masks
@@ -39,10 +41,22 @@ class ProbUNetConfig:
     encoder_channels: tuple[int, ...] = (16, 32, 64, 64)
     beta: float = 1.0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "features", tuple(int(c) for c in self.features))
+        object.__setattr__(self, "encoder_channels", tuple(int(c) for c in self.encoder_channels))
+        if len(self.features) != 6:
+            raise ValueError(f"features must list 6 channel counts (MONAI BasicUNet), got {list(self.features)}")
+        if self.latent_dim < 1 or self.beta < 0:
+            raise ValueError(f"latent_dim must be >= 1 and beta >= 0, got {self.latent_dim}, {self.beta}")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["features"], d["encoder_channels"] = list(self.features), list(self.encoder_channels)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProbUNetConfig":
+        return cls(**d)
 
 
 class _GaussianEncoder(nn.Module):
@@ -82,18 +96,33 @@ class ProbUNet(nn.Module):
         zmap = z[:, :, None, None].expand(-1, -1, *features.shape[2:])
         return self.fcomb(torch.cat([features, zmap], dim=1))
 
-    def loss(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """ELBO loss for images (B, 1, H, W) and one reader's masks (B, 1, H, W) in {0, 1}."""
+    def forward(self, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(BCE, KL) of the ELBO for images (B, 1, H, W) and one reader's masks (B, 1, H, W) in {0, 1}: the BCE
+        averaged over pixels, the KL per image (batch mean). The loss is ``BCE + beta * KL / (H W)``.
+
+        ``z ~ posterior`` by reparameterisation with noise from ``generator`` (CPU; the global stream when None).
+        ``forward`` (rather than a separate method) so that DistributedDataParallel sees the call.
+        """
         if images.shape != masks.shape:
             raise ValueError(f"images and masks must have the same shape, got {tuple(images.shape)} and {tuple(masks.shape)}")
         features = self.unet(images)
         prior = self.prior(images)
         post = self.posterior(torch.cat([images, masks * 2 - 1], dim=1))
-        logits = self._combine(features, post.rsample())
-        bce = F.binary_cross_entropy_with_logits(logits, masks)
+        mu, sigma = post.base_dist.loc, post.base_dist.scale
+        z = mu + sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        logits = self._combine(features, z)
+        bce = F.binary_cross_entropy_with_logits(logits.float(), masks.float())
         kl = kl_divergence(post, prior).mean()
-        loss = bce + self.config.beta * kl
-        return loss, {"bce": float(bce.detach()), "kl": float(kl.detach())}
+        return bce, kl
+
+    def loss(self, images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The ELBO loss ``BCE + beta * KL`` and its parts as floats."""
+        bce, kl = self(images, masks, generator)
+        return self.elbo(bce, kl, images), {"bce": float(bce.detach()), "kl": float(kl.detach())}
+
+    def elbo(self, bce: torch.Tensor, kl: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """The per-pixel negative ELBO from :meth:`forward`'s parts."""
+        return bce + self.config.beta * kl / float(images.shape[-1] * images.shape[-2])
 
     @torch.inference_mode()
     def sample(self, images: torch.Tensor, num_candidates: int, seed: int = 0) -> torch.Tensor:

@@ -24,12 +24,13 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssb-evaluate", description="Evaluate an SSB checkpoint on a multi-reader dataset.")
-    p.add_argument("--checkpoint", "-m", required=True, help="model checkpoint (.pt)")
+    p.add_argument("--checkpoint", "-m", required=True, help="model checkpoint (.pt): SSB, or a baseline trained with method gaussian / prob_unet")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="dataset config for build_dataset: inline YAML/JSON or a .yaml/.json file")
     src.add_argument("--recipe", help="a training recipe; its data.<--split> config is evaluated")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="with --recipe (default: test)")
-    p.add_argument("--nfe", type=int, nargs="+", default=[50], help="one row per NFE (default: 50)")
+    p.add_argument("--nfe", type=int, nargs="+", default=[50],
+                   help="one row per NFE (default: 50); the Gaussian baseline uses DDPM at its T (1000), DDIM below; the Prob. U-Net ignores it")
     p.add_argument("--num-candidates", "-n", type=int, default=16, help="candidates per image (default: 16)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed, recorded (default: 0)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight (default: the checkpoint's)")
@@ -78,13 +79,16 @@ def _main(argv: list[str] | None) -> int:
     setup_logging(args.verbose, args.quiet)
     import torch
 
-    from ssb_core.evaluation.api import evaluate
+    from ssb_core.evaluation.api import evaluate, evaluate_baseline
     from ssb_core.pipeline import SSBPipeline
     from ssb_core.training.setup import build_from_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipeline = SSBPipeline.from_checkpoint(args.checkpoint, device=args.device)  # fail fast on a bad checkpoint
+    from ssb_core.baselines.checkpoint import BASELINE_FORMAT, checkpoint_format
+
+    baseline = checkpoint_format(args.checkpoint) == BASELINE_FORMAT  # also fails fast on a bad file
+    pipeline = None if baseline else SSBPipeline.from_checkpoint(args.checkpoint, device=args.device)
     data_config = _dataset_config(args)
     dataset = build_from_config(data_config, "--recipe data" if args.recipe else "--data")
     n = len(dataset) if args.max_images is None else min(args.max_images, len(dataset))
@@ -92,19 +96,9 @@ def _main(argv: list[str] | None) -> int:
     reader = args.reader
     if reader is not None and reader.isdigit():
         reader = int(reader)
-    rows = evaluate(
-        pipeline,
-        dataset,
-        out,
-        nfes=args.nfe,
+    common = dict(
         num_candidates=args.num_candidates,
         seed=args.seed,
-        guidance_weight=args.guidance,
-        start_noise=args.start_noise,
-        stochastic=False if args.ode else None,
-        readers=reader,
-        name=args.name,
-        checkpoint_path=args.checkpoint,
         indices=list(range(n)),
         batch_size=args.batch_size,
         absent_reader=args.absent_reader,
@@ -115,6 +109,12 @@ def _main(argv: list[str] | None) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
         title=f"{Path(args.checkpoint).name} on {data_config.get('path', data_config)}",
     )
+    if baseline:
+        rows = evaluate_baseline(args.checkpoint, dataset, out, nfes=args.nfe, guidance_weight=args.guidance or 0.0,
+                                 name=None if args.name == "SSB" else args.name, device=args.device, **common)
+    else:
+        rows = evaluate(pipeline, dataset, out, nfes=args.nfe, guidance_weight=args.guidance, start_noise=args.start_noise,
+                        stochastic=False if args.ode else None, readers=reader, name=args.name, checkpoint_path=args.checkpoint, **common)
     from ssb_core.evaluation.report import markdown_table
 
     print(markdown_table(rows))

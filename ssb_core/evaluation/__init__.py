@@ -11,13 +11,14 @@ The metrics themselves live in :mod:`ssb_core.metrics`; :mod:`ssb_core.evaluatio
 
 from __future__ import annotations
 
-from ssb_core.evaluation.api import checkpoint_summary, evaluate, evaluate_samplers
+from ssb_core.evaluation.api import checkpoint_summary, evaluate, evaluate_baseline, evaluate_samplers
 from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler
 from ssb_core.evaluation.samplers import SampleFn, SamplerSpec, pipeline_sampler, ssb_sample_fn
 
 __all__ = [
     "evaluate",
     "evaluate_samplers",
+    "evaluate_baseline",
     "evaluate_sampler",
     "evaluate_readers",
     "EvaluationResult",

@@ -18,11 +18,11 @@ from torch.utils.data import Dataset
 from ssb_core.evaluation.montage import save_montage
 from ssb_core.evaluation.report import write_reports
 from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler
-from ssb_core.evaluation.samplers import SamplerSpec, pipeline_sampler
+from ssb_core.evaluation.samplers import SamplerSpec, baseline_sampler, pipeline_sampler
 from ssb_core.evaluation.scoring import metric_conventions
 from ssb_core.pipeline import SSBPipeline
 
-__all__ = ["evaluate", "evaluate_samplers", "checkpoint_summary"]
+__all__ = ["evaluate", "evaluate_baseline", "evaluate_samplers", "checkpoint_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +146,35 @@ def evaluate(
     ]
     kwargs.setdefault("reader_names", list(pipeline.checkpoint.readers))
     return evaluate_samplers(specs, dataset, output_dir, num_candidates=num_candidates, seed=seed, model_info=checkpoint_summary(pipeline, path), **kwargs)
+
+
+def evaluate_baseline(
+    checkpoint: str | Path,
+    dataset: Dataset,
+    output_dir: str | Path,
+    *,
+    nfes: Sequence[int | None] = (None,),
+    guidance_weight: float = 0.0,
+    name: str | None = None,
+    device: str = "cpu",
+    **kwargs: Any,
+) -> list[EvaluationResult]:
+    """Evaluate a trained baseline (:mod:`ssb_core.baselines.checkpoint`) like :func:`evaluate` does SSB.
+
+    ``nfes``: the Gaussian baseline's step counts (None = all T steps, DDPM); the Prob. U-Net has one row
+    whatever is given. The remaining keyword arguments go to :func:`evaluate_samplers`.
+    """
+    from ssb_core.baselines.checkpoint import load_baseline
+
+    path = Path(checkpoint)
+    ckpt = load_baseline(path)
+    steps = list(nfes) if ckpt.method == "gaussian" else [1]
+    specs = [baseline_sampler(ckpt, n, guidance_weight=guidance_weight, device=device, name=name) for n in steps]
+    provenance = dict(ckpt.provenance)
+    training = dict(provenance.get("training", {}))
+    training.pop("recipe", None)
+    info = {"method": ckpt.method, "config": ckpt.config, "network": ckpt.network, "readers": ckpt.readers, "data": ckpt.data,
+            "provenance": {**provenance, "training": training}, "path": str(path),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    kwargs.setdefault("reader_names", list(ckpt.readers))
+    return evaluate_samplers(specs, dataset, output_dir, model_info=info, **kwargs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -20,7 +20,10 @@ from ssb_core.bridge import Bridge
 from ssb_core.candidates import SamplingConfig, generate_candidates
 from ssb_core.pipeline import SSBPipeline
 
-__all__ = ["SampleFn", "SamplerSpec", "ssb_sample_fn", "pipeline_sampler"]
+if TYPE_CHECKING:
+    from ssb_core.baselines.checkpoint import BaselineCheckpoint
+
+__all__ = ["SampleFn", "SamplerSpec", "ssb_sample_fn", "pipeline_sampler", "baseline_sampler"]
 
 
 class SampleFn(Protocol):
@@ -77,3 +80,26 @@ def pipeline_sampler(
     settings = {k: v for k, v in config.to_dict().items() if k != "num_candidates"}
     settings["readers"] = "cycle" if readers is None else readers
     return SamplerSpec(fn, name, nfe, settings)
+
+
+def baseline_sampler(checkpoint: "BaselineCheckpoint", nfe: int | None, *, guidance_weight: float = 0.0,
+                     device: str | torch.device = "cpu", name: str | None = None) -> SamplerSpec:
+    """A trained baseline (:mod:`ssb_core.baselines.checkpoint`) as a :class:`SamplerSpec`.
+
+    ``gaussian``: ``nfe`` steps (None or T = DDPM over all T steps, fewer = DDIM). ``prob_unet``: one network
+    pass per image whatever ``nfe`` says (reported as NFE 1).
+    """
+    from ssb_core.baselines.gaussian import GaussianDiffusionConfig
+    from ssb_core.baselines.sampling import gaussian_sample_fn, prob_unet_sample_fn
+
+    model = checkpoint.build_model(device)
+    if checkpoint.method == "gaussian":
+        config = GaussianDiffusionConfig.from_dict(checkpoint.config)
+        steps = config.num_train_timesteps if nfe is None else int(nfe)
+        fn = gaussian_sample_fn(model, config, len(checkpoint.readers) or int(checkpoint.network["num_readers"]), steps,
+                                guidance_weight=guidance_weight, device=device)
+        sampler = "DDPM" if steps == config.num_train_timesteps else "DDIM (eta 0)"
+        settings = {"method": "gaussian", "sampler": sampler, "guidance_weight": guidance_weight, **checkpoint.config}
+        return SamplerSpec(fn, name or "Gaussian diffusion", steps, settings)
+    fn = prob_unet_sample_fn(model, device=device)
+    return SamplerSpec(fn, name or "Prob. U-Net", 1, {"method": "prob_unet", "z": "prior", **checkpoint.config})

@@ -9,6 +9,9 @@ A recipe file holds these sections (every key optional; unknown keys are rejecte
   :class:`~ssb_core.bridge.BridgeConfig`, :class:`~ssb_core.loss.LossConfig`,
   :class:`~ssb_core.candidates.SamplingConfig` (the sampling defaults stored in the checkpoint).
 - ``optim``: :class:`OptimConfig`; ``train``: :class:`RunConfig`; ``validation``: :class:`ValidationConfig`.
+- ``method`` (top level: ``ssb``, ``gaussian`` or ``prob_unet``) and the baselines' sections ``gaussian``
+  (:class:`~ssb_core.baselines.gaussian.GaussianDiffusionConfig`) and ``prob_unet``
+  (:class:`~ssb_core.baselines.prob_unet.ProbUNetConfig`).
 
 Overrides are ``section.key=value`` strings (``train.max_steps=200``, ``network.channels=[8,16]``); the value
 is parsed as YAML, so numbers, booleans, lists and null read naturally.
@@ -25,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from ssb_core.baselines.gaussian import GaussianDiffusionConfig
+from ssb_core.baselines.prob_unet import ProbUNetConfig
 from ssb_core.bridge import BridgeConfig
 from ssb_core.candidates import SamplingConfig
 from ssb_core.loss import LossConfig
@@ -176,17 +181,26 @@ _SECTIONS: dict[str, type] = {
     "optim": OptimConfig,
     "train": RunConfig,
     "validation": ValidationConfig,
+    "gaussian": GaussianDiffusionConfig,
+    "prob_unet": ProbUNetConfig,
 }
-_TOP_LEVEL = ("seed", "output_dir", "name")
+_TOP_LEVEL = ("seed", "output_dir", "name", "method")
+_METHODS = ("ssb", "gaussian", "prob_unet")
 
 
 @dataclass
 class TrainConfig:
-    """A full recipe. ``seed`` seeds everything; ``output_dir`` receives checkpoints and the JSONL log."""
+    """A full recipe. ``seed`` seeds everything; ``output_dir`` receives checkpoints and the JSONL log.
+
+    ``method`` picks what is trained (:mod:`ssb_core.training.methods`): ``ssb`` (default), or a baseline,
+    ``gaussian`` (settings in the ``gaussian`` section, the network in ``network``) or ``prob_unet``
+    (settings in the ``prob_unet`` section); every other section applies to all three.
+    """
 
     seed: int = 0
     output_dir: str = "runs/ssb"
     name: str = "ssb"
+    method: str = "ssb"
     data: DataConfig = field(default_factory=DataConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
@@ -195,6 +209,12 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: RunConfig = field(default_factory=RunConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    gaussian: GaussianDiffusionConfig = field(default_factory=GaussianDiffusionConfig)
+    prob_unet: ProbUNetConfig = field(default_factory=ProbUNetConfig)
+
+    def __post_init__(self) -> None:
+        if self.method not in _METHODS:
+            raise ConfigError(f"method must be one of {list(_METHODS)}, got {self.method!r}")
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":

@@ -1,4 +1,4 @@
-"""The training loop: L_SSB with label dropout, EMA, AMP, DDP, periodic validation, exact resume.
+"""The training loop: L_SSB (or a baseline's loss) with label dropout, EMA, AMP, DDP, periodic validation, exact resume.
 
 ``train(config)`` is the one entry point (the CLI ``ssb-train`` and :func:`ssb_core.training.fine_tune` call
 it). Per step, on every rank:
@@ -29,15 +29,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from ssb_core.bridge import Bridge
-from ssb_core.loss import SSBLoss
-from ssb_core.network import SSBNetwork
-from ssb_core.training.artifacts import model_checkpoint, run_validation
+from torch import nn
+
+from ssb_core.training.artifacts import checkpoint_provenance, run_validation
 from ssb_core.training.config import ConfigError, TrainConfig
 from ssb_core.data import collate_samples
 from ssb_core.training.data import EpochBatches, augment_pairs, draw_pairs
 from ssb_core.training.distributed import DistInfo, cleanup_distributed, init_distributed, resolve_device
 from ssb_core.training.ema import ModelEMA
+from ssb_core.training.methods import build_method
 from ssb_core.training.optim import build_optimizer, build_scheduler, resolve_amp
 from ssb_core.training.setup import MetricsLog, build_datasets, data_conventions, dataset_num_readers
 from ssb_core.training.state import ResumeError, capture_rng_state, load_resume, restore_rng_state, save_resume
@@ -69,8 +69,8 @@ class TrainResult:
     elapsed_s: float
     stopped: str
     last_validation: dict[str, Any] = field(default_factory=dict)
-    model: SSBNetwork | None = field(default=None, repr=False)
-    ema_model: SSBNetwork | None = field(default=None, repr=False)
+    model: nn.Module | None = field(default=None, repr=False)
+    ema_model: nn.Module | None = field(default=None, repr=False)
 
 
 def _resume_source(resume: bool | str | Path, output_dir: Path) -> Path | None:
@@ -84,7 +84,9 @@ def _resume_source(resume: bool | str | Path, output_dir: Path) -> Path | None:
 
 def _check_compatible(saved: dict, config: TrainConfig) -> None:
     now = config.to_dict()
-    for section in ("network", "bridge"):
+    if saved.get("method", "ssb") != now["method"]:
+        raise ResumeError(f"cannot resume: the saved run trained {saved.get('method', 'ssb')!r}, the recipe says {now['method']!r}")
+    for section in ("network", "bridge", "gaussian", "prob_unet"):
         if saved.get(section) != now[section]:
             raise ResumeError(f"cannot resume: the recipe's {section} settings differ from the saved run's ({saved.get(section)} vs {now[section]})")
 
@@ -146,7 +148,8 @@ class _Loop:
         self.val_ds = val_ds
 
         torch.manual_seed(cfg.seed)
-        self.model = SSBNetwork(cfg.network).to(self.device)
+        self.method = build_method(cfg)
+        self.model = self.method.build_model().to(self.device)
         if init_state_dict is not None:
             self.model.load_state_dict(init_state_dict)
         self.ema = ModelEMA(self.model, run.ema_decay) if run.ema_decay > 0 else None
@@ -154,8 +157,6 @@ class _Loop:
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, run.max_steps)
         self.scaler = self.amp.scaler()
-        self.bridge = Bridge(cfg.bridge)
-        self.loss_fn = SSBLoss(self.bridge, cfg.loss, null_label=cfg.network.null_label)
         self.generator = torch.Generator().manual_seed(cfg.seed + 100003 * info.rank)
         self.step, self.elapsed_before, self._saved_step = 0, 0.0, -1
 
@@ -237,9 +238,9 @@ class _Loop:
         images, masks, labels = images.to(self.device), masks.to(self.device), labels.to(self.device)
         self.net.train()
         with self.amp.autocast():
-            out = self.loss_fn(self.net, masks, images, labels, generator=self.generator)
+            loss, parts = self.method.loss(self.net, masks, images, labels, self.generator)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(out.loss).backward()
+        self.scaler.scale(loss).backward()
         if cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
@@ -248,15 +249,15 @@ class _Loop:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update(self.model)
-        return {"loss": float(out.loss.detach()), "mse": float(out.mse), "dice": float(out.dice)}
+        return {"loss": float(loss.detach()), **parts}
 
-    def _eval_model(self) -> SSBNetwork:
+    def _eval_model(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.model  # type: ignore[return-value]
 
     def _validate(self) -> dict:
         if self.val_ds is None or self.config.validation.num_images <= 0:
             return {}
-        record = run_validation(self._eval_model(), self.bridge, self.config, self.val_ds, self.device)
+        record = run_validation(self._eval_model(), self.method.sample_fn, self.config, self.val_ds, self.device)
         if record:
             record = {"step": self.step, "elapsed_s": round(self._elapsed(), 2), **record}
             self.log.write(record)
@@ -286,10 +287,8 @@ class _Loop:
             "config": self.config.to_dict(),
         }
         save_resume(self.out_dir / "resume.pt", **state)
-        ckpt = model_checkpoint(self._eval_model(), self.config, self.readers, self.conventions, self.step, self._elapsed(), self.info, self.amp.name)
-        from ssb_core.checkpoint import save_checkpoint
-
-        save_checkpoint(ckpt, self.out_dir / f"{self.config.name}.pt")
+        provenance = checkpoint_provenance(self.config, self.step, self._elapsed(), self.info, self.amp.name)
+        self.method.save(self._eval_model(), self.out_dir / f"{self.config.name}.pt", self.readers, self.conventions, provenance)
         if final:
             logger.info("final checkpoint at step %d after %.1f min", self.step, self._elapsed() / 60)
 
