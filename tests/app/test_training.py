@@ -116,6 +116,17 @@ def test_a_worse_model_is_not_promoted(client, server):
     assert res["model"]["sha256"] == served
 
 
+def test_multi_gpu_option_trains_in_two_processes(client, server):
+    """MONAI Label's multi_gpu option: DistributedDataParallel, here two Gloo processes on the CPU."""
+    info = client.info()["trainers"]["ssb"]["config"]
+    assert info["multi_gpu"] is False and info["gpus"] == "all"  # offered to the viewers with its default
+    task = client.train_start("ssb", {"multi_gpu": "true", "steps": 2})
+    assert _wait_training(server, task["id"], timeout=240)["status"] == "DONE"
+    run = _history(server)[-1]
+    assert run["world_size"] == 2 and run["steps"] == 2 and run["settings"]["multi_gpu"] is True, run
+    assert run["status"] in ("promoted", "not promoted") and run["metrics"]["candidate"]["ged"] is not None, run
+
+
 def test_active_learning_serves_the_most_ambiguous_image_first(client, server, tmp_path):
     r = requests.post(f"{server.url}/scoring/disagreement?run_sync=true", json={}, timeout=120)
     assert r.status_code == 200, r.text

@@ -35,6 +35,7 @@ from lib.activelearning.disagreement import Disagreement, DisagreementScoring, R
 from lib.infers.ssb import SSBInfer
 from lib.model_store import ModelStore, resolve_model_path
 from lib.trainers.ssb import SSBTrain, TrainSettings
+from lib.values import parse_bool
 
 __all__ = ["SSBConfig", "conf_value"]
 
@@ -44,7 +45,7 @@ DEFAULT_MODEL = "models/ssb_lidc64.pt"
 
 
 def conf_value(conf: dict, key: str, default: Any, kind: type) -> Any:
-    """``--conf key value`` as ``kind`` (bool accepts true/false/1/0/yes/no).
+    """``--conf key value`` as ``kind`` (bool: :func:`lib.values.parse_bool`).
 
     Raises:
         ValueError: the value does not parse (names the key, the expected type and the value).
@@ -53,12 +54,7 @@ def conf_value(conf: dict, key: str, default: Any, kind: type) -> Any:
     if raw is None or raw == "":
         return default
     try:
-        if kind is bool:
-            low = str(raw).strip().lower()
-            if low not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return low in ("true", "1", "yes")
-        return kind(raw)
+        return parse_bool(raw) if kind is bool else kind(raw)
     except ValueError:
         raise ValueError(f"--conf {key} must be {kind.__name__}, got {raw!r}") from None
 

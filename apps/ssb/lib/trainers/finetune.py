@@ -28,6 +28,7 @@ class FineTuneResult:
     steps: int
     elapsed_s: float
     stopped: str
+    world_size: int = 1
 
 
 def fine_tune_candidate(
@@ -42,23 +43,26 @@ def fine_tune_candidate(
     max_minutes: float,
     num_threads: int,
     device: str,
+    multi_gpu: bool = False,
+    gpus: str = "all",
 ) -> FineTuneResult:
-    """Continue training ``ckpt`` on ``samples`` (see :mod:`lib.trainers.dataset`); writes ``candidate.pt``."""
+    """Continue training ``ckpt`` on ``samples`` (see :mod:`lib.trainers.dataset`); writes ``candidate.pt``.
+
+    ``multi_gpu``: DistributedDataParallel over the GPUs listed in ``gpus`` (``"all"`` or ``"0,1"``), one
+    process each (:func:`ssb_core.training.launch.fine_tune_multiprocess`); on a server without CUDA, two
+    CPU processes with Gloo. ``batch_size`` is then per process.
+    """
+    kwargs = dict(checkpoint=ckpt, samples=samples, output_dir=output_dir, steps=steps, lr=lr, batch_size=min(batch_size, len(samples)),
+                  seed=seed, max_minutes=max_minutes, num_threads=num_threads, name="candidate")
+    if multi_gpu:
+        from ssb_core.training.launch import fine_tune_multiprocess
+
+        summary = fine_tune_multiprocess(gpus=gpus, **kwargs)
+        return FineTuneResult(Path(summary["checkpoint_path"]), int(summary["steps"]), float(summary["elapsed_s"]), str(summary["stopped"]),
+                              world_size=int(summary["world_size"]))
     from ssb_core.training import fine_tune
 
-    result = fine_tune(
-        ckpt,
-        samples,
-        output_dir=output_dir,
-        steps=steps,
-        lr=lr,
-        batch_size=min(batch_size, len(samples)),
-        seed=seed,
-        max_minutes=max_minutes,
-        num_threads=num_threads,
-        device=device,
-        name="candidate",
-    )
+    result = fine_tune(device=device, **kwargs)
     return FineTuneResult(Path(result.checkpoint_path), int(result.steps), float(result.elapsed_s), str(result.stopped))
 
 

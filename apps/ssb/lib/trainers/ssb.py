@@ -13,7 +13,9 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
 
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
 ``steps``, ``lr``, ``batch_size``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``tolerance``
-(GED increase still counted as "not worse", default 0.01: sampling noise), ``seed``, ``max_minutes``, ``num_threads``.
+(GED increase still counted as "not worse", default 0.01: sampling noise), ``seed``, ``max_minutes``, ``num_threads``,
+and MONAI Label's ``multi_gpu`` / ``gpus`` (DistributedDataParallel, one process per listed GPU; two Gloo
+processes on a server without CUDA).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lib.readers import extend_readers, reader_tags
 from lib.trainers.dataset import collect_labelled, split_images
 from lib.trainers.finetune import fine_tune_candidate, validate
 from lib.trainers.promotion import append_history, is_not_worse, json_safe, promote, read_history
+from lib.values import parse_bool
 
 __all__ = ["SSBTrain", "TrainSettings"]
 
@@ -54,6 +57,8 @@ class TrainSettings:
     seed: int = 0
     max_minutes: float = 10.0
     num_threads: int = 0
+    multi_gpu: bool = False
+    gpus: str = "all"
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "lr": self.lr > 0, "batch_size": self.batch_size >= 1,
@@ -74,7 +79,7 @@ class TrainSettings:
         for f in fields(self):
             if request.get(f.name) not in (None, ""):
                 try:
-                    changes[f.name] = type(f.default)(request[f.name])
+                    changes[f.name] = parse_bool(request[f.name]) if isinstance(f.default, bool) else type(f.default)(request[f.name])
                 except (TypeError, ValueError):
                     raise ValueError(f"train parameter {f.name} must be {type(f.default).__name__}, got {request[f.name]!r}") from None
         return replace(self, **changes)
@@ -116,11 +121,11 @@ class SSBTrain(TrainTask):
         val_samples = [x for i in val for x in i.samples]
         ft = fine_tune_candidate(start, train_samples, self.store.sidecar("runs") / run_id, steps=s.steps, lr=s.lr,
                                  batch_size=s.batch_size, seed=s.seed, max_minutes=s.max_minutes, num_threads=s.num_threads,
-                                 device=str(self.store.device))
+                                 device=str(self.store.device), multi_gpu=s.multi_gpu, gpus=s.gpus)
         candidate = load_checkpoint(ft.checkpoint_path)
         scoring = {"num_candidates": s.val_candidates, "nfe": s.val_nfe, "seed": s.seed, "device": str(self.store.device)}
         metrics = {"served": validate(served, val_samples, **scoring), "candidate": validate(candidate, val_samples, **scoring)}
-        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, train_s=round(ft.elapsed_s, 2),
+        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, train_s=round(ft.elapsed_s, 2), world_size=ft.world_size,
                       metrics=metrics, candidate_path=str(ft.checkpoint_path))
         if not is_not_worse(metrics["candidate"], metrics["served"], s.tolerance):
             return self._finish(record, "not promoted", t0, reason=f"candidate GED {metrics['candidate']['ged']:.4f} > served "
