@@ -22,20 +22,29 @@ logger = logging.getLogger(__name__)
 
 
 class SSBPipeline:
-    """The network (eval mode, on ``device``), its bridge and its checkpoint's defaults."""
+    """The network (eval mode, on ``device``), its bridge and its checkpoint's defaults.
 
-    def __init__(self, checkpoint: SSBCheckpoint, device: str | torch.device = "cpu") -> None:
+    ``runtime``: ``torch`` (eager PyTorch), ``onnx`` (the same weights on ONNX Runtime, CPU only,
+    :mod:`ssb_core.onnx_runtime`) or ``auto`` (ONNX Runtime on the CPU when installed). ``model`` is always the
+    PyTorch network; ``eps_model`` is what sampling calls.
+    """
+
+    def __init__(self, checkpoint: SSBCheckpoint, device: str | torch.device = "cpu", runtime: str = "torch") -> None:
+        from ssb_core.onnx_runtime import onnx_eps_model, resolve_runtime
+
         self.checkpoint = checkpoint
         self.device = torch.device(device)
         self.model = checkpoint.build_model(self.device)
         self.bridge = checkpoint.build_bridge()
         self.defaults = checkpoint.sampling
+        self.runtime = resolve_runtime(runtime, self.device)
+        self.eps_model = onnx_eps_model(self.model) if self.runtime == "onnx" else self.model
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> "SSBPipeline":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", runtime: str = "torch") -> "SSBPipeline":
         ckpt = load_checkpoint(path, map_location="cpu")
         logger.info("loaded %s (%d readers, network %s)", path, ckpt.network.num_readers, ckpt.network.channels)
-        return cls(ckpt, device)
+        return cls(ckpt, device, runtime)
 
     @property
     def num_readers(self) -> int:
@@ -65,7 +74,7 @@ class SSBPipeline:
         if isinstance(readers, str):
             readers = self.checkpoint.reader_label(readers)
         probs = generate_candidates(
-            self.model,
+            self.eps_model,
             self.bridge,
             images.to(self.device, torch.float32),
             config,

@@ -78,9 +78,10 @@ class ModelStore:
     """Holds the loaded model and its side files; :meth:`get` returns the current version."""
 
     def __init__(self, path: str | Path, device: str = "cpu", fallback_spacing_mm: float = 0.7, num_threads: int = 0,
-                 intensity: str | None = None) -> None:
+                 intensity: str | None = None, runtime: str = "auto") -> None:
         self.path = Path(path).resolve()
         self.device = device
+        self.runtime = runtime
         self.fallback_spacing_mm = float(fallback_spacing_mm)
         self.intensity = intensity
         if num_threads > 0:
@@ -109,7 +110,7 @@ class ModelStore:
         stamp = _stamp(self.path)
         t0 = time.perf_counter()
         try:
-            pipeline = SSBPipeline.from_checkpoint(self.path, device=self.device)
+            pipeline = SSBPipeline.from_checkpoint(self.path, device=self.device, runtime=self.runtime)
         except CheckpointError as exc:
             raise ModelFileError(f"cannot serve {self.path}: {exc}") from exc
         conventions = ModelConventions.from_checkpoint(pipeline.checkpoint, self.fallback_spacing_mm, self.intensity)

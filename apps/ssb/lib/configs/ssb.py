@@ -77,6 +77,7 @@ class SSBConfig(TaskConfig):
             fallback_spacing_mm=conf_value(conf, "model_spacing", 0.7, float),
             num_threads=conf_value(conf, "num_threads", 0, int),
             intensity=conf_value(conf, "intensity", None, str),
+            runtime=conf_value(conf, "runtime", "auto", str),
         )
         self.limits = {
             "max_candidates": conf_value(conf, "max_candidates", 32, int),
