@@ -49,7 +49,12 @@ with socket.socket() as s:
     s.bind((sys.argv[1], int(sys.argv[2])))
 PYEOF
 
-if [ ! -d "$STUDIES" ] || [ -z "$(ls -A "$STUDIES" 2>/dev/null)" ]; then
+for ((i = 1; i <= $#; i++)); do  # --studies given on the command line wins (a folder or a DICOMweb URL)
+  if [[ "${!i}" == "--studies" ]]; then j=$((i + 1)); STUDIES=${!j}; fi
+done
+if [[ "$STUDIES" == http://* || "$STUDIES" == https://* ]]; then
+  :  # a DICOMweb server (PACS): nothing to build
+elif [ ! -d "$STUDIES" ] || [ -z "$(ls -A "$STUDIES" 2>/dev/null)" ]; then
   echo "[serve] building the demo studies folder $STUDIES (first run)" >&2
   "$PY" scripts/make_demo_studies.py --out "$STUDIES" >&2
 fi

@@ -76,30 +76,36 @@ def pipeline_sampler(
     if isinstance(readers, str):
         readers = pipeline.checkpoint.reader_label(readers)
     # guidance doubles the rows of each call but counts as one NFE per step, as in the paper
-    fn = ssb_sample_fn(pipeline.model, pipeline.bridge, config, pipeline.num_readers, readers=readers, device=pipeline.device)
+    fn = ssb_sample_fn(pipeline.eps_model, pipeline.bridge, config, pipeline.num_readers, readers=readers, device=pipeline.device)
     settings = {k: v for k, v in config.to_dict().items() if k != "num_candidates"}
     settings["readers"] = "cycle" if readers is None else readers
+    settings["runtime"] = pipeline.runtime
     return SamplerSpec(fn, name, nfe, settings)
 
 
 def baseline_sampler(checkpoint: "BaselineCheckpoint", nfe: int | None, *, guidance_weight: float = 0.0,
-                     device: str | torch.device = "cpu", name: str | None = None) -> SamplerSpec:
+                     device: str | torch.device = "cpu", name: str | None = None, runtime: str = "torch") -> SamplerSpec:
     """A trained baseline (:mod:`ssb_core.baselines.checkpoint`) as a :class:`SamplerSpec`.
 
-    ``gaussian``: ``nfe`` steps (None or T = DDPM over all T steps, fewer = DDIM). ``prob_unet``: one network
-    pass per image whatever ``nfe`` says (reported as NFE 1).
+    ``gaussian``: ``nfe`` steps (None or T = DDPM over all T steps, fewer = DDIM); ``runtime`` as SSB's
+    (:func:`ssb_core.onnx_runtime.resolve_runtime`: the same network, so the same runtime can serve it).
+    ``prob_unet``: one network pass per image whatever ``nfe`` says (reported as NFE 1), on PyTorch.
     """
     from ssb_core.baselines.gaussian import GaussianDiffusionConfig
     from ssb_core.baselines.sampling import gaussian_sample_fn, prob_unet_sample_fn
+    from ssb_core.onnx_runtime import onnx_eps_model, resolve_runtime
 
     model = checkpoint.build_model(device)
     if checkpoint.method == "gaussian":
+        runtime = resolve_runtime(runtime, torch.device(device))
+        if runtime == "onnx":
+            model = onnx_eps_model(model)
         config = GaussianDiffusionConfig.from_dict(checkpoint.config)
         steps = config.num_train_timesteps if nfe is None else int(nfe)
         fn = gaussian_sample_fn(model, config, len(checkpoint.readers) or int(checkpoint.network["num_readers"]), steps,
                                 guidance_weight=guidance_weight, device=device)
         sampler = "DDPM" if steps == config.num_train_timesteps else "DDIM (eta 0)"
-        settings = {"method": "gaussian", "sampler": sampler, "guidance_weight": guidance_weight, **checkpoint.config}
+        settings = {"method": "gaussian", "sampler": sampler, "guidance_weight": guidance_weight, "runtime": runtime, **checkpoint.config}
         return SamplerSpec(fn, name or "Gaussian diffusion", steps, settings)
     fn = prob_unet_sample_fn(model, device=device)
     return SamplerSpec(fn, name or "Prob. U-Net", 1, {"method": "prob_unet", "z": "prior", **checkpoint.config})

@@ -1,0 +1,171 @@
+#!/usr/bin/env python
+"""The speed benchmark: sampling latency and memory, /infer through the real server, training throughput.
+
+Prints one markdown report and writes it with the raw figures (``benchmark.md`` and ``benchmark.json`` in
+``--out``). Every ratio in the report comes from this one run (the machines are shared and noisy).
+
+    .venv/bin/python scripts/benchmark.py                 # full run, about 25 minutes on 2 cores
+    .venv/bin/python scripts/benchmark.py --quick         # a minute or two: what CI runs to keep it working
+    .venv/bin/python scripts/benchmark.py --parts sampling server --quality docs/results/lidc64_test.json
+
+Parts (``--parts``): ``sampling`` (8 candidates, 64² / 128² / 3D 64³, NFE 1-50, guidance off/on, PyTorch and
+ONNX Runtime, the 1000-step Gaussian-start reference; :mod:`benchmarks.sampling_speed`), ``server`` (``/infer``
+p50 / p95 cold, warm, 4 concurrent clients; :mod:`benchmarks.server_latency`) and ``training`` (slices/s and
+fine-tuning on 20 labels; :mod:`benchmarks.training_speed`). Quality (GED, D_max on the lidc64 test split,
+N = 8) comes from ``--quality`` (a results.json of ``scripts/compare_methods.py``) or is computed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks/ and tests/app/_server.py (the server launcher) live in the repository
+
+import torch  # noqa: E402
+
+logger = logging.getLogger("benchmark")
+DATA = REPO.parent / "shared" / "data" / "lidc64"
+
+
+def machine() -> str:
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}")
+
+
+def run_sampling(args: argparse.Namespace) -> dict:
+    from benchmarks.sampling_speed import baseline_row, latency_rows, quality, quality_from_results, volume_rows
+    from ssb_core.onnx_runtime import onnx_available
+    from ssb_core.pipeline import SSBPipeline
+
+    nfes = [1, 5] if args.quick else [1, 5, 10, 20, 50]
+    repeats = 1 if args.quick else 3
+    runtimes = ["torch"] + (["onnx"] if onnx_available() and not torch.cuda.is_available() else [])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rows = []
+    pipes = {r: SSBPipeline.from_checkpoint(args.checkpoint, device=device, runtime=r) for r in runtimes}
+    for runtime, pipe in pipes.items():
+        rows += latency_rows(pipe, nfes, [64], repeats)
+        rows += latency_rows(pipe, nfes if not args.quick else [1], [128], 1 if args.quick else 2, guidance=(0.0,))
+    pipe = pipes["torch"]
+    rows += volume_rows(pipe.checkpoint.network, [1] if args.quick else [1, 5, 10], 16 if args.quick else 64, repeats=1)
+    rows.append(baseline_row(pipe, 20 if args.quick else 1000, repeats=1))
+    if args.quality and args.quality.is_file():
+        q = quality_from_results(args.quality)
+    elif (DATA / "test.npz").is_file():
+        q = quality(pipe, nfes, DATA / "test.npz", limit=8 if args.quick else None)
+    else:
+        logger.warning("quality skipped: no --quality file and %s not found", DATA / "test.npz")
+        q = {}
+    return {"rows": rows, "quality": {f"{name}|{nfe}": v for (name, nfe), v in q.items()}}
+
+
+def run_server(args: argparse.Namespace) -> list[dict]:
+    from benchmarks.server_latency import infer_latency
+
+    nfes = [2] if args.quick else args.server_nfe
+    settings = [{"num_candidates": 8, "nfe": n} for n in nfes]
+    return infer_latency(args.checkpoint, DATA / "test.npz", settings, repeats=4 if args.quick else 20, clients=4)
+
+
+def run_training(args: argparse.Namespace) -> dict:
+    from benchmarks.training_speed import finetune_time, training_throughput
+
+    if not (DATA / "train.npz").is_file():
+        logger.warning("training part skipped: %s not found", DATA)
+        return {}
+    return {"throughput": training_throughput(DATA, steps=3 if args.quick else 20),
+            "finetune": finetune_time(DATA, args.checkpoint, steps=2 if args.quick else 50)}
+
+
+def report(results: dict) -> str:
+    """The markdown report: three tables and the ratios of this run."""
+    lines = [f"Machine: {results['machine']}; torch threads: {results['threads']}; command: `{results['command']}`.", ""]
+    sampling = results.get("sampling")
+    if sampling:
+        q = sampling["quality"]
+        lines += ["| method | runtime | ROI | NFE | guidance w | s (8 candidates) | ms / step | peak MB | GED ↓ | D_max ↑ |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sampling["rows"]:
+            qq = q.get(f"SSB|{r['nfe']}") if r["method"] == "SSB" and r["roi"] == "64²" and r["guidance"] == 0.0 else None
+            ged, dmax = (f"{qq['ged']:.3f}", f"{qq['d_max']:.3f}") if qq else ("", "")
+            lines.append(f"| {r['method']} | {r['runtime']} | {r['roi']} | {r['nfe']} | {r['guidance']:g} | {r['seconds']:.3f} | "
+                         f"{r['ms_per_step']:.1f} | {r['peak_mb']:.0f} | {ged} | {dmax} |")
+        lines += ["", *(f"- {n}" for n in sampling_ratios(sampling["rows"], q)), ""]
+    server = results.get("server")
+    if server:
+        lines += ["`/infer` through the real server (HTTP, MONAILabelClient; 8 candidates + consensus + agreement labelmap + "
+                  "variability map on a 64×64 image; ready local setup's settings):", "",
+                  "| NFE | first request s | warm p50 s | warm p95 s | 4 clients p50 s | 4 clients p95 s | requests / s (4 clients) | failed |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for s in server:
+            c = s["concurrent"]
+            first = f"{s['first_request_s']:.2f}" + (" (cold)" if s["first_of_server"] else "")
+            lines.append(f"| {s['params']['nfe']} | {first} | {s['sequential']['p50_s']:.2f} | {s['sequential']['p95_s']:.2f} | "
+                         f"{c['p50_s']:.2f} | {c['p95_s']:.2f} | {c['requests_per_s']:.2f} | {c['failed']} |")
+        lines += ["", f"- server start-up (process start to `/info/` answering): {server[0]['startup_s']:.1f} s", ""]
+    training = results.get("training")
+    if training:
+        t, f = training["throughput"], training["finetune"]
+        lines += ["| training | figure |", "|---|---|",
+                  f"| throughput (shipped recipe, batch {t['batch_size']}) | {t['slices_per_s']:.1f} slices/s ({t['s_per_step']:.2f} s/step) |",
+                  f"| fine-tune on {f['labels']} new reader labels ({f['steps']} steps, batch {f['batch_size']}) | {f['wall_s']:.1f} s |", ""]
+    return "\n".join(lines)
+
+
+def sampling_ratios(rows: list[dict], q: dict) -> list[str]:
+    """The ratios of this run: SSB against the 1000-step Gaussian reference, ONNX Runtime against PyTorch."""
+    notes = []
+    ref = next((r for r in rows if r["method"].startswith("Gaussian")), None)
+    ssb = {(r["runtime"], r["nfe"]): r for r in rows if r["method"] == "SSB" and r["roi"] == "64²" and r["guidance"] == 0.0}
+    for (runtime, nfe), r in sorted(ssb.items(), key=lambda kv: (kv[0][1], kv[0][0] != "torch")):
+        if ref and runtime == "torch":
+            notes.append(f"SSB NFE {nfe}: {ref['seconds'] / r['seconds']:.0f}× faster than the Gaussian-start reference at "
+                         f"{ref['nfe']} steps, {ref['nfe'] / nfe:.0f}× fewer network evaluations")
+        if runtime == "onnx" and ("torch", nfe) in ssb:
+            notes.append(f"NFE {nfe}: ONNX Runtime {ssb[('torch', nfe)]['seconds'] / r['seconds']:.2f}× PyTorch's speed")
+    best = q.get("SSB|50")
+    for nfe in sorted({n for _, n in ssb}):
+        qq = q.get(f"SSB|{nfe}")
+        if best and qq:
+            notes.append(f"GED at NFE {nfe} is {100 * (qq['ged'] / best['ged'] - 1):+.1f}% from NFE 50's ({qq['ged']:.3f} vs {best['ged']:.3f})")
+    return notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc64.pt")
+    p.add_argument("--parts", nargs="+", choices=["sampling", "server", "training"], default=["sampling", "server", "training"])
+    p.add_argument("--quick", action="store_true", help="tiny settings, to check that the benchmark runs (CI)")
+    p.add_argument("--quality", type=Path, help="results.json with SSB's GED / D_max per NFE on the lidc64 test split")
+    p.add_argument("--server-nfe", type=int, nargs="+", default=[5, 10, 20], help="NFE of the /infer requests (default: 5 10 20)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of the sampling and training parts (default: 2)")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    results: dict = {"machine": machine(), "threads": args.threads, "quick": args.quick,
+                     "command": "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                     "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    for part, fn in (("sampling", run_sampling), ("server", run_server), ("training", run_training)):
+        if part in args.parts:
+            t0 = time.perf_counter()
+            results[part] = fn(args)
+            logger.info("%s part done in %.0f s", part, time.perf_counter() - t0)
+    text = report(results)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmark.md").write_text(text + "\n")
+    (args.out / "benchmark.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
