@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import torch
 
 from ssb_core import __version__
+from ssb_core.atomic_io import atomic_write
 from ssb_core.bridge import Bridge, BridgeConfig
 from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
@@ -117,20 +117,8 @@ def default_provenance(**extra: object) -> dict:
 
 
 def atomic_torch_save(obj: object, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it (:mod:`ssb_core.atomic_io`)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def save_checkpoint(checkpoint: SSBCheckpoint, path: str | Path) -> Path:

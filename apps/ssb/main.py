@@ -8,6 +8,8 @@ Start it with (see README.md in this folder for the ``--conf`` table)::
 As in MONAI Label's sample apps, each module of ``lib/configs/`` defines one model (a ``TaskConfig``); the
 config builds the model once and hands it to its infer, train, scoring and active-learning tasks. The app adds
 what MONAI Label leaves as HTTP 500: unknown images, models and strategies are answered with HTTP 404.
+``lib/safety`` keeps the datastore and the served model safe: checked uploads, atomic label writes, a request
+guard (``--conf max_upload_mb``) and a working bearer-token check when MONAI Label's authentication is on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import pkgutil
 from typing import Any
 
 import ssb_core
+from monailabel.config import settings
 from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.config import TaskConfig
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.scoring import ScoringMethod
@@ -29,8 +33,13 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 import lib.configs
 from lib.configs.ssb import conf_value
+from lib.dicom import monailabel_hooks as dicom_hooks
+from lib.dicom.datastore import SSBDicomWebDatastore
 from lib.errors import not_found
 from lib.retrain import RetrainTrigger
+from lib.safety import request_guard
+from lib.safety.auth import install_token_check
+from lib.safety.datastore import SafeLocalDatastore
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +87,26 @@ class SSBApp(MONAILabelApp):
         )
         self._auto_update_scoring = conf_value(conf, "auto_update_scoring", False, bool)
         self.retrain = RetrainTrigger(self, {n: getattr(c, "retrain_after", 0) for n, c in self.models.items()})
+        max_upload_mb = conf_value(conf, "max_upload_mb", 1024.0, float)
+        request_guard.install(int(max_upload_mb * 2**20), self._task_names)
+        install_token_check()
+
+    def init_datastore(self) -> Datastore:
+        """A local studies folder: MONAI Label's datastore with checked uploads and atomic writes."""
+        if self.studies.startswith(("http://", "https://")):  # a DICOMweb PACS: reader labels go back as DICOM SEG
+            dicom_hooks.install()
+            return SSBDicomWebDatastore.like(super().init_datastore())
+        return SafeLocalDatastore(self.studies, extensions=settings.MONAI_LABEL_DATASTORE_FILE_EXT,
+                                  auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+                                  read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY)
+
+    def _download_dcmqi_tools(self) -> None:
+        """Nothing to download: DICOM SEG is written with highdicom (:mod:`lib.dicom`), never with dcmqi."""
+        logger.info("DICOM SEG via highdicom: dcmqi is not needed (nothing downloaded)")
+
+    def _task_names(self, kind: str) -> list[str]:
+        """Names the request guard accepts in ``POST /{kind}/{name}``."""
+        return list({"train": self._trainers, "scoring": self._scoring_methods, "batch/infer": self._infers}.get(kind, {}))
 
     def init_infers(self) -> dict[str, InferTask]:
         return {name: config.infer() for name, config in self.models.items()}  # type: ignore[misc]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-__all__ = ["bad_request", "not_found"]
+__all__ = ["bad_request", "conflict", "not_found"]
 
 
 def bad_request(message: str) -> HTTPException:
@@ -20,3 +20,9 @@ def bad_request(message: str) -> HTTPException:
 def not_found(message: str) -> HTTPException:
     """HTTP 404: an unknown image, model or strategy."""
     return HTTPException(status_code=404, detail=message)
+
+
+def conflict(message: str) -> HTTPException:
+    """HTTP 409: a write that would replace something the datastore already holds."""
+    return HTTPException(status_code=409, detail=message)
+

@@ -19,9 +19,13 @@ import nrrd
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["ImageReadError", "LoadedImage", "read_image", "read_mask_like", "write_like", "write_seg_nrrd"]
+from lib.safety.filecheck import IncompleteFileError, check_complete
+
+__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_mask_like", "write_like", "write_seg_nrrd"]
 
 logger = logging.getLogger(__name__)
+
+MIN_IN_PLANE = 4  # fewest voxels along i and along j of an image the app segments
 
 
 class ImageReadError(ValueError):
@@ -73,13 +77,17 @@ def read_image(path: str | Path) -> LoadedImage:
     """A NIfTI / NRRD / PNG / JPEG file, a single DICOM file or a DICOM series folder.
 
     Raises:
-        ImageReadError: missing, unreadable, 4D or empty.
+        ImageReadError: missing, empty, truncated, unreadable, 4D, smaller than ``MIN_IN_PLANE`` voxels
+            along i or j, or holding NaN / Inf.
     """
     path = str(path)
     if not path or not os.path.exists(path):
         raise ImageReadError(f"image not found: {path!r}")
     try:
+        check_complete(path)
         img = _read_sitk(path)
+    except IncompleteFileError as exc:
+        raise ImageReadError(str(exc)) from exc
     except RuntimeError as exc:
         raise ImageReadError(f"cannot read {os.path.basename(path)} as an image: {str(exc).strip().splitlines()[-1]}") from exc
     if img.GetNumberOfComponentsPerPixel() > 1:  # RGB(A): grey = mean of the colour channels, same geometry
@@ -93,6 +101,8 @@ def read_image(path: str | Path) -> LoadedImage:
         dim = 2
     if dim not in (2, 3):
         raise ImageReadError(f"expected a 2D or 3D image, got {dim}D {img.GetSize()}")
+    if min(img.GetSize()[:2]) < MIN_IN_PLANE:
+        raise ImageReadError(f"expected at least {MIN_IN_PLANE} voxels along i and j, got an image of size {img.GetSize()}")
     arr = sitk.GetArrayFromImage(img).astype(np.float32)
     arr = arr[None] if dim == 2 else arr
     if arr.size == 0 or not np.isfinite(arr).all():

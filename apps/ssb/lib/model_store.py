@@ -78,10 +78,11 @@ class ModelStore:
     """Holds the loaded model and its side files; :meth:`get` returns the current version."""
 
     def __init__(self, path: str | Path, device: str = "cpu", fallback_spacing_mm: float = 0.7, num_threads: int = 0,
-                 intensity: str | None = None, runtime: str = "auto") -> None:
+                 intensity: str | None = None, runtime: str = "auto", sampling_defaults: dict | None = None) -> None:
         self.path = Path(path).resolve()
         self.device = device
         self.runtime = runtime
+        self.sampling_defaults = {k: v for k, v in (sampling_defaults or {}).items() if v is not None}
         self.fallback_spacing_mm = float(fallback_spacing_mm)
         self.intensity = intensity
         if num_threads > 0:
@@ -111,6 +112,7 @@ class ModelStore:
         t0 = time.perf_counter()
         try:
             pipeline = SSBPipeline.from_checkpoint(self.path, device=self.device, runtime=self.runtime)
+            pipeline.defaults = pipeline.defaults.replace(**self.sampling_defaults)  # the server's --conf num_candidates / nfe
         except CheckpointError as exc:
             raise ModelFileError(f"cannot serve {self.path}: {exc}") from exc
         conventions = ModelConventions.from_checkpoint(pipeline.checkpoint, self.fallback_spacing_mm, self.intensity)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +26,8 @@ import torch
 
 from ssb_core.checkpoint import SSBCheckpoint
 from ssb_core.network import NetworkConfig
+
+from lib.safety.atomic import atomic_write_text
 
 __all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "ReaderRegistry", "extend_readers", "atomic_write_json"]
 
@@ -48,17 +48,8 @@ def reader_tags(datastore: object, image_id: str) -> list[str]:
 
 
 def atomic_write_json(path: Path, data: object) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to a temporary file beside ``path``, fsync, and rename it over ``path`` (:mod:`lib.safety.atomic`)."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 class ReaderRegistry:

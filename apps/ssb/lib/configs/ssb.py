@@ -78,6 +78,7 @@ class SSBConfig(TaskConfig):
             num_threads=conf_value(conf, "num_threads", 0, int),
             intensity=conf_value(conf, "intensity", None, str),
             runtime=conf_value(conf, "runtime", "auto", str),
+            sampling_defaults={"num_candidates": conf_value(conf, "num_candidates", None, int), "nfe": conf_value(conf, "nfe", None, int)},
         )
         self.limits = {
             "max_candidates": conf_value(conf, "max_candidates", 32, int),

@@ -18,12 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from lib.readers import atomic_write_json
+from lib.safety.atomic import atomic_copy
 
 __all__ = ["is_not_worse", "promote", "append_history", "read_history", "json_safe"]
 
@@ -36,24 +34,11 @@ def is_not_worse(candidate: dict, served: dict, tolerance: float) -> bool:
     return math.isfinite(c) and (c <= s + tolerance or not math.isfinite(s))
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def promote(candidate: Path, model_path: Path) -> Path:
     """Keep the served model as ``<stem>.prev.pt``, then put ``candidate`` in its place. Returns the prev path."""
     prev = model_path.with_name(f"{model_path.stem}.prev.pt")
-    _atomic_copy(model_path, prev)
-    _atomic_copy(candidate, model_path)
+    atomic_copy(model_path, prev)
+    atomic_copy(candidate, model_path)
     logger.info("promoted %s -> %s (previous kept as %s)", candidate, model_path, prev.name)
     return prev
 
