@@ -8,7 +8,9 @@ for: the request, N candidates, consensus, agreement labelmap and variability ma
 - cold: the first infer request after the server is up;
 - warm sequential: ``repeats`` requests one after the other -> p50 / p95;
 - concurrent: ``clients`` threads, each with its own client, ``repeats`` requests each -> p50 / p95 and the
-  requests per second of the whole.
+  requests per second of the whole;
+- under training: two readers' labels saved on every image, a training run started (``POST /train/ssb``), and
+  ``clients`` clients sending infer requests for a bounded time while it runs -> p50 / p95 and failed requests.
 
 Used by ``scripts/benchmark.py``; the server is stopped by its PID whatever happens.
 """
@@ -42,24 +44,30 @@ def server_conf(path: Path = CONF_FILE) -> dict[str, str]:
 
 
 def write_studies(folder: Path, data_path: Path, count: int = 4) -> list[str]:
-    """``count`` 64×64 single-slice NIfTI images (0.7 mm pixels) in ``folder``; returns their ids."""
+    """``count`` 64×64 single-slice NIfTI images (0.7 mm pixels) in ``folder``, and beside them (in
+    ``folder/../reader_labels``) two readers' masks per image for the load test; returns the image ids."""
     import SimpleITK as sitk
 
     folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:64, :64]
     if data_path.is_file():
-        images = np.load(data_path)["images"][:count].astype(np.float32)
+        data = np.load(data_path)
+        images, masks = data["images"][:count].astype(np.float32), data["masks"][:count, :2].astype(np.uint8)
     else:
         logger.warning("%s not found: timing on synthetic discs", data_path)
-        yy, xx = np.mgrid[:64, :64]
         rng = np.random.default_rng(0)
-        images = np.stack([(((yy - 32) ** 2 + (xx - 32) ** 2) < (6 + k) ** 2) * 2.0 - 1.0 + rng.normal(0, 0.3, (64, 64))
-                           for k in range(count)]).astype(np.float32)
+        discs = np.stack([((yy - 32) ** 2 + (xx - 32) ** 2) < (6 + k) ** 2 for k in range(count)])
+        images = (discs * 2.0 - 1.0 + rng.normal(0, 0.3, discs.shape)).astype(np.float32)
+        masks = np.stack([discs, discs], axis=1).astype(np.uint8)
+    labels = folder.parent / "reader_labels"
+    labels.mkdir(exist_ok=True)
     ids = []
     for k, image in enumerate(images):
-        img = sitk.GetImageFromArray(image)
-        img.SetSpacing((0.7, 0.7))
         ids.append(f"lesion{k}")
-        sitk.WriteImage(img, str(folder / f"{ids[-1]}.nii.gz"))
+        for array, path in [(image, folder / f"{ids[-1]}.nii.gz")] + [(masks[k, r], labels / f"{ids[-1]}_reader{r}.nii.gz") for r in range(2)]:
+            img = sitk.GetImageFromArray(array)
+            img.SetSpacing((0.7, 0.7))
+            sitk.WriteImage(img, str(path))
     return ids
 
 
@@ -105,10 +113,55 @@ def _concurrent(server, root: Path, ids: list[str], params: dict, clients: int, 
     return {**_stats(times or [float("nan")]), "clients": clients, "requests_per_s": len(times) / wall, "failed": len(errors), "errors": errors[:3]}
 
 
+def _load_during_training(server, client, root: Path, ids: list[str], params: dict, clients: int, seconds: float) -> dict:
+    """Two readers' labels on every image, a training run started, then ``clients`` concurrent clients send infer
+    requests for ``seconds`` (or until the run ends): latency, failures, and whether the run was going throughout."""
+    import requests
+
+    for image in ids:
+        for r in range(2):
+            client.save_label(image, str(root / "reader_labels" / f"{image}_reader{r}.nii.gz"), tag=f"reader{r}")
+    task = client.train_start("ssb", {"steps": 100000, "max_minutes": seconds / 60 + 1, "val_nfe": 2, "val_candidates": 2})
+    deadline = time.perf_counter() + seconds
+    per_client = 1_000_000  # bounded by the deadline below
+    times: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    from tests.app._server import client_for
+
+    def worker(w: int) -> None:
+        c = client_for(server, root)
+        k = 0
+        while time.perf_counter() < deadline and k < per_client:
+            try:
+                t = _timed_infer(c, ids[(w + k) % len(ids)], params)
+                with lock:
+                    times.append(t)
+            except Exception as exc:  # counted and reported
+                with lock:
+                    errors.append(str(exc)[:200])
+            k += 1
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    status = requests.get(f"{server.url}/train/", timeout=30).json()
+    training_running = status.get("status") == "RUNNING"
+    requests.delete(f"{server.url}/train/", timeout=30)  # stop the run
+    out = {**_stats(times or [float("nan")]), "clients": clients, "seconds": seconds, "failed": len(errors), "errors": errors[:3],
+           "training_task": task.get("id"), "training_still_running_at_end": training_running}
+    logger.info("infer under training: p50 %.2f s p95 %.2f s, %d requests, %d failed, training running at the end: %s",
+                out["p50_s"], out["p95_s"], out["n"], len(errors), training_running)
+    return out
+
+
 def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: int = 20, clients: int = 4,
-                  conf: dict[str, str] | None = None) -> list[dict]:
-    """Start one server; for each ``settings`` entry (infer params) time a cold first request (first entry
-    only: the server's first), ``repeats`` sequential requests and ``clients`` concurrent clients."""
+                  conf: dict[str, str] | None = None, load_seconds: float = 60.0) -> dict:
+    """Start one server; for each ``settings`` entry (infer params) time a first request (the first entry's is
+    the server's cold one), ``repeats`` sequential requests and ``clients`` concurrent clients; then the load
+    test: ``clients`` clients for ``load_seconds`` while a training run is in progress (first settings)."""
     from tests.app._server import client_for, running_server
 
     conf = {**server_conf(), **(conf or {}), "model_path": str(model)}
@@ -130,4 +183,5 @@ def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: i
                 logger.info("infer %s: first %.2f s, warm p50 %.2f s p95 %.2f s, %d clients p50 %.2f s p95 %.2f s (%d failed)", params,
                             cold, out[-1]["sequential"]["p50_s"], out[-1]["sequential"]["p95_s"], clients, concurrent["p50_s"],
                             concurrent["p95_s"], concurrent["failed"])
-    return out
+            load = _load_during_training(server, client, root, ids, settings[0], clients, load_seconds)
+    return {"settings": out, "under_training": load}

@@ -67,12 +67,13 @@ def run_sampling(args: argparse.Namespace) -> dict:
     return {"rows": rows, "quality": {f"{name}|{nfe}": v for (name, nfe), v in q.items()}}
 
 
-def run_server(args: argparse.Namespace) -> list[dict]:
+def run_server(args: argparse.Namespace) -> dict:
     from benchmarks.server_latency import infer_latency
 
     nfes = [2] if args.quick else args.server_nfe
     settings = [{"num_candidates": 8, "nfe": n} for n in nfes]
-    return infer_latency(args.checkpoint, DATA / "test.npz", settings, repeats=4 if args.quick else 20, clients=4)
+    return infer_latency(args.checkpoint, DATA / "test.npz", settings, repeats=4 if args.quick else 20, clients=4,
+                         load_seconds=10 if args.quick else 60)
 
 
 def run_training(args: argparse.Namespace) -> dict:
@@ -105,12 +106,16 @@ def report(results: dict) -> str:
                   "variability map on a 64×64 image; ready local setup's settings):", "",
                   "| NFE | first request s | warm p50 s | warm p95 s | 4 clients p50 s | 4 clients p95 s | requests / s (4 clients) | failed |",
                   "|---|---|---|---|---|---|---|---|"]
-        for s in server:
+        for s in server["settings"]:
             c = s["concurrent"]
             first = f"{s['first_request_s']:.2f}" + (" (cold)" if s["first_of_server"] else "")
             lines.append(f"| {s['params']['nfe']} | {first} | {s['sequential']['p50_s']:.2f} | {s['sequential']['p95_s']:.2f} | "
                          f"{c['p50_s']:.2f} | {c['p95_s']:.2f} | {c['requests_per_s']:.2f} | {c['failed']} |")
-        lines += ["", f"- server start-up (process start to `/info/` answering): {server[0]['startup_s']:.1f} s", ""]
+        u = server["under_training"]
+        lines += ["", f"- server start-up (process start to `/info/` answering): {server['settings'][0]['startup_s']:.1f} s",
+                  f"- load test: {u['clients']} clients for {u['seconds']:.0f} s while a training run (`POST /train/ssb`) was in progress "
+                  f"(NFE {server['settings'][0]['params']['nfe']}): {u['n']} requests, p50 {u['p50_s']:.2f} s, p95 {u['p95_s']:.2f} s, "
+                  f"**{u['failed']} failed**; training still running at the end: {u['training_still_running_at_end']}", ""]
     training = results.get("training")
     if training:
         t, f = training["throughput"], training["finetune"]

@@ -22,7 +22,9 @@ def test_quick_benchmark_writes_every_table(tmp_path):
     assert "| SSB | torch | 64² | 1 | 0 |" in report and "| Gaussian-start (same network) | torch | 64² | 20 |" in report
     assert "`/infer` through the real server" in report and "| fine-tune on 20 new reader labels" in report
     results = json.loads((tmp_path / "benchmark.json").read_text())
-    server = results["server"][0]
+    server = results["server"]["settings"][0]
     assert server["concurrent"]["failed"] == 0 and server["sequential"]["n"] == 4
+    load = results["server"]["under_training"]
+    assert load["failed"] == 0 and load["n"] >= 1 and load["training_task"], load
     assert results["sampling"]["quality"]["SSB|1"]["images"] == 8
     assert results["training"]["throughput"]["slices_per_s"] > 0
