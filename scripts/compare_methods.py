@@ -6,11 +6,12 @@ and one seed:
 
 - table 1, every image: SSB at each ``--ssb-nfe`` (default 1 2 5 10 20 50), the Gaussian-start baseline with
   DDIM at ``--gaussian-nfe`` (default 50), the Probabilistic U-Net, and the readers' leave-one-out reference;
-- table 2, ``--subset`` images spread evenly over the split (default 16): the Gaussian-start baseline with
-  DDPM at its full 1000 steps (hours over the whole split on 2 CPU cores), beside DDIM 50, SSB and the others
-  on the same images, so the 1000-step row has a fair comparison.
+- table 2 (with the Gaussian baseline), ``--subset`` images spread evenly over the split (default 16): the
+  Gaussian-start baseline with DDPM at its full 1000 steps (hours over the whole split on 2 CPU cores), beside
+  DDIM 50, SSB at ``--subset-ssb-nfe`` and the Prob. U-Net on the same images, so the 1000-step row has a
+  fair comparison.
 
-Writes ``<out>/all-<methods>/results.{json,md}``, ``<out>/subset-<methods>/results.{json,md}`` (ssb-evaluate's
+Writes ``<out>/all-<methods>/results.{json,md}``, ``<out>/subset/results.{json,md}`` (ssb-evaluate's
 format, montages of the first cases) and ``<out>/README.md`` with both tables, merged over every run written
 into ``<out>`` (so methods can be evaluated in separate runs, e.g. while a baseline is still training). Networks run on ONNX Runtime where installed (the
 timing column), PyTorch otherwise; outputs are the same either way.
@@ -31,20 +32,20 @@ REPO = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("compare_methods")
 
 
-def specs_for(args: argparse.Namespace, ssb_nfes: list[int], gaussian_nfes: list[int | None]) -> list:
+def specs_for(args: argparse.Namespace, ssb_nfes: list[int], gaussian_nfes: list[int | None], methods: list[str]) -> list:
     from ssb_core.baselines.checkpoint import load_baseline
     from ssb_core.evaluation.samplers import baseline_sampler, pipeline_sampler
     from ssb_core.pipeline import SSBPipeline
 
     specs = []
-    if "ssb" in args.methods:
+    if "ssb" in methods:
         pipe = SSBPipeline.from_checkpoint(args.ssb, runtime=args.runtime)
         specs += [pipeline_sampler(pipe, n, name="SSB") for n in ssb_nfes]
-    if "gaussian" in args.methods:
+    if "gaussian" in methods:
         g = load_baseline(args.gaussian)
         specs += [baseline_sampler(g, n, runtime=args.runtime, name="Gaussian-start diffusion" + (" (DDPM)" if n is None else " (DDIM)"))
                   for n in gaussian_nfes]
-    if "prob_unet" in args.methods:
+    if "prob_unet" in methods and args.prob_unet:
         specs.append(baseline_sampler(load_baseline(args.prob_unet), None, name="Prob. U-Net"))
     return specs
 
@@ -102,15 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     common = dict(num_candidates=args.num_candidates, seed=args.seed, inter_reader=True, montages=args.montages,
                   dataset_info={"path": Path(args.data).name, "images": len(dataset)}, progress=sys.stderr.isatty())
     tag = "+".join(args.methods)
-    evaluate_samplers(specs_for(args, args.ssb_nfe, args.gaussian_nfe), dataset, args.out / f"all-{tag}", **common)
+    evaluate_samplers(specs_for(args, args.ssb_nfe, args.gaussian_nfe, args.methods), dataset, args.out / f"all-{tag}", **common)
     k = min(args.subset, len(dataset))
     indices = sorted({round(i * (len(dataset) - 1) / max(1, k - 1)) for i in range(k)})
     if k > 0 and "gaussian" in args.methods:
-        evaluate_samplers(specs_for(args, args.subset_ssb_nfe, [None, *args.gaussian_nfe]), dataset, args.out / f"subset-{tag}",
-                          indices=indices, **common)
+        # every method on the subset, so the 1000-step row is compared on the same images
+        evaluate_samplers(specs_for(args, args.subset_ssb_nfe, [None, *args.gaussian_nfe], ["ssb", "gaussian", "prob_unet"]), dataset,
+                          args.out / "subset", indices=indices, **common)
     sections = [merged_table(sorted(args.out.glob("all-*")), f"All {len(dataset)} images of {Path(args.data).name}, "
                              f"N = {args.num_candidates} candidates per image, seed {args.seed}")]
-    subsets = sorted(args.out.glob("subset-*"))
+    subsets = sorted(args.out.glob("subset"))
     if subsets:
         sections.append(merged_table(subsets, f"{k} images spread evenly over the split (indices {indices}), N = {args.num_candidates}"))
     text = "\n".join(sections)
