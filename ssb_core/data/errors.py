@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DatasetError", "describe"]
+__all__ = ["DatasetError", "describe", "read_npz"]
 
 
 class DatasetError(ValueError):
@@ -29,3 +29,27 @@ class DatasetError(ValueError):
 def describe(exc: BaseException) -> str:
     """``"TypeName: message"`` of a low-level exception, for wrapping it in a :class:`DatasetError`."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def read_npz(path: Path, keys: tuple[str, ...], kind: str, hint: str = "") -> dict:
+    """The arrays ``keys`` of the NumPy archive ``path`` (no pickles), or a :class:`DatasetError` naming the file:
+    missing, lacking keys, or corrupt / truncated. ``kind`` names the file in messages ("lidc64 npz");
+    ``hint`` is appended to what was expected (e.g. how to produce the file)."""
+    import zipfile
+
+    import numpy as np
+
+    expected = f"an .npz with keys {list(keys)}" + (f" ({hint})" if hint else "")
+    if not path.is_file():
+        raise DatasetError.for_file(path, f"{kind} not found", expected)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise DatasetError.for_file(path, f"{kind} lacks keys {missing} (has {sorted(npz.files)})", expected)
+            return {k: npz[k] for k in keys}
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise DatasetError.for_file(path, f"cannot read the {kind} ({describe(exc)}); the file is corrupt or truncated",
+                                    "a NumPy .npz archive") from exc

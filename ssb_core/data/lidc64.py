@@ -13,13 +13,12 @@ Arrays in each file (N slices):
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ssb_core.data.base import ArraySampleDataset
-from ssb_core.data.errors import DatasetError, describe
+from ssb_core.data.errors import DatasetError, read_npz
 from ssb_core.data.intensity import LIDC64, IntensityConvention
 
 __all__ = ["Lidc64Dataset", "resolve_lidc64_path", "SPLITS", "REQUIRED_KEYS"]
@@ -41,20 +40,7 @@ def resolve_lidc64_path(path_or_dir: str | Path, split: str | None = None) -> Pa
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DatasetError.for_file(path, "lidc64 file not found", f"an .npz with keys {list(REQUIRED_KEYS)}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in REQUIRED_KEYS if k not in npz.files]
-            if missing:
-                raise DatasetError.for_file(path, f"lidc64 npz lacks keys {missing} (has {sorted(npz.files)})",
-                                            f"keys {list(REQUIRED_KEYS)}")
-            return {k: npz[k] for k in REQUIRED_KEYS}
-    except DatasetError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise DatasetError.for_file(path, f"cannot read the lidc64 npz ({describe(exc)}); the file is corrupt or truncated",
-                                    "a NumPy .npz archive") from exc
+    return read_npz(path, REQUIRED_KEYS, "lidc64 npz")
 
 
 def _validate(path: Path, a: dict[str, np.ndarray]) -> None:

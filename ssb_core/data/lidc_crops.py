@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ssb_core.data.base import ArraySampleDataset
-from ssb_core.data.errors import DatasetError, describe
+from ssb_core.data.errors import DatasetError, describe, read_npz
 from ssb_core.data.intensity import CROPS_UNIT, IntensityConvention
 
 __all__ = ["LidcCropsDataset", "load_crops_pickle", "convert_crops_to_npz", "NUM_READERS"]
@@ -98,18 +97,7 @@ def convert_crops_to_npz(pkl: str | Path, npz: str | Path, compress: bool = Fals
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DatasetError.for_file(path, "LIDC crops npz not found", f"an .npz with keys {list(_NPZ_KEYS)} (see convert_crops_to_npz)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in _NPZ_KEYS if k not in z.files]
-            if missing:
-                raise DatasetError.for_file(path, f"lacks keys {missing}", f"keys {list(_NPZ_KEYS)} (see convert_crops_to_npz)")
-            a = {k: z[k] for k in _NPZ_KEYS}
-    except DatasetError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DatasetError.for_file(path, f"cannot read ({describe(exc)}); the file is corrupt or truncated", "a NumPy .npz archive") from exc
+    a = read_npz(path, _NPZ_KEYS, "LIDC crops npz", hint="see convert_crops_to_npz")
     n = a["images"].shape[0] if a["images"].ndim == 3 else -1
     if n < 0 or a["masks"].shape != (n, NUM_READERS, *a["images"].shape[1:]) or a["crop_id"].shape != (n,) or a["series_uid"].shape != (n,):
         raise DatasetError.for_file(path, f"inconsistent shapes images {a['images'].shape}, masks {a['masks'].shape}",
