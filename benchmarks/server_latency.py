@@ -85,16 +85,22 @@ def _timed_infer(client, image: str, params: dict) -> float:
     return elapsed
 
 
-def _concurrent(server, root: Path, ids: list[str], params: dict, clients: int, per_client: int) -> dict:
+def _concurrent(server, root: Path, ids: list[str], params: dict, clients: int, per_client: int | None = None,
+                seconds: float | None = None) -> dict:
+    """``clients`` threads, each with its own client, sending infer requests: ``per_client`` each, or for
+    ``seconds``. Latency p50 / p95, requests per second of the whole, failed requests (counted, never raised)."""
     from tests.app._server import client_for
 
     times: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds if seconds is not None else float("inf")
 
     def worker(w: int) -> None:
         c = client_for(server, root)
-        for k in range(per_client):
+        k = 0
+        while (per_client is None or k < per_client) and time.perf_counter() < deadline:
             try:
                 t = _timed_infer(c, ids[(w + k) % len(ids)], params)
                 with lock:
@@ -102,9 +108,9 @@ def _concurrent(server, root: Path, ids: list[str], params: dict, clients: int, 
             except Exception as exc:  # counted and reported: the load test's figure is "failed"
                 with lock:
                     errors.append(str(exc)[:200])
+            k += 1
 
     threads = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
-    t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
@@ -115,45 +121,20 @@ def _concurrent(server, root: Path, ids: list[str], params: dict, clients: int, 
 
 def _load_during_training(server, client, root: Path, ids: list[str], params: dict, clients: int, seconds: float) -> dict:
     """Two readers' labels on every image, a training run started, then ``clients`` concurrent clients send infer
-    requests for ``seconds`` (or until the run ends): latency, failures, and whether the run was going throughout."""
+    requests for ``seconds``: latency, failures, and whether the run was still going at the end."""
     import requests
 
     for image in ids:
         for r in range(2):
             client.save_label(image, str(root / "reader_labels" / f"{image}_reader{r}.nii.gz"), tag=f"reader{r}")
     task = client.train_start("ssb", {"steps": 100000, "max_minutes": seconds / 60 + 1, "val_nfe": 2, "val_candidates": 2})
-    deadline = time.perf_counter() + seconds
-    per_client = 1_000_000  # bounded by the deadline below
-    times: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    from tests.app._server import client_for
-
-    def worker(w: int) -> None:
-        c = client_for(server, root)
-        k = 0
-        while time.perf_counter() < deadline and k < per_client:
-            try:
-                t = _timed_infer(c, ids[(w + k) % len(ids)], params)
-                with lock:
-                    times.append(t)
-            except Exception as exc:  # counted and reported
-                with lock:
-                    errors.append(str(exc)[:200])
-            k += 1
-
-    threads = [threading.Thread(target=worker, args=(w,)) for w in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    load = _concurrent(server, root, ids, params, clients, seconds=seconds)
     status = requests.get(f"{server.url}/train/", timeout=30).json()
     training_running = status.get("status") == "RUNNING"
     requests.delete(f"{server.url}/train/", timeout=30)  # stop the run
-    out = {**_stats(times or [float("nan")]), "clients": clients, "seconds": seconds, "failed": len(errors), "errors": errors[:3],
-           "training_task": task.get("id"), "training_still_running_at_end": training_running}
+    out = {**load, "seconds": seconds, "training_task": task.get("id"), "training_still_running_at_end": training_running}
     logger.info("infer under training: p50 %.2f s p95 %.2f s, %d requests, %d failed, training running at the end: %s",
-                out["p50_s"], out["p95_s"], out["n"], len(errors), training_running)
+                out["p50_s"], out["p95_s"], out["n"], out["failed"], training_running)
     return out
 
 
@@ -176,7 +157,7 @@ def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: i
             for k, params in enumerate(settings):
                 cold = _timed_infer(client, ids[0], params)
                 sequential = [_timed_infer(client, ids[i % len(ids)], params) for i in range(repeats)]
-                concurrent = _concurrent(server, root, ids, params, clients, max(1, repeats // clients))
+                concurrent = _concurrent(server, root, ids, params, clients, per_client=max(1, repeats // clients))
                 out.append({"params": params, "startup_s": startup, "first_request_s": cold, "first_of_server": k == 0,
                             "sequential": _stats(sequential), "concurrent": concurrent,
                             "conf": {c: v for c, v in conf.items() if c != "model_path"}})

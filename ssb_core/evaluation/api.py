@@ -92,10 +92,6 @@ def evaluate_samplers(
 def checkpoint_summary(pipeline: SSBPipeline, path: str | Path | None = None) -> dict[str, Any]:
     """What the JSON records about the model: settings, provenance (without the full recipe), file hash."""
     ckpt = pipeline.checkpoint
-    provenance = dict(ckpt.provenance)
-    training = dict(provenance.get("training", {}))
-    training.pop("recipe", None)
-    provenance["training"] = training
     info: dict[str, Any] = {
         "network": ckpt.network.to_dict(),
         "bridge": ckpt.bridge.to_dict(),
@@ -103,8 +99,16 @@ def checkpoint_summary(pipeline: SSBPipeline, path: str | Path | None = None) ->
         "loss": ckpt.loss,
         "readers": ckpt.readers,
         "data": ckpt.data,
-        "provenance": provenance,
     }
+    return _with_provenance(info, ckpt.provenance, path)
+
+
+def _with_provenance(info: dict[str, Any], provenance: dict, path: str | Path | None) -> dict[str, Any]:
+    """``info`` plus the checkpoint's provenance (without the full recipe) and, given its file, path and sha256."""
+    provenance = dict(provenance)
+    training = dict(provenance.get("training", {}))
+    training.pop("recipe", None)
+    info = {**info, "provenance": {**provenance, "training": training}}
     if path is not None:
         info["path"] = str(path)
         info["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -170,11 +174,7 @@ def evaluate_baseline(
     ckpt = load_baseline(path)
     steps = list(nfes) if ckpt.method == "gaussian" else [1]
     specs = [baseline_sampler(ckpt, n, guidance_weight=guidance_weight, device=device, name=name) for n in steps]
-    provenance = dict(ckpt.provenance)
-    training = dict(provenance.get("training", {}))
-    training.pop("recipe", None)
-    info = {"method": ckpt.method, "config": ckpt.config, "network": ckpt.network, "readers": ckpt.readers, "data": ckpt.data,
-            "provenance": {**provenance, "training": training}, "path": str(path),
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    info = _with_provenance({"method": ckpt.method, "config": ckpt.config, "network": ckpt.network, "readers": ckpt.readers,
+                             "data": ckpt.data}, ckpt.provenance, path)
     kwargs.setdefault("reader_names", list(ckpt.readers))
     return evaluate_samplers(specs, dataset, output_dir, model_info=info, **kwargs)
