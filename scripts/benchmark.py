@@ -11,7 +11,9 @@ Prints one markdown report and writes it with the raw figures (``benchmark.md`` 
 Parts (``--parts``): ``sampling`` (8 candidates, 64² / 128² / 3D 64³, NFE 1-50, guidance off/on, PyTorch and
 ONNX Runtime, the 1000-step Gaussian-start reference; :mod:`benchmarks.sampling_speed`), ``server`` (``/infer``
 p50 / p95 cold, warm, 4 concurrent clients; :mod:`benchmarks.server_latency`) and ``training`` (slices/s and
-fine-tuning on 20 labels; :mod:`benchmarks.training_speed`). Quality (GED, D_max on the lidc64 test split,
+fine-tuning on 20 labels; :mod:`benchmarks.training_speed`) and ``whole_scan`` (a click on each real nodule of the
+whole lidc3d chest CTs: 3D GED / D_max per NFE in-process, and warm p50 / p95, slices sampled and peak memory
+through the real server; :mod:`benchmarks.whole_scan`). Quality (GED, D_max on the lidc64 test split,
 N = 8) comes from ``--quality`` (a results.json of ``scripts/compare_methods.py``) or is computed here.
 """
 
@@ -33,6 +35,7 @@ import torch  # noqa: E402
 
 logger = logging.getLogger("benchmark")
 DATA = REPO.parent / "shared" / "data" / "lidc64"
+LIDC3D = REPO.parent / "shared" / "data" / "lidc3d"
 
 
 def machine() -> str:
@@ -86,6 +89,34 @@ def run_training(args: argparse.Namespace) -> dict:
             "finetune": finetune_time(DATA, args.checkpoint, steps=2 if args.quick else 50)}
 
 
+def run_whole_scan(args: argparse.Namespace) -> dict:
+    from benchmarks.whole_scan import quality_per_nfe, server_clicks
+
+    if not (LIDC3D / "manifest.json").is_file():
+        logger.warning("whole-scan part skipped: %s not found", LIDC3D)
+        return {}
+    cases = 1 if args.quick else None
+    nfes = [2] if args.quick else args.scan_nfe
+    return {"quality": quality_per_nfe(args.checkpoint, LIDC3D, nfes, cases=cases),
+            "server": server_clicks(args.checkpoint, LIDC3D, repeats=2 if args.quick else 5, cases=cases)}
+
+
+def whole_scan_report(scan: dict) -> list[str]:
+    s = scan["server"]
+    lines = ["A click on each real nodule of the whole lidc3d chest CTs (512×512, 2.5 mm slices), 8 candidates; "
+             "3D scores against the 4 readers, mean over the nodules (in-process, ONNX Runtime where installed):", "",
+             "| NFE | GED ↓ (3D) | D_max ↑ (3D) | CI ↑ | slices sampled | s / click (in-process) |", "|---|---|---|---|---|---|"]
+    for r in scan["quality"]:
+        lines.append(f"| {r['nfe']} | {r['ged']:.3f} | {r['d_max']:.3f} | {r['ci']:.3f} | {r['slices_sampled']:.1f} | {r['seconds']:.2f} |")
+    lines += ["", f"Through the real server (`/infer`, the ready local setup's settings: {s['conf'].get('num_candidates')} candidates, "
+              f"NFE {s['conf'].get('nfe')}; agreement labelmap answered, variability map saved): first request {s['first_request_s']:.2f} s; "
+              f"warm **p50 {s['p50_s']:.2f} s**, p95 {s['p95_s']:.2f} s over {s['n']} clicks; server peak memory {s['peak_rss_mb']:.0f} MB.", "",
+              "| nodule | warm p50 s | slices sampled | sampling s | image read s |", "|---|---|---|---|---|"]
+    for n in s["per_nodule"]:
+        lines.append(f"| {n['nodule']} | {n['p50_s']:.2f} | {n['slices']} | {n['sample_s']:.2f} | {n['read_s']:.2f} |")
+    return lines + [""]
+
+
 def report(results: dict) -> str:
     """The markdown report: three tables and the ratios of this run."""
     lines = [f"Machine: {results['machine']}; torch threads: {results['threads']}; command: `{results['command']}`.", ""]
@@ -116,6 +147,8 @@ def report(results: dict) -> str:
                   f"- load test: {u['clients']} clients for {u['seconds']:.0f} s while a training run (`POST /train/ssb`) was in progress "
                   f"(NFE {server['settings'][0]['params']['nfe']}): {u['n']} requests, p50 {u['p50_s']:.2f} s, p95 {u['p95_s']:.2f} s, "
                   f"**{u['failed']} failed**; training still running at the end: {u['training_still_running_at_end']}", ""]
+    if results.get("whole_scan"):
+        lines += whole_scan_report(results["whole_scan"])
     training = results.get("training")
     if training:
         t, f = training["throughput"], training["finetune"]
@@ -147,10 +180,12 @@ def sampling_ratios(rows: list[dict], q: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc64.pt")
-    p.add_argument("--parts", nargs="+", choices=["sampling", "server", "training"], default=["sampling", "server", "training"])
+    parts = ["sampling", "server", "whole_scan", "training"]
+    p.add_argument("--parts", nargs="+", choices=parts, default=parts)
     p.add_argument("--quick", action="store_true", help="tiny settings, to check that the benchmark runs (CI)")
     p.add_argument("--quality", type=Path, help="results.json with SSB's GED / D_max per NFE on the lidc64 test split")
     p.add_argument("--server-nfe", type=int, nargs="+", default=[5, 10, 20], help="NFE of the /infer requests (default: 5 10 20)")
+    p.add_argument("--scan-nfe", type=int, nargs="+", default=[1, 2, 5, 10, 20], help="NFE of the whole-scan quality rows")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the sampling and training parts (default: 2)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = p.parse_args(argv)
@@ -159,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"machine": machine(), "threads": args.threads, "quick": args.quick,
                      "command": "python scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                      "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    for part, fn in (("sampling", run_sampling), ("server", run_server), ("training", run_training)):
+    for part, fn in (("sampling", run_sampling), ("server", run_server), ("whole_scan", run_whole_scan), ("training", run_training)):
         if part in args.parts:
             t0 = time.perf_counter()
             results[part] = fn(args)

@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", "--num-candidates", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runtime", default="auto", choices=["auto", "torch", "onnx"])
+    p.add_argument("--absent-reader", default="exclude", choices=["exclude", "empty"],
+                   help="absent readers left out (default) or counted as empty masks (Kohl et al.); the output folders "
+                        "of 'empty' end in -absent-empty")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--montages", type=int, default=4)
     p.add_argument("--out", type=Path, default=REPO / "runs" / "compare")
@@ -101,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     dataset = build_dataset({"format": "lidc64", "path": args.data})
     common = dict(num_candidates=args.num_candidates, seed=args.seed, inter_reader=True, montages=args.montages,
+                  absent_reader=args.absent_reader,
                   dataset_info={"path": Path(args.data).name, "images": len(dataset)}, progress=sys.stderr.isatty())
-    tag = "+".join(args.methods)
+    tag = "+".join(args.methods) + ("-absent-empty" if args.absent_reader == "empty" else "")
     evaluate_samplers(specs_for(args, args.ssb_nfe, args.gaussian_nfe, args.methods), dataset, args.out / f"all-{tag}", **common)
     k = min(args.subset, len(dataset))
     indices = sorted({round(i * (len(dataset) - 1) / max(1, k - 1)) for i in range(k)})
@@ -110,8 +114,13 @@ def main(argv: list[str] | None = None) -> int:
         # every method on the subset, so the 1000-step row is compared on the same images
         evaluate_samplers(specs_for(args, args.subset_ssb_nfe, [None, *args.gaussian_nfe], ["ssb", "gaussian", "prob_unet"]), dataset,
                           args.out / "subset", indices=indices, **common)
-    sections = [merged_table(sorted(args.out.glob("all-*")), f"All {len(dataset)} images of {Path(args.data).name}, "
-                             f"N = {args.num_candidates} candidates per image, seed {args.seed}")]
+    sections = []
+    for empty in (False, True):  # one table per absent-reader convention, never merged across them
+        folders = sorted(f for f in args.out.glob("all-*") if f.name.endswith("-absent-empty") == empty)
+        if folders:
+            sections.append(merged_table(folders, f"All {len(dataset)} images of {Path(args.data).name}, N = {args.num_candidates} "
+                                         f"candidates per image, seed {args.seed}, absent readers "
+                                         f"{'as empty masks' if empty else 'excluded'}"))
     subsets = sorted(args.out.glob("subset"))
     if subsets:
         sections.append(merged_table(subsets, f"{k} images spread evenly over the split (indices {indices}), N = {args.num_candidates}"))

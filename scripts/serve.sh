@@ -2,7 +2,7 @@
 # Start the SSB annotation server (MONAI Label) on a ready local studies folder. Called by `make serve`.
 #
 # The --conf settings come from sample-apps/ssb-local/server.conf; the studies folder is built on first run
-# by scripts/make_demo_studies.py from the real CT/MR images pydicom ships (nothing is downloaded).
+# by scripts/make_demo_studies.py from the LIDC-IDRI demo in sample-apps/ssb-local/demo (nothing is downloaded).
 #
 #   SSB_MODEL_PATH   checkpoint to serve (default: model_path of the conf file, models/ssb_lidc64.pt)
 #   SSB_STUDIES      studies folder (default .cache/studies)

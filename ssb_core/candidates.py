@@ -106,6 +106,7 @@ def generate_candidates(
     readers: int | Sequence[int] | None = None,
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    candidates: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Sample ``config.num_candidates`` masks for each image.
 
@@ -119,9 +120,12 @@ def generate_candidates(
         seed: candidate k uses a generator seeded ``seed + k``; the same seed gives the same candidates,
             whatever the batch.
         progress: ``progress(steps_done, nfe)`` after each step.
+        candidates: run only these candidate indices (each exactly as in the full set: its own seed and reader
+            label); None = all ``config.num_candidates``.
 
     Returns:
-        (B, N, C, *spatial) mask probabilities in [0, 1] (``(x0 + 1) / 2``); threshold at ``config.threshold``.
+        (B, K, C, *spatial) mask probabilities in [0, 1] (``(x0 + 1) / 2``), K = len(candidates) or N; threshold
+        at ``config.threshold``.
     """
     if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim < 4:
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -130,10 +134,14 @@ def generate_candidates(
         raise ValueError("images contain NaN/Inf values; expected finite values")
     if config.nfe > bridge.num_timesteps:
         raise ValueError(f"nfe must be in [1, {bridge.num_timesteps}], got {config.nfe}")
-    B, N = images.shape[0], config.num_candidates
-    labels_k = reader_labels_for(readers, N, num_readers)
+    B = images.shape[0]
+    labels_all = reader_labels_for(readers, config.num_candidates, num_readers)
+    ids = list(range(config.num_candidates)) if candidates is None else [int(k) for k in candidates]
+    if not ids or any(not 0 <= k < config.num_candidates for k in ids):
+        raise ValueError(f"candidates must be indices in [0, {config.num_candidates}), got {candidates!r}")
+    N, labels_k = len(ids), [labels_all[k] for k in ids]
     device = images.device
-    generators = [torch.Generator().manual_seed(int(seed) + k) for k in range(N)]
+    generators = [torch.Generator().manual_seed(int(seed) + k) for k in ids]
 
     def noise_fn() -> torch.Tensor:
         # candidate-major rows: generator k's field fills rows k*B .. k*B + B - 1

@@ -57,6 +57,7 @@ class SSBPipeline:
         readers: int | str | Sequence[int] | None = None,
         seed: int = 0,
         progress: ProgressCallback | None = None,
+        candidates: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """Candidates for normalised images.
 
@@ -65,10 +66,11 @@ class SSBPipeline:
                 size a multiple of ``network.size_multiple``.
             config: sampling settings (the checkpoint's defaults when None).
             readers: a reader name or index for every candidate, per-candidate indices, or None to cycle.
-            seed: see :func:`~ssb_core.candidates.generate_candidates`.
+            seed, candidates: see :func:`~ssb_core.candidates.generate_candidates` (a subset of the candidates,
+                each the same as in the full set).
 
         Returns:
-            (B, N, 1, *spatial) probabilities in [0, 1], on the CPU.
+            (B, K, 1, *spatial) probabilities in [0, 1], on the CPU (K = len(candidates), or N).
         """
         config = config or self.defaults
         if isinstance(readers, str):
@@ -82,5 +84,6 @@ class SSBPipeline:
             readers=readers,
             seed=seed,
             progress=progress,
+            candidates=candidates,
         )
         return probs.cpu()

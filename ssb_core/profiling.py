@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import psutil
 import torch
 
-__all__ = ["Timing", "measure"]
+__all__ = ["Timing", "measure", "RssPeak"]
 
 
 @dataclass
@@ -34,9 +34,12 @@ class Timing:
         return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
 
 
-class _RssPeak:
-    def __init__(self) -> None:
-        self._proc = psutil.Process()
+class RssPeak:
+    """Context manager: the peak resident set size (bytes, ``peak``) of process ``pid`` (default: this one) while
+    it is open, and its level at the start (``base``)."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self._proc = psutil.Process(pid)
         self.base = self._proc.memory_info().rss
         self.peak = self.base
         self._stop = threading.Event()
@@ -47,7 +50,7 @@ class _RssPeak:
             self.peak = max(self.peak, self._proc.memory_info().rss)
             time.sleep(0.002)
 
-    def __enter__(self) -> "_RssPeak":
+    def __enter__(self) -> "RssPeak":
         self._thread.start()
         return self
 
@@ -66,7 +69,7 @@ def measure(work: Callable[[], object], repeats: int = 3, warmup: int = 1, devic
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     seconds = []
-    with _RssPeak() as rss:
+    with RssPeak() as rss:
         for _ in range(repeats):
             t0 = time.perf_counter()
             work()

@@ -6,10 +6,11 @@ normalised exactly as the training images were.
 
 Kinds (``params`` in brackets):
 
-- ``"none"``: identity (cast to float32). The lidc64 crops are ALREADY z-normalised per scan by the source
-  (values about -1.5 ... 4.5), so their convention is ``none``.
-- ``"zscore"`` (``eps``=1e-6): ``(x - mean) / std`` over the whole image (the per-scan z-normalisation the
-  lidc64 source applied), for images that have not been normalised yet.
+- ``"none"``: identity (cast to float32).
+- ``"zscore"`` (``eps``=1e-6): ``(x - mean) / std`` over the array it is applied to. The lidc64 source applied
+  it to each 64x64 crop on its own (every crop has mean 0 and std 1), NOT to the scan: a model trained on them
+  expects every model-sized window z-scored on its own. Applied by a dataset it acts per sample; on whole
+  scans :class:`ssb_core.preprocessing.Preprocessing` applies it per window (its ``intensity_scope``).
 - ``"unit"`` (``scale``=255, ``mean``=0, ``std``=1): ``(x / scale - mean) / std``. The jpg crops
   (lidc128-jpg, [0, 255]) are mapped to [0, 1] and then with a fixed mean/std to a z-score-like range; the
   Kohl et al. crops pickle is already in [0, 1] (``scale=1``).
@@ -143,8 +144,8 @@ def normalise(image: np.ndarray, convention: IntensityConvention | Mapping[str, 
     return conv.apply(image)
 
 
-#: lidc64: already z-normalised by the source.
-LIDC64 = IntensityConvention("none")
+#: lidc64: each 64x64 crop z-scored on its own (by the source already; applying it again changes < 1e-6).
+LIDC64 = IntensityConvention("zscore")
 #: CT in HU: lung window mapped to about the lidc64 range.
 LUNG_WINDOW = IntensityConvention.create("window", a_min=-1000.0, a_max=400.0, b_min=-1.5, b_max=4.5, clip=True)
 #: lidc128-jpg: [0, 255] -> [0, 1] -> z-score-like (mean 0.14 / std 0.15: measured over the 28 lidc128-jpg images).

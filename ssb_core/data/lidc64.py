@@ -2,8 +2,8 @@
 
 Arrays in each file (N slices):
 
-- ``images`` float32 (N, 64, 64): CT, already z-normalised per scan by the source (intensity convention
-  ``none``);
+- ``images`` float32 (N, 64, 64): CT, z-normalised per 64x64 crop by the source (every crop has mean 0 and
+  std 1; intensity convention ``zscore``, applied per sample, i.e. per window: a no-op on these crops);
 - ``masks`` uint8 (N, 4, 64, 64) in {0, 1}; slots beyond the readers who annotated are zero;
 - ``reader_present`` bool (N, 4); ``patient_id`` str (N,); ``nodule`` int (N,); ``slice_index`` int (N,).
 
@@ -71,7 +71,7 @@ class Lidc64Dataset(ArraySampleDataset):
     Args:
         path_or_dir: the ``.npz`` file, or the directory holding ``{split}.npz``.
         split: ``train`` / ``val`` / ``test`` (needed when ``path_or_dir`` is a directory).
-        intensity: defaults to ``none`` (the source already z-normalised the images).
+        intensity: defaults to ``zscore`` per crop (what the source did; see the module docstring).
 
     Attributes:
         path: the npz read. patient_ids: N strings (for patient-grouped splits).

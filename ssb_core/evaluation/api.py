@@ -6,7 +6,6 @@ the same for any list of :class:`~ssb_core.evaluation.samplers.SamplerSpec` (bas
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from ssb_core.evaluation.report import write_reports
 from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler
 from ssb_core.evaluation.samplers import SamplerSpec, baseline_sampler, pipeline_sampler
 from ssb_core.evaluation.scoring import metric_conventions
+from ssb_core.hashing import file_sha256
 from ssb_core.pipeline import SSBPipeline
 
 __all__ = ["evaluate", "evaluate_baseline", "evaluate_samplers", "checkpoint_summary"]
@@ -111,7 +111,7 @@ def _with_provenance(info: dict[str, Any], provenance: dict, path: str | Path | 
     info = {**info, "provenance": {**provenance, "training": training}}
     if path is not None:
         info["path"] = str(path)
-        info["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        info["sha256"] = file_sha256(path)
     return info
 
 

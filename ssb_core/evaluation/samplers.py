@@ -19,6 +19,7 @@ import torch
 from ssb_core.bridge import Bridge
 from ssb_core.candidates import SamplingConfig, generate_candidates
 from ssb_core.pipeline import SSBPipeline
+from ssb_core.preprocessing import Preprocessing
 
 if TYPE_CHECKING:
     from ssb_core.baselines.checkpoint import BaselineCheckpoint
@@ -48,12 +49,19 @@ def ssb_sample_fn(
     num_readers: int,
     readers: int | Sequence[int] | None = None,
     device: str | torch.device = "cpu",
+    preprocessing: Preprocessing | None = None,
 ) -> SampleFn:
     """An SSB network as a ``sample_fn``; candidate k uses seed ``seed + k`` (see :mod:`ssb_core.candidates`),
-    so its candidates do not depend on the batch size. ``num_candidates`` overrides ``sampling``'s."""
+    so its candidates do not depend on the batch size. ``num_candidates`` overrides ``sampling``'s.
+
+    ``preprocessing``: the checkpoint's; each image (one model-sized window) is normalised with
+    :meth:`~ssb_core.preprocessing.Preprocessing.normalise_windows` first, as the app does on whole scans (a
+    no-op on data already prepared that way, e.g. the lidc64 crops)."""
     device = torch.device(device)
 
     def sample_fn(images: torch.Tensor, num_candidates: int, seed: int) -> torch.Tensor:
+        if preprocessing is not None:
+            images = torch.from_numpy(preprocessing.normalise_windows(images.detach().cpu().numpy()))
         config = sampling.replace(num_candidates=int(num_candidates))
         probs = generate_candidates(model, bridge, images.to(device, torch.float32), config, num_readers=num_readers, readers=readers, seed=seed)
         return probs.cpu()
@@ -76,7 +84,10 @@ def pipeline_sampler(
     if isinstance(readers, str):
         readers = pipeline.checkpoint.reader_label(readers)
     # guidance doubles the rows of each call but counts as one NFE per step, as in the paper
-    fn = ssb_sample_fn(pipeline.eps_model, pipeline.bridge, config, pipeline.num_readers, readers=readers, device=pipeline.device)
+    data = pipeline.checkpoint.data or {}
+    pre = Preprocessing.from_checkpoint_data(data) if isinstance(data.get("preprocessing"), dict) else None
+    fn = ssb_sample_fn(pipeline.eps_model, pipeline.bridge, config, pipeline.num_readers, readers=readers, device=pipeline.device,
+                       preprocessing=pre)
     settings = {k: v for k, v in config.to_dict().items() if k != "num_candidates"}
     settings["readers"] = "cycle" if readers is None else readers
     settings["runtime"] = pipeline.runtime

@@ -85,6 +85,10 @@ class DataConfig:
         augment: random flips / 90-degree rotations / intensity jitter on the training pairs (bool or a dict
             of options for the data package's augmentation).
         readers: reader names in label order; empty = ``reader0 .. reader{R-1}``.
+        absent_readers: ``exclude`` (a training pair's reader is drawn among the readers present on the slice)
+            or ``empty`` (among all reader slots, an absent reader's mask being empty: Kohl et al. 2018).
+        spacing_mm: [row, col] mm per pixel of the training windows when the dataset does not record it (the
+            lidc64 crops: 0.7); stored in the checkpoint's preprocessing so whole scans are resampled to it.
         num_workers: DataLoader workers (0 keeps data loading in the main process; exact resume either way).
     """
 
@@ -94,7 +98,13 @@ class DataConfig:
     val_fraction: float = 0.0
     augment: bool | dict = True
     readers: list[str] = field(default_factory=list)
+    absent_readers: str = "exclude"
+    spacing_mm: list[float] | None = None
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.absent_readers not in ("exclude", "empty"):
+            raise ConfigError(f"data.absent_readers must be 'exclude' or 'empty', got {self.absent_readers!r}")
 
 
 @dataclass

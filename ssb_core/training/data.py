@@ -8,9 +8,18 @@ The datasets themselves come from :func:`ssb_core.data.build_dataset` (a sample 
   seeded ``seed + e``, split across DDP ranks like ``DistributedSampler``), so a resumed run can skip the
   batches it has already seen without any sampler state;
 - draws the training pair (:func:`draw_pairs`) from a batch stacked by :func:`ssb_core.data.collate_samples`:
-  reader ``l`` uniformly among the readers PRESENT on that slice, using the run's seeded generator;
-- augments pairs on the batch (:func:`augment_pairs`): random flips, 90-degree rotations and a mild
-  intensity scale/shift, image and mask together, from the same generator (so resume stays exact).
+  reader ``l`` uniformly among the readers PRESENT on that slice (``absent_readers="exclude"``), or among all
+  reader slots with an absent reader's mask taken as empty (``"empty"``, the Kohl et al. 2018 convention:
+  a reader who drew nothing on a slice said "no nodule here"), using the run's seeded generator;
+- augments pairs on the batch (:func:`augment_pairs`): random flips, 90-degree rotations, off-centre windows
+  (:func:`off_centre_pairs`) and a mild intensity scale/shift, image and mask together, from the same
+  generator (so resume stays exact).
+
+Off-centre windows are the negative evidence the lidc64 crops hold: each crop is centred on a nodule, so a
+model trained on them alone draws a nodule at the centre of ANY window, including a window on empty lung or
+on the slice above a nodule's end. Shifting the crop (reflecting at its border, which keeps the crop's own
+texture) and keeping as target only the reader's lesion that still covers the centre teaches the model what
+a click means: segment the lesion under the centre of the window, or nothing.
 
 Patient-grouped splits and batching are the data package's (:func:`ssb_core.data.split_dataset`,
 :func:`ssb_core.data.collate_samples`).
@@ -19,12 +28,16 @@ Patient-grouped splits and batching are the data package's (:func:`ssb_core.data
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy import ndimage
 from torch.utils.data import DistributedSampler
 
-__all__ = ["EpochBatches", "draw_pairs", "augment_pairs"]
+__all__ = ["EpochBatches", "ABSENT_READERS", "draw_pairs", "augment_pairs", "off_centre_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +67,14 @@ class EpochBatches:
         return batches[skip:]
 
 
-def draw_pairs(batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One training pair per sample: reader ``l`` drawn uniformly among the readers present on it.
+ABSENT_READERS = ("exclude", "empty")
+
+
+def draw_pairs(batch: dict[str, Any], generator: torch.Generator,
+               absent_readers: str = "exclude") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One training pair per sample: reader ``l`` drawn uniformly among the readers present on it
+    (``absent_readers="exclude"``) or among all reader slots, an absent reader's slot being an empty mask
+    (``"empty"``).
 
     Returns:
         images (B, 1, H, W) float32, masks (B, 1, H, W) float32 in {0, 1}, labels (B,) int64 (the slot index).
@@ -63,14 +82,72 @@ def draw_pairs(batch: dict[str, Any], generator: torch.Generator) -> tuple[torch
     Raises:
         ValueError: a sample has no reader present (names its case_id).
     """
+    if absent_readers not in ABSENT_READERS:
+        raise ValueError(f"absent_readers must be one of {ABSENT_READERS}, got {absent_readers!r}")
     present = batch["reader_present"]
     empty = ~present.any(dim=1)
     if empty.any():
         cases = [batch["case_id"][i] for i in torch.nonzero(empty).flatten().tolist()]
         raise ValueError(f"samples without any reader mask cannot be trained on: {cases}")
-    labels = torch.multinomial(present.float(), 1, generator=generator).squeeze(1)
+    weights = present.float() if absent_readers == "exclude" else torch.ones_like(present, dtype=torch.float32)
+    labels = torch.multinomial(weights, 1, generator=generator).squeeze(1)
     masks = batch["masks"][torch.arange(len(labels)), labels].unsqueeze(1).float()
+    masks = masks * present[torch.arange(len(labels)), labels].float()[:, None, None, None]
     return batch["image"].float(), masks, labels.long()
+
+
+def off_centre_pairs(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    generator: torch.Generator,
+    prob: float,
+    max_shift: float = 0.45,
+    centre_radius: int = 4,
+    normalise: Callable[[np.ndarray], np.ndarray] | None = None,
+    hard_negatives: float = 0.0,
+    hard_margin: int = 8,
+    hard_max_shift: float = 0.3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """With probability ``prob`` per sample, shift the window by up to ``max_shift`` of its size in each axis
+    (the image reflected at its border, the mask likewise) and keep as target only the mask's connected
+    parts that reach within ``centre_radius`` pixels of the window centre (empty when none does).
+
+    Hard negatives: a share ``hard_negatives`` of the shifted windows is centred on a bright pixel (above the
+    window's mean + 1 std: vessel, chest wall, bone) at least ``hard_margin`` pixels from the reader's mask,
+    within ``hard_max_shift`` of the window's size from its centre (so that the reflected border stays away from
+    the new centre), where there is one: structures a radiologist saw and did not outline. Their target
+    is empty. ``normalise`` ((H, W) -> (H, W)) re-applies the model's per-window intensity convention to a
+    shifted window, as the whole-scan inference does for every window it cuts. Shapes (B, 1, H, W)."""
+    B, _, H, W = images.shape
+    draws = torch.rand((B, 5), generator=generator)
+    out_i, out_m = images.clone(), masks.clone()
+    yy, xx = np.mgrid[0:H, 0:W]
+    cy, cx = (H - 1) / 2.0, (W - 1) / 2.0
+    centre = (yy - cy) ** 2 + (xx - cx) ** 2 <= centre_radius**2
+    reach = (np.abs(yy - cy) <= hard_max_shift * H) & (np.abs(xx - cx) <= hard_max_shift * W)
+    for b in range(B):
+        if float(draws[b, 0]) >= prob:
+            continue
+        dy = int(round((2 * float(draws[b, 1]) - 1) * max_shift * H))
+        dx = int(round((2 * float(draws[b, 2]) - 1) * max_shift * W))
+        if float(draws[b, 3]) < hard_negatives:
+            image = images[b, 0].numpy()
+            far = ndimage.distance_transform_edt(masks[b, 0].numpy() <= 0.5) >= hard_margin
+            ys, xs = np.nonzero((image > image.mean() + image.std()) & far & reach)
+            if ys.size:
+                pick = min(ys.size - 1, int(float(draws[b, 4]) * ys.size))
+                dy, dx = int(round(ys[pick] - cy)), int(round(xs[pick] - cx))
+        pad = (abs(dx), abs(dx), abs(dy), abs(dy))
+        img = F.pad(images[b : b + 1], pad, mode="reflect")[0, :, abs(dy) + dy : abs(dy) + dy + H, abs(dx) + dx : abs(dx) + dx + W]
+        msk = F.pad(masks[b : b + 1], pad, mode="reflect")[0, :, abs(dy) + dy : abs(dy) + dy + H, abs(dx) + dx : abs(dx) + dx + W]
+        m = msk[0].numpy() > 0.5
+        labels, count = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
+        hit = np.unique(labels[centre & m])
+        keep = np.isin(labels, hit[hit > 0]) if count else m
+        if normalise is not None:
+            img = torch.from_numpy(normalise(img[0].numpy()))[None]
+        out_i[b], out_m[b] = img, torch.from_numpy(keep.astype(np.float32))[None]
+    return out_i.contiguous(), out_m.contiguous()
 
 
 def augment_pairs(
@@ -80,9 +157,19 @@ def augment_pairs(
     flips: bool = True,
     rot90: bool = True,
     intensity: float = 0.1,
+    off_centre: float = 0.0,
+    max_shift: float = 0.45,
+    centre_radius: int = 4,
+    normalise: Callable[[np.ndarray], np.ndarray] | None = None,
+    hard_negatives: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flips / 90-degree rotations (joint on image and mask) and intensity ``x * (1 + a) + b`` with
+    """Random flips / 90-degree rotations (joint on image and mask), off-centre windows with probability
+    ``off_centre`` (a share ``hard_negatives`` of them centred on bright structures away from the lesion;
+    :func:`off_centre_pairs`) and intensity ``x * (1 + a) + b`` with
     ``a, b ~ U(-intensity, intensity)`` (image only), per sample. Shapes (B, 1, H, W); square H = W for rot90."""
+    if off_centre > 0:
+        images, masks = off_centre_pairs(images, masks, generator, off_centre, max_shift, centre_radius, normalise,
+                                         hard_negatives)
     B = images.shape[0]
     draws = torch.rand((B, 5), generator=generator)
     rot_k = torch.randint(0, 4, (B,), generator=generator)

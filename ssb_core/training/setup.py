@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Dataset
 
+from ssb_core.data.intensity import IntensityConvention
+from ssb_core.preprocessing import Preprocessing
 from ssb_core.training.config import ConfigError, TrainConfig
 
 __all__ = ["build_datasets", "build_from_config", "data_conventions", "MetricsLog", "dataset_num_readers"]
@@ -70,9 +74,28 @@ def _unwrap(dataset: Dataset) -> Dataset:
     return dataset
 
 
+def window_normaliser(dataset: Dataset) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The dataset's intensity convention as applied to one sample (one model-sized window), for windows the
+    augmentation cuts anew (:func:`ssb_core.training.data.off_centre_pairs`); None when the dataset has none."""
+    intensity = getattr(_unwrap(dataset), "intensity", None)
+    return intensity.apply if isinstance(intensity, IntensityConvention) else None
+
+
+def _preprocessing(dataset: Dataset, first: dict, config: TrainConfig) -> dict[str, Any] | None:
+    """:class:`ssb_core.preprocessing.Preprocessing` of a 2D training set: each sample is one window, normalised
+    on its own by the dataset's convention; the pixel size comes from the samples or from ``data.spacing_mm``."""
+    intensity = getattr(_unwrap(dataset), "intensity", None)
+    spacing = config.data.spacing_mm or (first.get("meta") or {}).get("spacing")
+    if first["image"].ndim != 3 or not isinstance(intensity, IntensityConvention) or not spacing:
+        return None
+    spacing = [float(spacing)] * 2 if isinstance(spacing, (int, float)) else [float(s) for s in list(spacing)[-2:]]
+    return Preprocessing(tuple(first["image"].shape[1:]), tuple(spacing), intensity, "window").to_dict()
+
+
 def data_conventions(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
     """The data conventions stored in the checkpoint: intensity normalisation, ROI size, mask encoding,
-    absent-reader convention and the dataset configs (what nnU-Net would call the plans)."""
+    absent-reader convention and the dataset configs; ``preprocessing`` is what the model sees
+    (:mod:`ssb_core.preprocessing`, nnU-Net's "plans"), which the annotation app applies to whole scans."""
     first = dataset[0]  # type: ignore[index]
     base = _unwrap(dataset)
     intensity: Any = getattr(base, "intensity", None) or getattr(base, "intensity_convention", None)
@@ -88,7 +111,11 @@ def data_conventions(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
         "image_channels": int(first["image"].shape[0]),
         "mask": "binary {0,1}; the bridge's x0 = 2 * mask - 1",
         "reader_slots": int(first["masks"].shape[0]),
-        "training_pair": "reader l drawn uniformly among the readers present on the slice",
+        "training_pair": ("reader l drawn uniformly among the readers present on the slice"
+                          if config.data.absent_readers == "exclude" else
+                          "reader l drawn uniformly among all reader slots; an absent reader's mask is empty (Kohl et al.)"),
+        "absent_readers": config.data.absent_readers,
+        "preprocessing": _preprocessing(dataset, first, config),
         "datasets": {k: v for k, v in (("train", config.data.train), ("val", config.data.val)) if v},
     }
     return json.loads(json.dumps(conventions, default=str))

@@ -24,7 +24,7 @@ TINY_ROI = 32
 
 
 def write_tiny_checkpoint(path: Path, readers: tuple[str, ...] = ("reader0", "reader1"), seed: int = 0) -> Path:
-    """A tiny SSB checkpoint on a 32x32 ROI of 1 mm pixels, z-score intensities.
+    """A tiny SSB checkpoint on a 32x32 ROI of 1 mm pixels, each window z-scored on its own.
 
     The network is freshly initialised: MONAI zero-initialises its output layer, so eps = 0 and each
     candidate is the normalised image plus its own bridge noise, thresholded at 0 -- bright structures
@@ -48,7 +48,9 @@ def write_tiny_checkpoint(path: Path, readers: tuple[str, ...] = ("reader0", "re
         sampling=SamplingConfig(num_candidates=4, nfe=2),
         state_dict=net.state_dict(),
         readers=list(readers),
-        data={"roi_size": [TINY_ROI, TINY_ROI], "spacing": [1.0, 1.0], "intensity": {"method": "zscore"}},
+        data={"roi_size": [TINY_ROI, TINY_ROI], "spacing": [1.0, 1.0], "intensity": {"method": "zscore"},
+              "preprocessing": {"roi_size": [TINY_ROI, TINY_ROI], "spacing_mm": [1.0, 1.0], "intensity": {"kind": "zscore"},
+                                "intensity_scope": "window", "slice_axis": "axial"}},
         provenance={"created": "test"},
     )
     return save_checkpoint(ckpt, path)

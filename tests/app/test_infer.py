@@ -80,7 +80,9 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
         assert arr.dtype == np.uint8 and set(np.unique(arr)) <= expected[mode] and arr.any(), mode
         results[mode] = res
     res = results["agreement"]
-    assert res["roi"]["num_slices"] == 5 and res["roi"]["source"] == "foreground"  # 16 mm / 6.5 mm -> 2 slices each side
+    roi = res["roi"]
+    assert roi["source"] == "foreground" and roi["slices"][0] <= 12 <= roi["slices"][1]  # grown from the clicked slice
+    assert roi["num_slices"] == roi["slices"][1] - roi["slices"][0] + 1 and set(roi["stopped"]) == {"below", "above"}
     assert [c["seed"] for c in res["candidates"]] == [0, 1, 2, 3] and sorted(res["ranking"]) == [0, 1, 2, 3]
     assert all(c["volume_mm3"] >= 0 and 0 <= c["dice_to_consensus"] <= 1 for c in res["candidates"])
     assert res["ddi_gen"] is not None and res["timings"]["total_s"] > 0
@@ -90,7 +92,7 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
     out, res = client.infer("ssb", "brain1", {**click, "output_mode": "segments"})
     assert out.endswith(".seg.nrrd")
     data, header = nrrd.read(out)
-    assert data.shape == (5, *ref.GetSize()) and header["kinds"][0] == "list"
+    assert data.shape == (5, *ref.GetSize()) and data[:, :, :, : roi["slices"][0]].sum() == 0 and header["kinds"][0] == "list"
     assert [header[f"Segment{i}_Name"] for i in range(5)] == ["candidate 0", "candidate 1", "candidate 2", "candidate 3", "consensus"]
     direction = np.array(ref.GetDirection()).reshape(3, 3) * np.array(ref.GetSpacing())[None]
     np.testing.assert_allclose(header["space directions"][1:], direction.T, atol=1e-9)

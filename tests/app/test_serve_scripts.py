@@ -15,7 +15,7 @@ import pytest
 import requests
 import SimpleITK as sitk
 
-from tests.app._server import REPO_ROOT, free_port, write_tiny_checkpoint
+from tests.app._server import REPO_ROOT, free_port
 
 MAKE_STUDIES = REPO_ROOT / "scripts" / "make_demo_studies.py"
 SERVE = REPO_ROOT / "scripts" / "serve.sh"
@@ -28,19 +28,23 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def test_make_demo_studies_writes_real_images_with_dicom_geometry(tmp_path):
-    from pydicom.data import get_testdata_file
-
+def test_make_demo_studies_copies_the_lidc_demo_with_its_readers(tmp_path):
+    demo = REPO_ROOT / "sample-apps" / "ssb-local" / "demo"
     out = tmp_path / "studies"
     run = subprocess.run([sys.executable, str(MAKE_STUDIES), "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    ct = out / "ct_small.nii.gz"
-    written, source = sitk.ReadImage(str(ct)), sitk.ReadImage(get_testdata_file("CT_small.dcm"))
-    assert written.GetSize() == source.GetSize() == (128, 128, 1)
-    np.testing.assert_allclose(written.GetSpacing(), source.GetSpacing(), rtol=1e-6)
-    np.testing.assert_allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-4)
-    np.testing.assert_allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(written), sitk.GetArrayFromImage(source))  # HU kept exactly
+    ct = out / "LIDC-IDRI-0003_demo.nii.gz"
+    written, source = sitk.ReadImage(str(ct)), sitk.ReadImage(str(demo / ct.name))
+    assert written.GetSize() == source.GetSize() and written.GetSpacing() == source.GetSpacing()
+    hu = sitk.GetArrayFromImage(written)
+    assert hu.min() <= -900 and hu.max() >= 200  # a real CT in Hounsfield units: air and soft tissue / bone
+    readers = sorted(p.parent.name for p in (out / "labels").glob("*/LIDC-IDRI-0003_demo.nii.gz"))
+    assert readers == ["reader_1", "reader_2", "reader_3", "reader_4"]
+    for r in readers:
+        mask = sitk.ReadImage(str(out / "labels" / r / ct.name))
+        assert mask.GetSize() == written.GetSize() and set(np.unique(sitk.GetArrayFromImage(mask))) == {0, 1}
+    demo_bytes = sum(p.stat().st_size for p in demo.rglob("*") if p.is_file())
+    assert demo_bytes < 5 * 2**20 and (demo / "ATTRIBUTION.md").read_text().count("CC BY 3.0")
 
     mtime = ct.stat().st_mtime_ns  # a second run keeps the files
     again = subprocess.run([sys.executable, str(MAKE_STUDIES), "--out", str(out)], capture_output=True, text=True, timeout=120)
@@ -70,11 +74,13 @@ def test_serve_refuses_a_busy_port(tmp_path):
 
 @pytest.mark.slow
 def test_serve_builds_the_studies_and_serves_them(tmp_path):
-    model = write_tiny_checkpoint(tmp_path / "model" / "tiny.pt")
+    """`make serve`'s launcher as a user runs it: the shipped model, the demo CT; a click on a demo nodule gives
+    candidates on that nodule (the radiologists' masks are in the datastore to compare with)."""
+    model = REPO_ROOT / "models" / "ssb_lidc64.pt"
     studies, port, log = tmp_path / "studies", free_port(), tmp_path / "serve.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(["bash", str(SERVE), "--conf", "num_threads", "1"], cwd=str(REPO_ROOT), start_new_session=True,
-                                env=_env(SSB_MODEL_PATH=str(model), SSB_STUDIES=str(studies), SSB_PORT=str(port), OMP_NUM_THREADS="1"),
+                                env=_env(SSB_STUDIES=str(studies), SSB_PORT=str(port), OMP_NUM_THREADS="1"),
                                 stdout=fh, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -88,13 +94,26 @@ def test_serve_builds_the_studies_and_serves_them(tmp_path):
                 time.sleep(0.5)
         assert info is not None, log.read_text()[-4000:]
         assert url in log.read_text()  # the URL is printed for the user
-        conventions = info["ssb"]["ssb"]["conventions"]  # the sample app's conf file was applied
-        assert conventions["intensity"]["kind"] == "zscore" and conventions["intensity_source"] == "conf intensity"
-        assert {"ct_small", "mr_small"} <= set(requests.get(f"{url}/datastore/?output=all", timeout=10).json()["objects"])
-        r = requests.post(f"{url}/infer/ssb", params={"image": "ct_small", "output": "json"},
-                          data={"params": '{"num_candidates": 2}'}, timeout=120)
+        conventions = info["ssb"]["ssb"]["conventions"]  # the checkpoint's own preprocessing
+        assert conventions["intensity_scope"] == "window" and conventions["source"] == "checkpoint"
+        objects = requests.get(f"{url}/datastore/?output=all", timeout=10).json()["objects"]
+        demo = objects["LIDC-IDRI-0003_demo"]
+        assert {"reader_1", "reader_2", "reader_3", "reader_4"} <= set(demo["labels"])  # the radiologists' masks
+        r = requests.post(f"{url}/infer/ssb", params={"image": "LIDC-IDRI-0003_demo", "output": "image"},
+                          data={"params": '{"foreground": [[45, 59, 26]]}'}, timeout=120)  # the 15 mm nodule
         assert r.status_code == 200, r.text
-        assert Path(r.json()["model"]["path"]) == model.resolve()
+        (tmp_path / "agreement.nii.gz").write_bytes(r.content)
+        near = (slice(18, 35), slice(30, 90), slice(15, 76))  # (k, j, i) around the clicked nodule; the labels hold all three
+        consensus = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "agreement.nii.gz"))) >= 2
+        assert consensus.sum() == consensus[near].sum() > 0  # nothing elsewhere in the CT
+        readers = [sitk.GetArrayFromImage(sitk.ReadImage(str(studies / "labels" / f"reader_{k}" / "LIDC-IDRI-0003_demo.nii.gz")))[near] > 0
+                   for k in range(1, 5)]
+        consensus = consensus[near]
+        dice = [2 * (consensus & m).sum() / (consensus.sum() + m.sum()) for m in readers]
+        assert np.mean(dice) > 0.5, dice  # on the nodule the readers outlined, not elsewhere
+        info = requests.post(f"{url}/infer/ssb", params={"image": "LIDC-IDRI-0003_demo", "output": "json"},
+                             data={"params": '{"foreground": [[45, 59, 26]]}'}, timeout=120).json()
+        assert Path(info["model"]["path"]) == model.resolve()
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session), by its id

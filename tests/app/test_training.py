@@ -38,7 +38,7 @@ def server(tmp_path_factory):
         write_volume(studies / f"{case}.nii.gz", vol.astype(np.float32), spacing_xyz=(1.0, 1.0, 3.0), origin=(-7.0, 4.0, 30.0))
     disc = 100.0 * blob((1, 40, 40), (0, 20, 20), 9.0)[0]
     rng = np.random.default_rng(1)
-    for name, img in (("al_sharp", disc), ("al_soft", gaussian_filter(disc, 2)), ("al_blurred", gaussian_filter(disc, 4))):
+    for name, img in (("al_sharp", disc), ("al_soft", gaussian_filter(disc, 1)), ("al_blurred", gaussian_filter(disc, 4))):
         write_volume(studies / f"{name}.nii.gz", (img + rng.normal(0, 1, img.shape)).astype(np.float32))
     conf = {"num_threads": 1, "retrain_after": 6, "train_steps": 5, "train_lr": 1e-7, "train_batch_size": 4, "train_val_nfe": 2,
             "train_val_candidates": 4, "scoring_candidates": 4, "scoring_nfe": 5}

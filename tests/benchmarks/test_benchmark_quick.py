@@ -28,3 +28,8 @@ def test_quick_benchmark_writes_every_table(tmp_path):
     assert load["failed"] == 0 and load["n"] >= 1 and load["training_task"], load
     assert results["sampling"]["quality"]["SSB|1"]["images"] == 8
     assert results["training"]["throughput"]["slices_per_s"] > 0
+    if (REPO_ROOT.parent / "shared" / "data" / "lidc3d").is_dir():  # the whole-scan part: one real nodule, NFE 2
+        scan = results["whole_scan"]
+        assert scan["quality"][0]["nfe"] == 2 and 0 <= scan["quality"][0]["d_max"] <= 1
+        assert scan["server"]["n"] == 2 and scan["server"]["per_nodule"][0]["slices"] >= 1
+        assert "A click on each real nodule" in report

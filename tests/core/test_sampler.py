@@ -118,6 +118,10 @@ def test_seeded_sampling_is_reproducible_and_batch_independent(bridge, random_ti
     assert not torch.allclose(a, c)
     assert torch.allclose(a[1:], alone, atol=1e-5)
     assert not torch.allclose(a[:, 0], a[:, 1])  # candidates differ
+    subset = generate_candidates(net, bridge, image, cfg, num_readers=4, seed=11, candidates=[2, 0])
+    assert torch.allclose(subset, a[:, [2, 0]], atol=1e-5)  # a subset of the candidates: each the same as in the set
+    with pytest.raises(ValueError, match="candidates must be indices"):
+        generate_candidates(net, bridge, image, cfg, num_readers=4, seed=11, candidates=[3])
 
 
 def test_progress_callback_reports_every_step(bridge):

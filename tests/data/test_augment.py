@@ -6,14 +6,16 @@ import numpy as np
 
 from ssb_core.data.augment import AugmentedDataset
 from ssb_core.data.base import ArraySampleDataset
-from ssb_core.data.intensity import LIDC64
+from ssb_core.data.intensity import IntensityConvention
+
+NONE = IntensityConvention("none")
 
 
 def _toy(n=4):
     rng = np.random.default_rng(0)
     images = rng.normal(size=(n, 16, 16)).astype(np.float32)
     masks = (images[:, None] > 0.5).repeat(2, axis=1).astype(np.uint8)  # mask = function of the image
-    return ArraySampleDataset(images, masks, np.ones((n, 2), bool), [f"c{i}" for i in range(n)], ["p"] * n, [{}] * n, LIDC64)
+    return ArraySampleDataset(images, masks, np.ones((n, 2), bool), [f"c{i}" for i in range(n)], ["p"] * n, [{}] * n, NONE)
 
 
 def test_joint_and_seeded():
@@ -26,7 +28,7 @@ def test_joint_and_seeded():
         np.testing.assert_array_equal(s["image"], t["image"])
         np.testing.assert_array_equal(s["masks"][0], (s["image"][0] > 0.5).astype(np.uint8))  # moved together
         changed |= not np.array_equal(s["image"], ds[i]["image"])
-    assert changed and a.patient_ids == ds.patient_ids and a.intensity is LIDC64
+    assert changed and a.patient_ids == ds.patient_ids and a.intensity is NONE
 
 
 def _binary_toy(n=3, shape=(32, 32)):
@@ -38,7 +40,7 @@ def _binary_toy(n=3, shape=(32, 32)):
         sl = tuple(slice(int(x) - 5, int(x) + 5) for x in c)
         masks[(i, slice(None), *sl)] = 1
     images = masks[:, 0].astype(np.float32)
-    return ArraySampleDataset(images, masks, np.ones((n, 2), bool), [f"c{i}" for i in range(n)], ["p"] * n, [{}] * n, LIDC64)
+    return ArraySampleDataset(images, masks, np.ones((n, 2), bool), [f"c{i}" for i in range(n)], ["p"] * n, [{}] * n, NONE)
 
 
 def test_affine_keeps_image_and_masks_aligned():

@@ -26,11 +26,13 @@ def test_kinds():
     z = IntensityConvention("zscore").apply(np.arange(10.0))
     assert abs(z.mean()) < 1e-6 and abs(z.std() - 1) < 1e-5
     np.testing.assert_allclose(IntensityConvention.create("unit", scale=255.0).apply(np.array([0, 255])), [0, 1])
-    np.testing.assert_array_equal(LIDC64.apply(np.array([1.5, -2.0])), [1.5, -2.0])
+    np.testing.assert_array_equal(IntensityConvention("none").apply(np.array([1.5, -2.0])), [1.5, -2.0])
+    assert LIDC64.kind == "zscore"  # each crop z-scored on its own: the lidc64 source's convention
 
 
 def test_from_dict_variants_and_errors():
-    assert IntensityConvention.from_dict("none") == LIDC64
+    assert IntensityConvention.from_dict("none") == IntensityConvention("none")
+    assert IntensityConvention.from_dict("zscore") == LIDC64
     assert IntensityConvention.from_dict({"method": "window", "a_min": -1000, "a_max": 400}).kind == "window"
     assert IntensityConvention.from_dict({"kind": "ct_window", "a_min": -1000, "a_max": 400}).kind == "window"
     assert IntensityConvention.from_dict({"kind": "unit", "params": {"scale": 1.0}}).params["scale"] == 1.0

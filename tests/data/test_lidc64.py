@@ -18,7 +18,7 @@ def test_split():
 
 def test_real_samples(test_split):
     ds = test_split
-    assert len(ds) == 155 and len(set(ds.patient_ids)) == 8 and ds.intensity.kind == "none"
+    assert len(ds) == 155 and len(set(ds.patient_ids)) == 8 and ds.intensity.kind == "zscore"
     s = ds[0]
     assert s["image"].shape == (1, 64, 64) and s["image"].dtype == np.float32
     assert s["masks"].shape == (4, 64, 64) and s["masks"].dtype == np.uint8 and set(np.unique(s["masks"])) <= {0, 1}

@@ -33,6 +33,49 @@ def test_reader_is_drawn_only_among_present_readers():
         draw_pairs(collate_samples([_sample(0, [False] * 4)]), torch.Generator())
 
 
+def test_absent_readers_as_empty_masks_kohl_convention():
+    batch = collate_samples([_sample(i, [True, False, True, False]) for i in range(400)])
+    _, masks, labels = draw_pairs(batch, torch.Generator().manual_seed(0), absent_readers="empty")
+    assert set(labels.tolist()) == {0, 1, 2, 3}  # every slot, present or not
+    empty = masks.sum(dim=(1, 2, 3)) == 0
+    assert torch.equal(empty, (labels == 1) | (labels == 3))  # an absent reader's pair is an empty mask
+    assert 150 < int(empty.sum()) < 250
+    with pytest.raises(ValueError, match="absent_readers"):
+        draw_pairs(batch, torch.Generator(), absent_readers="drop")
+
+
+def test_off_centre_windows_keep_only_the_lesion_under_the_centre():
+    from ssb_core.training.data import off_centre_pairs
+
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    lesion = (((yy - 15.5) ** 2 + (xx - 15.5) ** 2) <= 16).float()  # a 4-pixel disc at the centre
+    image = (lesion * 3 + 0.1 * torch.randn(32, 32))[None, None].repeat(64, 1, 1, 1)
+    masks = lesion[None, None].repeat(64, 1, 1, 1)
+    img2, m2 = off_centre_pairs(image, masks, torch.Generator().manual_seed(0), prob=1.0, max_shift=0.45, centre_radius=2,
+                                normalise=lambda w: (w - w.mean()) / w.std())
+    centre = m2[:, 0, 14:18, 14:18].amax(dim=(1, 2)) > 0
+    assert 0 < int(centre.sum()) < 64 and (m2[~centre].sum(dim=(1, 2, 3)) == 0).all()  # nothing at the centre -> empty
+    kept = m2[centre, 0] > 0
+    assert ((img2[centre, 0] > img2[centre, 0].mean(dim=(1, 2), keepdim=True) + 1) == kept).float().mean() > 0.98  # the shifted disc
+    torch.testing.assert_close(img2.mean(dim=(1, 2, 3)), torch.zeros(64), atol=1e-5, rtol=0)  # re-normalised windows
+    same, _ = off_centre_pairs(image, masks, torch.Generator().manual_seed(0), prob=0.0)
+    assert torch.equal(same, image)
+
+
+def test_hard_negatives_centre_the_window_on_a_bright_structure_the_readers_left_out():
+    from ssb_core.training.data import off_centre_pairs
+
+    image = torch.zeros(8, 1, 32, 32)
+    image[:, :, 14:18, 14:18] = 3.0  # the lesion, outlined
+    image[:, :, 4:8, 22:26] = 5.0  # a bright structure nobody outlined (a rib, a vessel)
+    masks = torch.zeros(8, 1, 32, 32)
+    masks[:, :, 14:18, 14:18] = 1.0
+    img2, m2 = off_centre_pairs(image, masks, torch.Generator().manual_seed(0), prob=1.0, hard_negatives=1.0, hard_margin=6,
+                                hard_max_shift=0.4)
+    assert (m2.sum(dim=(1, 2, 3)) == 0).all()  # "nothing here" under the centre
+    assert (img2[:, 0, 15:17, 15:17] == 5.0).flatten(1).any(dim=1).all()  # the window is centred on the structure
+
+
 def test_augmentation_moves_image_and_mask_together():
     g = torch.Generator().manual_seed(1)
     image = torch.arange(64.0).reshape(1, 1, 8, 8).repeat(16, 1, 1, 1)

@@ -1,4 +1,7 @@
-"""Sampling the candidates of one ROI and summarising them (agreement, variability, per-candidate figures).
+"""The candidates of one lesion summarised for the viewers (agreement, variability, per-candidate figures).
+
+The candidates themselves come from :func:`ssb_core.volume.segment_lesion` (the clicked lesion, followed
+through the slices it spans); :meth:`CandidateSet.from_lesion` wraps its result.
 
 Agreement labelmap (uint8; names in ``/info/``): with f = the fraction of candidates covering a voxel,
 
@@ -19,37 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ssb_core.candidates import SamplingConfig
 from ssb_core.metrics import diversity_divergence_index, pairwise_dice
-from ssb_core.pipeline import SSBPipeline
+from ssb_core.volume import LesionCandidates, RoiPlan
 
-from lib.roi import RoiPlan, to_box
-
-__all__ = ["AGREEMENT_LABELS", "CandidateSet", "sample_roi", "disagreement_score"]
+__all__ = ["AGREEMENT_LABELS", "CandidateSet", "disagreement_score"]
 
 logger = logging.getLogger(__name__)
 
 AGREEMENT_LABELS = {"some candidates": 1, "consensus": 2, "all candidates": 3, "chosen candidate": 4}
-
-
-def sample_roi(
-    pipeline: SSBPipeline,
-    images: torch.Tensor,
-    config: SamplingConfig,
-    readers: int | Sequence[int] | None,
-    seed: int,
-    slice_batch: int = 16,
-) -> torch.Tensor:
-    """Candidates for the ROI slices ``images`` (B, 1, H, W), ``slice_batch`` slices per network batch.
-
-    Candidate k uses one noise field per step (seed ``seed + k``) shared by every slice, whichever batch the
-    slice falls in, so candidate k is one coherent 3D proposal. Returns (B, N, H, W) probabilities.
-    """
-    starts = range(0, images.shape[0], slice_batch)
-    parts = [pipeline.sample(images[s : s + slice_batch], config, readers=readers, seed=seed) for s in starts]
-    return torch.cat(parts)[:, :, 0]
 
 
 @dataclass
@@ -66,12 +47,9 @@ class CandidateSet:
     valid: tuple[slice, slice]
 
     @classmethod
-    def from_probs(cls, probs: torch.Tensor, plan: RoiPlan, threshold: float, valid: tuple[slice, slice]) -> "CandidateSet":
-        """From (B, N, H, W) model-grid probabilities: resampled to the box, thresholded, cleared outside the image."""
-        box = to_box(probs.transpose(0, 1).contiguous(), plan) > threshold
-        inside = np.zeros(box.shape[-2:], dtype=bool)
-        inside[valid] = True
-        return cls(box & inside, plan, valid)
+    def from_lesion(cls, lesion: LesionCandidates) -> "CandidateSet":
+        """The lesion candidates of :func:`ssb_core.volume.segment_lesion` (already cleared outside the image)."""
+        return cls(lesion.masks, lesion.plan, lesion.valid)
 
     @property
     def n(self) -> int:

@@ -1,19 +1,16 @@
-"""The model's data conventions, read ONCE from the checkpoint and shared by infer, train and scoring.
+"""The served model's :class:`ssb_core.preprocessing.Preprocessing`, read ONCE from its checkpoint.
 
-A checkpoint's ``data`` dict (written by :mod:`ssb_core.training`) says how the images it was trained on
-were prepared; this module turns it into the three things the app needs:
+What the model sees (window size, pixel size, intensity normalisation and its scope) is defined in
+:mod:`ssb_core.preprocessing` and written in the checkpoint by training; infer, fine-tuning and active
+learning all prepare images with it. Two ``--conf`` settings exist for checkpoints that do not describe
+themselves fully:
 
-- ``roi_size`` (H, W): the model's input size in model pixels (``data["roi_size"]``);
-- ``spacing_mm`` (row, col): the physical size of a model pixel (``data["spacing"]``); checkpoints trained on
-  crops without a recorded spacing (the LIDC-IDRI 64x64 crops) use ``--conf model_spacing``;
-- ``normalise(image)``: :class:`ssb_core.data.IntensityConvention` (the training code's own definition) built
-  from ``data["intensity"]``, or from ``--conf intensity`` when the datastore's images are stored differently
-  from the training images. The shipped LIDC model records ``none`` because its crops were stored already
-  z-normalised per scan; raw scans in a datastore then need ``--conf intensity zscore``.
+- ``model_spacing`` (mm): the model pixel size of a checkpoint written before ``data["preprocessing"]``
+  existed (its ``data["spacing"]`` is empty);
+- ``intensity``: a kind (``zscore``, ``none``) or a JSON dict that replaces the checkpoint's intensity
+  convention (its scope stays the checkpoint's), for a datastore whose images are stored differently.
 
-The train task writes the conventions it used into the fine-tuned checkpoint (:meth:`ModelConventions.record`),
-so a promoted model describes its inputs exactly. Nothing else in the app knows about intensities, ROI
-sizes or spacings.
+The train task writes the preprocessing it used into the fine-tuned checkpoint (:meth:`ModelConventions.record`).
 """
 
 from __future__ import annotations
@@ -23,10 +20,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ssb_core.checkpoint import SSBCheckpoint
 from ssb_core.data import IntensityConvention
+from ssb_core.preprocessing import Preprocessing, PreprocessingError
 
 __all__ = ["ModelConventions", "ConventionError", "parse_intensity"]
 
@@ -46,68 +42,71 @@ def parse_intensity(text: str) -> IntensityConvention:
         raise ConventionError(f"--conf intensity: {exc}") from None
 
 
+def _legacy(ckpt: SSBCheckpoint, fallback_spacing_mm: float) -> Preprocessing:
+    """A checkpoint without ``data["preprocessing"]``: its roi_size, spacing (or ``model_spacing``) and intensity."""
+    data = ckpt.data or {}
+    roi = data.get("roi_size")
+    if not isinstance(roi, (list, tuple)) or len(roi) != 2:
+        raise ConventionError(f"checkpoint data['roi_size'] must be [H, W] (the 2D model's input size), got {roi!r}")
+    spacing = data.get("spacing")
+    spacing = [spacing, spacing] if isinstance(spacing, (int, float)) else spacing
+    if not (isinstance(spacing, (list, tuple)) and len(spacing) >= 2 and all(float(s) > 0 for s in spacing[-2:])):
+        spacing = [fallback_spacing_mm] * 2
+    try:
+        intensity = IntensityConvention.from_dict(data.get("intensity", "none"))
+    except ValueError as exc:
+        raise ConventionError(f"checkpoint intensity convention {data.get('intensity')!r}: {exc}; pass --conf intensity") from None
+    logger.warning("the checkpoint has no data['preprocessing']: using roi_size %s, %s mm, intensity %s on the whole "
+                   "image; record the model's real preprocessing with scripts/set_preprocessing.py", roi, spacing[-2:],
+                   intensity.describe())
+    return Preprocessing(tuple(roi), tuple(float(s) for s in spacing[-2:]), intensity, "image")
+
+
 @dataclass(frozen=True)
 class ModelConventions:
-    """How an image must be prepared for the model (one definition for infer, train and scoring).
+    """How an image must be prepared for the served model.
 
     Attributes:
-        roi_size: (H, W) model input in pixels, each a multiple of the network's ``size_multiple``.
-        spacing_mm: (row, col) millimetres per model pixel; spacing_source: ``checkpoint`` or ``conf``.
-        intensity: the normalisation applied; intensity_source: ``checkpoint`` or ``conf``.
+        preprocessing: the definition used everywhere. source: ``checkpoint``, or what ``--conf`` changed.
     """
 
-    roi_size: tuple[int, int]
-    spacing_mm: tuple[float, float]
-    spacing_source: str
-    intensity: IntensityConvention
-    intensity_source: str
+    preprocessing: Preprocessing
+    source: str
 
     @classmethod
     def from_checkpoint(cls, ckpt: SSBCheckpoint, fallback_spacing_mm: float, intensity: str | None = None) -> "ModelConventions":
         """Read ``ckpt.data``; ``intensity`` (``--conf intensity``) replaces the checkpoint's convention.
 
         Raises:
-            ConventionError: no usable ``roi_size``, or an intensity convention that cannot be built.
+            ConventionError: no usable description, or an intensity convention that cannot be built.
         """
         data = ckpt.data or {}
-        roi = data.get("roi_size")
-        if not isinstance(roi, (list, tuple)) or len(roi) != 2:
-            raise ConventionError(f"checkpoint data['roi_size'] must be [H, W] (the 2D model's input size), got {roi!r}")
-        roi_size = (int(roi[0]), int(roi[1]))
-        mult = ckpt.network.size_multiple
-        if any(s % mult for s in roi_size):
-            raise ConventionError(f"roi_size {roi_size} is not a multiple of the network's {mult}")
-        spacing = data.get("spacing")
-        spacing = [spacing, spacing] if isinstance(spacing, (int, float)) else spacing
-        if isinstance(spacing, (list, tuple)) and len(spacing) >= 2 and all(float(s) > 0 for s in spacing[-2:]):
-            spacing_mm, s_source = (float(spacing[-2]), float(spacing[-1])), "checkpoint"
-        else:
-            spacing_mm, s_source = (float(fallback_spacing_mm),) * 2, "conf model_spacing"
+        try:
+            pre, source = Preprocessing.from_checkpoint_data(data), "checkpoint"
+        except PreprocessingError as exc:
+            if isinstance(data.get("preprocessing"), dict):
+                raise ConventionError(str(exc)) from None
+            pre, source = _legacy(ckpt, fallback_spacing_mm), "checkpoint (legacy) + conf model_spacing"
         if intensity:
-            conv, i_source = parse_intensity(intensity), "conf intensity"
-        else:
-            try:
-                conv, i_source = IntensityConvention.from_dict(data.get("intensity", "none")), "checkpoint"
-            except ValueError as exc:
-                raise ConventionError(f"checkpoint intensity convention {data.get('intensity')!r}: {exc}; pass --conf intensity") from None
-            if conv.kind == "none":
-                logger.warning("the checkpoint's intensity convention is 'none' (its training images were stored already "
-                               "normalised): datastore images are used as they are; for raw scans pass --conf intensity zscore")
-        return cls(roi_size, spacing_mm, s_source, conv, i_source)
+            pre, source = pre.replace(intensity=parse_intensity(intensity)), f"{source} + conf intensity"
+        mult = ckpt.network.size_multiple
+        if any(s % mult for s in pre.roi_size):
+            raise ConventionError(f"roi_size {pre.roi_size} is not a multiple of the network's {mult}")
+        return cls(pre, source)
 
-    def normalise(self, image: np.ndarray) -> np.ndarray:
-        """The whole image (any shape) normalised as the model's training images were: float32."""
-        return self.intensity.apply(image)
+    @property
+    def roi_size(self) -> tuple[int, int]:
+        return self.preprocessing.roi_size
+
+    @property
+    def spacing_mm(self) -> tuple[float, float]:
+        return self.preprocessing.spacing_mm
 
     def record(self) -> dict[str, Any]:
         """The ``data`` entries a checkpoint fine-tuned by the app stores (what its inputs really were)."""
-        return {"intensity": self.intensity.to_dict(), "spacing": list(self.spacing_mm), "roi_size": list(self.roi_size)}
+        pre = self.preprocessing
+        return {"preprocessing": pre.to_dict(), "intensity": pre.intensity.to_dict(), "spacing": list(pre.spacing_mm),
+                "roi_size": list(pre.roi_size)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "roi_size": list(self.roi_size),
-            "spacing_mm": list(self.spacing_mm),
-            "spacing_source": self.spacing_source,
-            "intensity": self.intensity.to_dict(),
-            "intensity_source": self.intensity_source,
-        }
+        return {**self.preprocessing.to_dict(), "source": self.source}

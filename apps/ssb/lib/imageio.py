@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +75,24 @@ def _read_sitk(path: str) -> sitk.Image:
     return sitk.ReadImage(path)
 
 
+_RECENT: OrderedDict[tuple, LoadedImage] = OrderedDict()
+_RECENT_LOCK = threading.Lock()
+RECENT_IMAGES = 2  # a reader clicks several lesions of the same scan: decompressing a whole CT costs ~1 s
+
+
+def _file_key(path: str) -> tuple | None:
+    """What identifies one version of an image file (None for folders: a DICOM series is read every time)."""
+    if not os.path.isfile(path):
+        return None
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_mtime_ns, st.st_size, st.st_ino
+
+
 def read_image(path: str | Path) -> LoadedImage:
     """A NIfTI / NRRD / PNG / JPEG file, a single DICOM file or a DICOM series folder.
+
+    The last ``RECENT_IMAGES`` files read are kept (keyed by path, modification time, size and inode, so a
+    changed file is read again); callers must not modify the returned array.
 
     Raises:
         ImageReadError: missing, empty, truncated, unreadable, 4D, smaller than ``MIN_IN_PLANE`` voxels
@@ -83,6 +101,22 @@ def read_image(path: str | Path) -> LoadedImage:
     path = str(path)
     if not path or not os.path.exists(path):
         raise ImageReadError(f"image not found: {path!r}")
+    key = _file_key(path)
+    with _RECENT_LOCK:
+        if key is not None and key in _RECENT:
+            _RECENT.move_to_end(key)
+            return _RECENT[key]
+    image = _read_image(path)
+    if key is not None:
+        image.array.setflags(write=False)
+        with _RECENT_LOCK:
+            _RECENT[key] = image
+            while len(_RECENT) > RECENT_IMAGES:
+                _RECENT.popitem(last=False)
+    return image
+
+
+def _read_image(path: str) -> LoadedImage:
     try:
         check_complete(path)
         img = _read_sitk(path)

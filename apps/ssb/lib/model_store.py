@@ -15,7 +15,6 @@ flight finish on the weights they started with.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 
 from ssb_core.checkpoint import CheckpointError
+from ssb_core.hashing import file_sha256
 from ssb_core.pipeline import SSBPipeline
 
 from lib.conventions import ModelConventions
@@ -59,14 +59,6 @@ class LoadedModel:
             "sampling_defaults": ckpt.sampling.to_dict(),
             "conventions": self.conventions.to_dict(),
         }
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:
@@ -116,7 +108,7 @@ class ModelStore:
         except CheckpointError as exc:
             raise ModelFileError(f"cannot serve {self.path}: {exc}") from exc
         conventions = ModelConventions.from_checkpoint(pipeline.checkpoint, self.fallback_spacing_mm, self.intensity)
-        self._current = LoadedModel(pipeline, conventions, _sha256(self.path), time.time())
+        self._current = LoadedModel(pipeline, conventions, file_sha256(self.path), time.time())
         self._stamp = stamp
         logger.info("model %s loaded in %.2f s (sha256 %s, readers %s, %s)", self.path.name, time.perf_counter() - t0,
                     self._current.sha256[:12], pipeline.checkpoint.readers, conventions.to_dict())

@@ -1,7 +1,8 @@
 """Active learning: serve next the unlabelled image on which the candidates disagree most.
 
 - :class:`DisagreementScoring` (``POST /scoring/disagreement``) samples a few candidates for every
-  unlabelled image (ROI at the image centre, ``scoring_candidates`` at ``scoring_nfe``, seed 0) and stores in the
+  unlabelled image (the lesion at the image centre, at the model's own scale, ``scoring_candidates`` at
+  ``scoring_nfe``, seed 0) and stores in the
   image's info ``ssb_disagreement = {score, ddi_gen, model, ...}``: ``score`` is the mean variability
   ``4 f (1 - f)`` over the voxels any candidate covers (:mod:`lib.candidate_set`), ``ddi_gen`` the
   D_DDI^gen of the candidates against each other. Images already scored by the current model are skipped.
@@ -22,11 +23,12 @@ from typing import Any
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 from monailabel.interfaces.tasks.strategy import Strategy
 
-from lib.candidate_set import CandidateSet, sample_roi
+from ssb_core.volume import GrowthSettings, plan_roi, segment_lesion
+
+from lib.candidate_set import CandidateSet
 from lib.imageio import ImageReadError, read_image
 from lib.model_store import ModelStore
 from lib.readers import reader_tags
-from lib.roi import box_valid, extract, plan_roi
 
 __all__ = ["INFO_KEY", "Disagreement", "DisagreementScoring", "RandomUnlabelled", "unlabelled_images", "score_image"]
 
@@ -44,10 +46,12 @@ def score_image(store: ModelStore, path: str, num_candidates: int, nfe: int, see
     model = store.get()
     pipe, conv = model.pipeline, model.conventions
     image = read_image(path)
-    plan = plan_roi(image.array.shape, image.spacing_xyz, conv)
+    click = plan_roi(image.array.shape, image.spacing_xyz, conv.preprocessing)
     config = pipe.defaults.replace(num_candidates=num_candidates, nfe=min(nfe, pipe.bridge.num_timesteps))
-    probs = sample_roi(pipe, extract(conv.normalise(image.array), plan, conv.roi_size), config, None, seed)
-    cands = CandidateSet.from_probs(probs, plan, config.threshold, box_valid(plan, image.array.shape))
+    # at the model's own scale: the score ranks images, and a lesion too large for the window is one to label
+    lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, None, seed,
+                            GrowthSettings(scales=(1.0,)))
+    cands = CandidateSet.from_lesion(lesion)
     summary = cands.summary(image.voxel_volume, "volume_mm3", None, seed, [])
     return {"score": summary["disagreement"], "ddi_gen": summary["ddi_gen"], "model": model.sha256[:16],
             "num_candidates": num_candidates, "nfe": config.nfe, "ts": int(time.time())}

@@ -7,10 +7,10 @@
 | ``model_path`` | ``models/ssb_lidc64.pt`` | SSB checkpoint; relative = to the current directory, else to the repo root |
 | ``device`` | ``auto`` | ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1`` ... |
 | ``num_threads`` | ``0`` | torch CPU threads (0 = torch's default) |
-| ``model_spacing`` | ``0.7`` | mm per model pixel when the checkpoint records no spacing (LIDC crops) |
+| ``model_spacing`` | ``0.7`` | mm per model pixel, only for checkpoints without ``data["preprocessing"]`` |
 | ``intensity`` | the checkpoint's | intensity convention of the datastore's images: ``zscore``, ``none`` or a JSON dict |
 | ``max_candidates`` | ``32`` | upper bound of the ``num_candidates`` parameter |
-| ``max_slices`` | ``64`` | most slices of a volume one request samples |
+| ``max_slices`` | ``64`` | most slices one lesion may span (the growth from the click stops there) |
 | ``slice_batch`` | ``16`` | slices per network batch |
 | ``save_variability`` | ``true`` | save the float variability map in the datastore (tag ``ssb_variability``) |
 | ``retrain_after`` | ``0`` | start a training run after this many new reader labels (0 = never) |

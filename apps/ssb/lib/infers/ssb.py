@@ -3,9 +3,11 @@
 Steps per request (the model is the one loaded at server start, see :mod:`lib.model_store`):
 
 1. parameters validated (:mod:`lib.infers.params`), the image read (NIfTI, NRRD, PNG/JPEG, DICOM file or series);
-2. the ROI planned at the model's physical scale around the click / ROI box / image centre (:mod:`lib.roi`);
-3. the whole image normalised (:mod:`lib.conventions`), the ROI slices cut out and resampled to the model's
-   grid, candidates sampled in batches of slices (candidate k shares its noise path across slices);
+2. the in-plane window planned at the model's physical scale around the click / ROI box / image centre
+   (:func:`ssb_core.volume.plan_roi`);
+3. the clicked lesion's candidates (:func:`ssb_core.volume.segment_lesion`): windows cut and normalised as the
+   model was trained (:mod:`ssb_core.preprocessing`), sampled from the clicked slice outwards while the lesion
+   continues, each candidate kept only where it is connected in 3D to the click;
 4. results put back on the input's voxel grid and written with its exact spacing, origin and direction:
    ``agreement`` (default, uint8 labelmap 0..3), ``candidate=k`` (candidate k alone as label 4),
    ``segments`` (``.seg.nrrd``: every candidate and the consensus as overlapping segments) or
@@ -28,13 +30,14 @@ import numpy as np
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
-from lib.candidate_set import AGREEMENT_LABELS, CandidateSet, sample_roi
+from ssb_core.volume import ClickPlan, GrowthSettings, RoiError, RoiPlan, crop_box, plan_roi, segment_lesion, to_full
+
+from lib.candidate_set import AGREEMENT_LABELS, CandidateSet
 from lib.errors import bad_request
 from lib.imageio import ImageReadError, LoadedImage, read_image, read_mask_like, write_like, write_seg_nrrd
 from lib.infers.params import RESULT_EXTENSIONS, InferParams, ParamError, default_config
 from lib.model_store import ModelStore
 from lib.readers import reader_tags
-from lib.roi import RoiError, RoiPlan, box_valid, crop_box, extract, plan_roi, to_full
 
 __all__ = ["SSBInfer", "VARIABILITY_TAG"]
 
@@ -54,8 +57,7 @@ class SSBInfer(InferTask):
         self.store = store
         self.datastore = datastore
         self.max_candidates = int(max_candidates)
-        self.max_slices = int(max_slices)
-        self.slice_batch = int(slice_batch)
+        self.growth = GrowthSettings(slice_batch=int(slice_batch), max_slices=int(max_slices))
         self.save_variability = save_variability
         super().__init__(
             type=InferType.SEGMENTATION,
@@ -78,13 +80,15 @@ class SSBInfer(InferTask):
         """(result file, result JSON) for one request; HTTP 400 for a request that cannot be served."""
         clock = {"start": time.perf_counter()}
         model = self.store.get()
-        p, image, plan, label, how = self._validate(request, model)
+        p, image, click, label, how = self._validate(request, model)
         clock["read"] = time.perf_counter()
         pipe, conv = model.pipeline, model.conventions
         config = pipe.defaults.replace(num_candidates=p.num_candidates, nfe=p.nfe, guidance_weight=p.guidance_weight)
-        probs = sample_roi(pipe, extract(conv.normalise(image.array), plan, conv.roi_size), config, label, p.seed, self.slice_batch)
+        lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
+                                self.growth)
         clock["sample"] = time.perf_counter()
-        cands = CandidateSet.from_probs(probs, plan, config.threshold, box_valid(plan, image.array.shape))
+        cands = CandidateSet.from_lesion(lesion)
+        plan = lesion.plan
         image_id = request.get("image_id")
         names = self._candidate_readers(label, p.num_candidates, pipe.checkpoint.readers)
         unit = "area_mm2" if image.is_2d else "volume_mm3"
@@ -96,7 +100,9 @@ class SSBInfer(InferTask):
         result = {
             "model": {"path": str(self.store.path), "sha256": model.sha256[:16], "readers": list(pipe.checkpoint.readers)},
             "image": {"id": image_id, "size_ijk": list(image.shape_xyz), "spacing_mm": list(image.spacing_xyz), "is_2d": image.is_2d},
-            "roi": {**plan.to_dict(), "model_roi_size": list(conv.roi_size), "model_spacing_mm": list(conv.spacing_mm)},
+            "roi": {**plan.to_dict(), "model_roi_size": list(conv.roi_size), "model_spacing_mm": list(conv.spacing_mm),
+                    "rounds": lesion.rounds, "stopped": lesion.stopped,
+                    "dropped_voxels": [int(v) for v in lesion.dropped_voxels]},
             "params": {k: v for k, v in p.to_dict().items() if k not in ("foreground", "roi")},
             "reader_style": how,
             "seed": p.seed,
@@ -111,14 +117,14 @@ class SSBInfer(InferTask):
                     len(plan.slices), p.nfe, result["timings"]["total_s"])
         return result_file, result
 
-    def _validate(self, request: dict, model: Any) -> tuple[InferParams, LoadedImage, RoiPlan, int | None, str]:
+    def _validate(self, request: dict, model: Any) -> tuple[InferParams, LoadedImage, ClickPlan, int | None, str]:
         """Parameters, image, ROI and reader label of a request; raises HTTP 400 before anything is computed."""
         pipe = model.pipeline
         try:
             p = InferParams.parse(request, pipe.defaults.to_dict(), self.max_candidates, pipe.bridge.num_timesteps,
                                   self.store.readers.choices())
             image = read_image(request.get("image", ""))
-            plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions, p.foreground, p.roi, self.max_slices)
+            plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
             size = (p.num_candidates + 1) * image.array.size
             if p.output_mode == "segments" and p.candidate < 0 and size > SEGMENTS_MAX_BYTES:

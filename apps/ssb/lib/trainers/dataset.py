@@ -1,5 +1,5 @@
 """Training samples from the datastore: every reader's label of every labelled image, prepared exactly as
-the infer task prepares its input (same :class:`~lib.conventions.ModelConventions`, same :mod:`lib.roi`).
+the infer task prepares its input (the served model's :class:`ssb_core.preprocessing.Preprocessing`).
 
 Per labelled image: the ROI is the one an annotator would get by drawing a box around the union of the
 readers' labels (centred on it, at the model's physical scale, over the slices the labels touch; the image
@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from ssb_core.volume import plan_roi
+
 from lib.conventions import ModelConventions
 from lib.imageio import ImageReadError, read_image, read_mask_like
 from lib.readers import reader_tags
-from lib.roi import extract, plan_roi
 
 __all__ = ["LabelledImage", "collect_labelled", "split_images"]
 
@@ -53,13 +54,19 @@ def image_samples(image_id: str, image_path: str, label_paths: dict[str, str], r
     image = read_image(image_path)
     masks = {r: read_mask_like(p, image) for r, p in label_paths.items()}
     box = _union_box(np.any(np.stack(list(masks.values())), axis=0))
-    plan = plan_roi(image.array.shape, image.spacing_xyz, conv, roi=box, max_slices=max_slices)
-    x = extract(conv.normalise(image.array), plan, conv.roi_size)[:, 0].numpy()
+    pre = conv.preprocessing
+    click = plan_roi(image.array.shape, image.spacing_xyz, pre, roi=box)
+    k_lo, k_hi = click.k_range
+    centre = int(round(click.box.centre_ijk[2]))
+    k_lo = max(k_lo, min(centre - max_slices // 2, k_hi - max_slices + 1))
+    plan = click.box.with_slices(range(k_lo, min(k_hi, k_lo + max_slices - 1) + 1))
+    where = (plan.slices, plan.y0, plan.x0, plan.ny, plan.nx)
+    x = pre.model_input(image.array, *where)[:, 0].numpy()
     slots = np.zeros((x.shape[0], len(readers), *conv.roi_size), dtype=np.uint8)
     present = np.zeros(len(readers), dtype=bool)
     for r, m in masks.items():
         slot = readers.index(r)
-        slots[:, slot] = (extract(m.astype(np.float32), plan, conv.roi_size)[:, 0].numpy() > 0.5).astype(np.uint8)
+        slots[:, slot] = (pre.resample_boxes(m.astype(np.float32), *where)[:, 0].numpy() > 0.5).astype(np.uint8)
         present[slot] = True
     samples = [
         {"image": x[b][None].astype(np.float32), "masks": slots[b], "reader_present": present.copy(),

@@ -1,17 +1,15 @@
-"""Where the 2D model looks in an image: the ROI plan, cutting it out, and putting results back.
+"""Where the 2D model looks in a scan: the ROI plan, and putting results back on the scan's grid.
 
-The plan is a stack of slices (array axis 0) and, in each, one in-plane box of ``ny x nx`` input voxels whose
-physical size equals the model's field of view (``roi_size * spacing_mm``). The box is centred on the mean of
-the foreground clicks, on the centre of an ROI box, or on the image centre; it may reach past the image
-border (edge voxels are repeated there, and those parts are dropped on the way back). Slices:
+A plan is a contiguous run of slices (array axis 0) and, in each, one in-plane box of ``ny x nx`` input voxels
+whose physical size equals the model's field of view (:meth:`ssb_core.preprocessing.Preprocessing.box_size`).
+The box is centred on the mean of the foreground clicks, on the centre of an ROI box, or on the image centre;
+it may reach past the image border (edge voxels are repeated there, and those parts are dropped on the way
+back). :func:`plan_roi` also returns the *seeds*: the clicked voxels (or the box / image centre) that a
+candidate must reach to belong to the lesion (:mod:`ssb_core.volume.lesion`), and the slice range the lesion
+may grow into (the ROI box's k range, or the whole scan).
 
-- with an ROI box: the box's k range;
-- with clicks: from the lowest to the highest clicked slice, widened by half the model's field of view;
-- otherwise: the central slice widened the same way (for a 2D image: its only slice).
-
-Cutting out (:func:`extract`) resamples each box to ``roi_size`` bilinearly (antialiased when shrinking);
 :func:`to_box` resamples the model's output back to ``ny x nx`` and :func:`to_full` places box arrays on the
-full (Z, Y, X) grid. Shapes: volumes (Z, Y, X); ROI batches (B, 1, H, W) with B = number of slices.
+full (Z, Y, X) grid. Shapes: volumes (Z, Y, X); model batches (B, 1, H, W) with B = number of slices.
 """
 
 from __future__ import annotations
@@ -24,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lib.conventions import ModelConventions
+from ssb_core.preprocessing import Preprocessing
 
-__all__ = ["RoiError", "RoiPlan", "plan_roi", "extract", "crop_box", "to_box", "to_full", "box_valid"]
+__all__ = ["RoiError", "RoiPlan", "ClickPlan", "plan_roi", "crop_box", "to_box", "to_full", "box_valid"]
 
 
 class RoiError(ValueError):
@@ -50,6 +48,32 @@ class RoiPlan:
         d["slices"] = [min(self.slices), max(self.slices)]
         d["num_slices"] = len(self.slices)
         return d
+
+    def with_slices(self, slices: Sequence[int]) -> "RoiPlan":
+        """The same box on other slices (contiguous, ascending)."""
+        return RoiPlan(tuple(int(k) for k in slices), self.y0, self.x0, self.ny, self.nx, self.centre_ijk, self.source)
+
+
+@dataclass(frozen=True)
+class ClickPlan:
+    """Where to start and how far a lesion may grow.
+
+    Attributes:
+        box: the in-plane box, on the slices to sample first (the clicked slices).
+        seeds_ijk: (P, 3) float voxel indices (i, j, k) a candidate must reach to belong to the lesion.
+        k_range: (k_lo, k_hi) inclusive slices the lesion may grow into.
+    """
+
+    box: RoiPlan
+    seeds_ijk: np.ndarray
+    k_range: tuple[int, int]
+
+    def with_box_size(self, ny: int, nx: int) -> "ClickPlan":
+        """The same click with an in-plane box of ``ny x nx`` voxels around the same centre (another zoom)."""
+        ci, cj = self.box.centre_ijk[0], self.box.centre_ijk[1]
+        y0, x0 = int(round(cj - (ny - 1) / 2.0)), int(round(ci - (nx - 1) / 2.0))
+        box = RoiPlan(self.box.slices, y0, x0, int(ny), int(nx), self.box.centre_ijk, self.box.source)
+        return ClickPlan(box, self.seeds_ijk, self.k_range)
 
 
 def _points(points: object, shape_zyx: tuple[int, int, int]) -> np.ndarray:
@@ -90,41 +114,40 @@ def _box(box: object, shape_zyx: tuple[int, int, int]) -> np.ndarray:
 def plan_roi(
     shape_zyx: tuple[int, int, int],
     spacing_xyz: Sequence[float],
-    conventions: ModelConventions,
+    preprocessing: Preprocessing,
     foreground: object = None,
     roi: object = None,
-    max_slices: int = 64,
-) -> RoiPlan:
-    """The ROI for an image of ``shape_zyx`` voxels of ``spacing_xyz`` mm (see the module docstring).
+) -> ClickPlan:
+    """Box, seeds and growth range for an image of ``shape_zyx`` voxels of ``spacing_xyz`` mm.
+
+    - clicks (``foreground``): the box is centred on their mean, the seeds are the clicks, the first slices are
+      the clicked ones, and the lesion may grow through the whole scan;
+    - an ROI box (Slicer): centred on the box, one seed at its centre, growth limited to the box's k range;
+    - neither: the image centre, as a click there.
 
     Raises:
         RoiError: a click outside the image, a malformed click or box, or a box outside the image.
     """
     z, y, x = shape_zyx
-    sx, sy, sz = (float(s) for s in spacing_xyz)
-    (h, w), (my, mx) = conventions.roi_size, conventions.spacing_mm
-    ny, nx = max(1, round(h * my / sy)), max(1, round(w * mx / sx))
-    half_z = int(math.floor(0.5 * h * my / sz)) if z > 1 else 0
+    ny, nx = preprocessing.box_size(spacing_xyz)
     if roi is not None and roi != [] and roi != "":
         b = _box(roi, shape_zyx)
         centre = b.mean(axis=1)
-        k_lo, k_hi, source = int(b[2, 0]), int(b[2, 1]), "roi"
+        seeds = np.round(centre)[None]
+        k_range, source = (int(b[2, 0]), int(b[2, 1])), "roi"
     elif foreground is not None and foreground != [] and foreground != "":
-        pts = _points(foreground, shape_zyx)
-        centre = pts.mean(axis=0)
-        k_lo, k_hi, source = int(round(pts[:, 2].min())) - half_z, int(round(pts[:, 2].max())) + half_z, "foreground"
+        seeds = _points(foreground, shape_zyx)
+        centre = seeds.mean(axis=0)
+        k_range, source = (0, z - 1), "foreground"
     else:
         centre = np.array([(x - 1) / 2.0, (y - 1) / 2.0, (z - 1) / 2.0])
-        kc = int(round(centre[2]))
-        k_lo, k_hi, source = kc - half_z, kc + half_z, "image centre"
-    k_lo, k_hi = max(0, k_lo), min(z - 1, k_hi)
-    slices = list(range(k_lo, k_hi + 1))
-    if len(slices) > max_slices:
-        mid = int(round(centre[2]))
-        start = min(max(mid - max_slices // 2, k_lo), k_hi - max_slices + 1)
-        slices = slices[start - k_lo : start - k_lo + max_slices]
+        seeds = np.round(centre)[None]
+        k_range, source = (0, z - 1), "image centre"
+    ks = np.clip(np.round(seeds[:, 2]).astype(int), k_range[0], k_range[1])
+    first = tuple(range(int(ks.min()), int(ks.max()) + 1))
     y0, x0 = int(round(centre[1] - (ny - 1) / 2.0)), int(round(centre[0] - (nx - 1) / 2.0))
-    return RoiPlan(tuple(slices), y0, x0, ny, nx, tuple(float(c) for c in centre), source)
+    box = RoiPlan(first, y0, x0, ny, nx, tuple(float(c) for c in centre), source)
+    return ClickPlan(box, seeds, k_range)
 
 
 def _indices(plan: RoiPlan, shape_zyx: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -133,16 +156,6 @@ def _indices(plan: RoiPlan, shape_zyx: tuple[int, int, int]) -> tuple[np.ndarray
     rows = np.clip(np.arange(plan.y0, plan.y0 + plan.ny), 0, y - 1)
     cols = np.clip(np.arange(plan.x0, plan.x0 + plan.nx), 0, x - 1)
     return rows, cols
-
-
-def extract(volume_zyx: np.ndarray, plan: RoiPlan, roi_size: tuple[int, int]) -> torch.Tensor:
-    """The plan's boxes resampled to the model's grid: (B, 1, H, W) float32, B = len(plan.slices)."""
-    rows, cols = _indices(plan, volume_zyx.shape)
-    crop = volume_zyx[np.ix_(list(plan.slices), rows, cols)].astype(np.float32)
-    t = torch.from_numpy(np.ascontiguousarray(crop))[:, None]
-    if tuple(t.shape[-2:]) == tuple(roi_size):
-        return t
-    return F.interpolate(t, size=tuple(roi_size), mode="bilinear", align_corners=False, antialias=True)
 
 
 def crop_box(volume_zyx: np.ndarray, plan: RoiPlan) -> np.ndarray:

@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""The 3D results table: a click on each real nodule of the whole lidc3d chest CTs, scored against its readers.
+
+    python scripts/whole_scan_results.py [--checkpoint models/ssb_lidc64.pt] [--nfe 20] [--out docs/results/lidc3d]
+
+Per nodule: the readers' mean pairwise 3D Dice, SSB's 3D D_max, GED and CI, the candidates' volumes against the
+readers' volumes, the slices sampled and the seconds per click (in-process, 8 candidates, seed 0, the app's
+growth settings). Writes ``results.json`` (every figure, the checkpoint's and the data's SHA-256, the command),
+``results.md`` (the table) and, per nodule, ``montages/<nodule>_axial.png`` and ``_coronal.png`` through the
+click: the CT, each reader's mask, the candidates' mean and variability, and every candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+logger = logging.getLogger("whole_scan_results")
+
+
+def montages(out: Path, case, volume: np.ndarray, spacing, readers: np.ndarray, cands: np.ndarray, title: str) -> list[str]:
+    """Axial and coronal views through the click, cropped around everything drawn (square pixels in both)."""
+    from ssb_core.evaluation.montage import save_montage
+
+    i, j, k = case.click_ijk
+    drawn = readers.any(axis=0) | cands.any(axis=0)
+    zz, yy, xx = np.nonzero(drawn) if drawn.any() else ([k], [j], [i])
+    pad = 12
+    y0, y1 = max(0, min(yy) - pad), min(volume.shape[1], max(yy) + pad + 1)
+    x0, x1 = max(0, min(xx) - pad), min(volume.shape[2], max(xx) + pad + 1)
+    z0, z1 = max(0, min(zz) - 3), min(volume.shape[0], max(zz) + 4)
+    present = np.ones(len(readers), dtype=bool)
+    names = [p.parent.name for p in case.reader_paths]
+    paths = []
+    axial = (volume[k, y0:y1, x0:x1], readers[:, k, y0:y1, x0:x1], cands[:, k, y0:y1, x0:x1])
+    stretch = max(1, int(round(spacing[2] / spacing[1])))
+    coronal = tuple(np.repeat(a[..., ::-1, :], stretch, axis=-2) for a in
+                    (volume[z0:z1, j, x0:x1], readers[:, z0:z1, j, x0:x1], cands[:, z0:z1, j, x0:x1]))
+    for view, (img, rd, cd) in (("axial", axial), ("coronal", coronal)):
+        path = out / "montages" / f"{case.nodule_id}_{view}.png"
+        save_montage(path, img, rd.astype(np.uint8), present, cd.astype(np.float32), f"{title} - {view}", scale=3,
+                     reader_names=names)
+        paths.append(str(path.relative_to(out)))
+    return paths
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| nodule | readers' pairwise 3D Dice | SSB 3D D_max ↑ | GED ↓ | CI ↑ | candidate volumes mm³ (min–median–max) | "
+             "reader volumes mm³ (min–max) | empty candidates | slices sampled | s / click |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cv, rv = r["candidate_volumes_mm3"], r["reader_volumes_mm3"]
+        lines.append(f"| {r['nodule']} | {r['readers_pairwise_dice']:.2f} | {r['d_max']:.3f} | {r['ged']:.3f} | {r['ci']:.3f} | "
+                     f"{min(cv):.0f}–{np.median(cv):.0f}–{max(cv):.0f} | {min(rv):.0f}–{max(rv):.0f} | {r['empty_candidates']} | "
+                     f"{r['slices_sampled']} | {r['seconds']:.1f} |")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("readers_pairwise_dice", "d_max", "ged", "ci", "seconds")}
+    lines.append(f"| **mean** | {mean['readers_pairwise_dice']:.2f} | **{mean['d_max']:.3f}** | {mean['ged']:.3f} | {mean['ci']:.3f} | | | | | "
+                 f"{mean['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc64.pt")
+    ap.add_argument("--lidc3d", type=Path, default=REPO.parent / "shared" / "data" / "lidc3d")
+    ap.add_argument("--nfe", type=int, default=None, help="network evaluations (default: the server's, server.conf)")
+    ap.add_argument("--num-candidates", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "lidc3d")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from benchmarks.server_latency import server_conf
+    from ssb_core.hashing import file_sha256 as sha256
+    from ssb_core.evaluation.whole_scan import click_candidates, load_lidc3d, read_volume, score_lesion
+    from ssb_core.pipeline import SSBPipeline
+    from ssb_core.preprocessing import Preprocessing
+    from ssb_core.volume import to_full
+
+    torch.set_num_threads(args.threads)
+    nfe = args.nfe or int(server_conf().get("nfe", 20))
+    pipe = SSBPipeline.from_checkpoint(args.checkpoint, runtime="auto")
+    pre = Preprocessing.from_checkpoint_data(pipe.checkpoint.data)
+    config = pipe.defaults.replace(num_candidates=args.num_candidates, nfe=nfe)
+    rows, data_files = [], {}
+    for case in load_lidc3d(args.lidc3d):
+        volume, spacing = read_volume(case.ct_path)
+        readers = np.stack([read_volume(p)[0] > 0 for p in case.reader_paths])
+        import time
+
+        t0 = time.perf_counter()
+        result = click_candidates(pipe, pre, volume, spacing, case.click_ijk, config, args.seed)
+        seconds = time.perf_counter() - t0
+        scores = score_lesion(result, readers, float(np.prod(spacing)))
+        cands = to_full(result.masks, result.plan, volume.shape, fill=False)
+        title = f"{case.nodule_id}: D_max {scores['d_max']:.2f}, GED {scores['ged']:.2f}, NFE {nfe}"
+        rows.append({"nodule": case.nodule_id, "click_ijk": list(case.click_ijk), "seconds": round(seconds, 2), **scores,
+                     "montages": montages(args.out, case, volume, spacing, readers, cands, title)})
+        for p in (case.ct_path, *case.reader_paths):
+            data_files.setdefault(str(p.relative_to(args.lidc3d)), sha256(p))
+        logger.info("%s: D_max %.3f GED %.3f, %d slices, %.1f s", case.nodule_id, scores["d_max"], scores["ged"],
+                    scores["slices_sampled"], seconds)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
+    results = {
+        "command": "python scripts/whole_scan_results.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "code_version": commit, "checkpoint": {"path": str(args.checkpoint.relative_to(REPO)) if args.checkpoint.is_relative_to(REPO)
+                                               else args.checkpoint.name, "sha256": sha256(args.checkpoint)},
+        "data": {"lidc3d_sha256": data_files}, "preprocessing": pre.to_dict(),
+        "sampling": config.to_dict(), "seed": args.seed, "click": "manifest centroid_voxel_ijk, rounded", "nodules": rows,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "results.md").write_text(table(rows) + "\n")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

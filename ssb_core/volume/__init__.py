@@ -1,0 +1,13 @@
+"""A click in a whole scan -> the clicked lesion's candidates in 3D (:func:`segment_lesion`).
+
+- :mod:`ssb_core.volume.roi`: the in-plane box at the model's physical scale, the seeds, the growth range;
+- :mod:`ssb_core.volume.lesion`: which parts of a candidate belong to the clicked lesion (3D connectivity);
+- :mod:`ssb_core.volume.inference`: sampling slice batches outwards from the click until every candidate ends.
+"""
+
+from ssb_core.volume.inference import GrowthSettings, LesionCandidates, segment_lesion
+from ssb_core.volume.lesion import keep_connected, seed_region
+from ssb_core.volume.roi import ClickPlan, RoiError, RoiPlan, box_valid, crop_box, plan_roi, to_box, to_full
+
+__all__ = ["GrowthSettings", "LesionCandidates", "segment_lesion", "keep_connected", "seed_region", "ClickPlan",
+           "RoiError", "RoiPlan", "box_valid", "crop_box", "plan_roi", "to_box", "to_full"]
