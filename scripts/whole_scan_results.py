@@ -17,6 +17,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     for case in load_lidc3d(args.lidc3d):
         volume, spacing = read_volume(case.ct_path)
         readers = np.stack([read_volume(p)[0] > 0 for p in case.reader_paths])
-        import time
-
         t0 = time.perf_counter()
         result = click_candidates(pipe, pre, volume, spacing, case.click_ijk, config, args.seed)
         seconds = time.perf_counter() - t0

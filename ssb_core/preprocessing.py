@@ -20,7 +20,7 @@ cuts the same windows out of a whole scan and normalises them the same way. The 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -65,11 +65,6 @@ class Preprocessing:
         object.__setattr__(self, "roi_size", (int(self.roi_size[0]), int(self.roi_size[1])))
         object.__setattr__(self, "spacing_mm", (float(self.spacing_mm[0]), float(self.spacing_mm[1])))
 
-    @property
-    def field_of_view_mm(self) -> tuple[float, float]:
-        """(rows, cols) millimetres covered by one window."""
-        return self.roi_size[0] * self.spacing_mm[0], self.roi_size[1] * self.spacing_mm[1]
-
     def to_dict(self) -> dict[str, Any]:
         return {"roi_size": list(self.roi_size), "spacing_mm": list(self.spacing_mm), "intensity": self.intensity.to_dict(),
                 "intensity_scope": self.intensity_scope, "slice_axis": self.slice_axis}
@@ -92,11 +87,9 @@ class Preprocessing:
                                      "record it with scripts/set_preprocessing.py")
         return cls.from_dict(desc)
 
-    def replace(self, **changes: Any) -> "Preprocessing":
-        d = {"roi_size": self.roi_size, "spacing_mm": self.spacing_mm, "intensity": self.intensity,
-             "intensity_scope": self.intensity_scope, "slice_axis": self.slice_axis}
-        d.update({k: v for k, v in changes.items() if v is not None})
-        return Preprocessing(**d)
+    def zoomed(self, scale: float) -> "Preprocessing":
+        """The same definition with model pixels ``scale`` times larger (a window covering ``scale`` times more)."""
+        return replace(self, spacing_mm=(self.spacing_mm[0] * scale, self.spacing_mm[1] * scale))
 
     def normalise_windows(self, windows: np.ndarray) -> np.ndarray:
         """(..., H, W) windows already at the model's size -> float32, each window normalised on its own.

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,10 +40,6 @@ from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, to_box
 __all__ = ["GrowthSettings", "LesionCandidates", "choose_scale", "segment_lesion"]
 
 logger = logging.getLogger(__name__)
-
-#: ``progress(slices_sampled, slices_planned_so_far)`` after each batch of slices
-SliceProgress = Callable[[int, int], None]
-
 
 @dataclass(frozen=True)
 class GrowthSettings:
@@ -130,8 +126,9 @@ def _border_touch(kept: np.ndarray) -> np.ndarray:
 
 def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx: np.ndarray, spacing_xyz: Sequence[float],
                  click: ClickPlan, config: SamplingConfig, readers: int | Sequence[int] | None, seed: int,
-                 settings: GrowthSettings) -> tuple[float, list[dict]]:
-    """The zoom for this click, and what was seen at each scale (see :class:`GrowthSettings`).
+                 settings: GrowthSettings) -> tuple[float, list[dict], dict[int, np.ndarray]]:
+    """The zoom for this click, what was seen at each scale, and the clicked slices' candidates at that zoom
+    (slice index -> (N, ny, nx) bool, as :func:`segment_lesion` samples them; empty with a single scale).
 
     The clicked slice(s) at every scale go through the network as one batch. The zoom is the finest scale at
     which a majority of the candidates draw a lesion at the click that does not touch the window's border: a
@@ -140,10 +137,10 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
     candidates draw one inside the window (the coarsest drawn when all touch the border); a click with nothing
     at any scale stays at the finest: the answer is "nothing here"."""
     if len(settings.scales) == 1:
-        return float(settings.scales[0]), []
-    images, plans = [], []
+        return float(settings.scales[0]), [], {}
+    images, plans, drawn_at = [], [], {}
     for scale in settings.scales:
-        pre = preprocessing.replace(spacing_mm=tuple(s * scale for s in preprocessing.spacing_mm))
+        pre = preprocessing.zoomed(scale)
         plan = click.with_box_size(*pre.box_size(spacing_xyz)).box
         images.append(pre.model_input(volume_zyx, plan.slices, plan.y0, plan.x0, plan.ny, plan.nx))
         plans.append(plan)
@@ -153,20 +150,26 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
         part = probs[start : start + len(plan.slices)]
         start += len(plan.slices)
         masks = np.moveaxis(to_box(part, plan) > config.threshold, 0, 1)  # (N, S, ny, nx)
+        drawn_at[float(scale)] = {k: masks[:, i] for i, k in enumerate(plan.slices)}
         kept = keep_connected(masks, seed_region(plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm))
         pixel_mm2 = float(spacing_xyz[0]) * float(spacing_xyz[1])
         area = kept.reshape(kept.shape[0], -1).sum(axis=1) * pixel_mm2 / max(1, len(plan.slices))
         seen.append({"scale": float(scale), "mean_area_mm2": float(area.mean()), "drawn_by": int((area > 0).sum()),
                      "touch_border": int(_border_touch(kept.any(axis=1)).sum())})
-    n = config.num_candidates
+    scale = _pick_scale(seen, config.num_candidates)
+    return scale, seen, drawn_at[scale]
+
+
+def _pick_scale(seen: list[dict], n: int) -> float:
+    """The rule of :func:`choose_scale` on what was seen at each scale (finest first), for ``n`` candidates."""
     for s in seen:  # the finest scale at which most candidates draw a lesion at the click, inside the window
         if s["drawn_by"] * 2 > n and s["touch_border"] <= n // 4:
-            return s["scale"], seen
+            return s["scale"]
     drawn = [s for s in seen if s["drawn_by"] > 0]
     if not drawn:  # nothing here, at any scale
-        return seen[0]["scale"], seen
+        return seen[0]["scale"]
     fits = [s for s in drawn if s["touch_border"] <= n // 4] or drawn[-1:]
-    return max(fits, key=lambda s: s["drawn_by"])["scale"], seen
+    return max(fits, key=lambda s: s["drawn_by"])["scale"]
 
 
 def segment_lesion(
@@ -179,7 +182,6 @@ def segment_lesion(
     readers: int | Sequence[int] | None = None,
     seed: int = 0,
     settings: GrowthSettings | None = None,
-    progress: SliceProgress | None = None,
 ) -> LesionCandidates:
     """The candidates of the lesion at ``click`` (see the module docstring).
 
@@ -193,9 +195,8 @@ def segment_lesion(
         :class:`LesionCandidates` on the sampled slices.
     """
     settings = settings or GrowthSettings()
-    scale, _ = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings)
-    if scale != 1.0:
-        preprocessing = preprocessing.replace(spacing_mm=tuple(s * scale for s in preprocessing.spacing_mm))
+    scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings)
+    preprocessing = preprocessing.zoomed(scale)
     click = click.with_box_size(*preprocessing.box_size(spacing_xyz))
     z = volume_zyx.shape[0]
     sz = float(spacing_xyz[2]) if z > 1 else 1.0
@@ -211,20 +212,20 @@ def segment_lesion(
         lo = max(lo, (first_lo + first_hi) // 2 - settings.max_slices // 2)
         hi = lo + settings.max_slices - 1
     everyone = list(range(config.num_candidates))
-    todo: dict[int, list[int]] = {k: everyone for k in range(lo, hi + 1)}  # slice -> candidates to run there
-    sampled: dict[int, np.ndarray] = {}
+    # the clicked slices were sampled at this zoom while choosing it: not again
+    sampled: dict[int, np.ndarray] = {k: m for k, m in clicked.items() if lo <= k <= hi}
+    todo: dict[int, list[int]] = {k: everyone for k in range(lo, hi + 1) if k not in sampled}  # slice -> candidates
     rounds = 0
     stopped: dict[str, str] = {}
-    while todo:
+    while True:
         rounds += 1
-        run = sorted(set().union(*todo.values()))
-        new = _sample_slices(pipeline, preprocessing, volume_zyx, click.box, sorted(todo), config, readers, seed,
-                             settings.slice_batch, run)
-        for k, masks in new.items():  # a candidate that ended on this side is not continued past its end
-            masks[[n for n in everyone if n not in todo[k]]] = False
-        sampled.update(new)
-        if progress is not None:
-            progress(len(sampled), len(sampled))
+        if todo:
+            run = sorted(set().union(*todo.values()))
+            new = _sample_slices(pipeline, preprocessing, volume_zyx, click.box, sorted(todo), config, readers, seed,
+                                 settings.slice_batch, run)
+            for k, masks in new.items():  # a candidate that ended on this side is not continued past its end
+                masks[[n for n in everyone if n not in todo[k]]] = False
+            sampled.update(new)
         plan = click.box.with_slices(range(lo, hi + 1))
         raw = np.stack([sampled[k] for k in plan.slices], axis=1)  # (N, S, ny, nx)
         kept = keep_connected(raw, seed_region(plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm))
@@ -241,8 +242,9 @@ def segment_lesion(
             else:
                 ks = range(max(limit, edge - step), edge) if side == "below" else range(edge + 1, min(limit, edge + step) + 1)
                 todo.update({k: open_ids for k in ks})
-        if todo:
-            lo, hi = min(lo, min(todo)), max(hi, max(todo))
+        if not todo:
+            break
+        lo, hi = min(lo, min(todo)), max(hi, max(todo))
     plan = click.box.with_slices(range(lo, hi + 1))
     valid = box_valid(plan, volume_zyx.shape)
     inside = np.zeros((plan.ny, plan.nx), dtype=bool)

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from ssb_core.volume.roi import RoiPlan
 
-__all__ = ["CONNECTIVITY", "seed_region", "keep_connected", "touches_ends"]
+__all__ = ["CONNECTIVITY", "seed_region", "keep_connected"]
 
 #: in-plane 8-connectivity; across slices only the face neighbour
 CONNECTIVITY = np.zeros((3, 3, 3), dtype=bool)
@@ -60,10 +60,3 @@ def keep_connected(masks: np.ndarray, region: np.ndarray) -> np.ndarray:
             out[n] = np.isin(labels, hit)
     return out
 
-
-def touches_ends(kept: np.ndarray) -> tuple[bool, bool]:
-    """(first slice, last slice): whether any candidate's kept lesion reaches the first / last sampled slice,
-    i.e. whether the lesion may continue beyond it."""
-    if kept.shape[1] == 0:
-        return False, False
-    return bool(kept[:, 0].any()), bool(kept[:, -1].any())

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from benchmarks.server_latency import server_conf
 from ssb_core.evaluation.whole_scan import load_lidc3d, read_volume
 from ssb_core.metrics import image_metrics
 from ssb_core.volume.lesion import CONNECTIVITY
@@ -35,10 +36,9 @@ RIB_ON_PLEURA_IJK = [90, 263, 90]
 
 
 def _conf() -> dict[str, str]:
-    pairs = (line.split(None, 1) for line in CONF.read_text().splitlines() if line.strip() and not line.startswith("#"))
-    conf = {k: v.strip() for k, v in pairs if k != "model_path"}
-    conf["num_threads"] = "2"
-    return conf
+    """`make serve`'s settings (the model is given separately), with both cores."""
+    conf = {k: v for k, v in server_conf(CONF).items() if k != "model_path"}
+    return {**conf, "num_threads": "2"}
 
 
 @pytest.fixture(scope="module")

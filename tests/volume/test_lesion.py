@@ -111,7 +111,7 @@ def test_a_lesion_larger_than_the_window_gets_a_coarser_window(tiny_pipeline):
     pre = _window()
     click = plan_roi(vol.shape, (1.0, 1.0, 2.0), pre, foreground=[[48, 48, 10]])
     config = tiny_pipeline.defaults.replace(num_candidates=4, nfe=2)
-    scale, seen = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
+    scale, seen, _ = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
     assert [s["scale"] for s in seen] == [1.0, 1.5, 2.0]
     assert seen[0]["touch_border"] == 4 and scale == 1.5  # 48 mm holds it
     result = segment_lesion(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config)
@@ -119,5 +119,5 @@ def test_a_lesion_larger_than_the_window_gets_a_coarser_window(tiny_pipeline):
     assert abs(result.masks[:, result.plan.slices.index(10)].sum(axis=(1, 2)).mean() - np.pi * 22**2) < 0.1 * np.pi * 22**2
     # nothing at the click at any scale: the finest, and nothing drawn
     empty = np.zeros((20, 96, 96))
-    scale, seen = choose_scale(tiny_pipeline, pre, empty, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
+    scale, seen, _ = choose_scale(tiny_pipeline, pre, empty, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
     assert scale == 1.0 and all(s["drawn_by"] == 0 for s in seen)

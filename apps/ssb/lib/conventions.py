@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ssb_core.checkpoint import SSBCheckpoint
@@ -88,7 +88,7 @@ class ModelConventions:
                 raise ConventionError(str(exc)) from None
             pre, source = _legacy(ckpt, fallback_spacing_mm), "checkpoint (legacy) + conf model_spacing"
         if intensity:
-            pre, source = pre.replace(intensity=parse_intensity(intensity)), f"{source} + conf intensity"
+            pre, source = replace(pre, intensity=parse_intensity(intensity)), f"{source} + conf intensity"
         mult = ckpt.network.size_multiple
         if any(s % mult for s in pre.roi_size):
             raise ConventionError(f"roi_size {pre.roi_size} is not a multiple of the network's {mult}")
