@@ -98,7 +98,8 @@ def quality(pipe: SSBPipeline, nfes: list[int], data_path: Path, limit: int | No
 
 def quality_from_results(path: Path) -> dict[tuple[str, int], dict]:
     """``{(method name, NFE): {"ged", "d_max", "images"}}`` from an ``ssb-evaluate`` / ``scripts/compare_methods.py``
-    results.json (the lidc64 test split), so the benchmark need not sample the test split again."""
+    results.json (the lidc64 test split, absent readers excluded), so the benchmark need not sample the test
+    split again."""
     rows = json.loads(Path(path).read_text())["rows"]
     return {(r["name"], r["nfe"]): {"ged": r["summary"]["ged"], "d_max": r["summary"]["d_max"], "images": len(r["per_case"])}
-            for r in rows if r.get("nfe") is not None and "ged" in r["summary"]}
+            for r in rows if r.get("nfe") is not None and "ged" in r["summary"] and r.get("absent_reader", "exclude") == "exclude"}

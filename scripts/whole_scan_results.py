@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(REPO))
     from benchmarks.server_latency import server_conf
+    from ssb_core.evaluation.provenance import file_record, run_record
     from ssb_core.hashing import file_sha256 as sha256
     from ssb_core.evaluation.whole_scan import click_candidates, load_lidc3d, read_volume, score_lesion
     from ssb_core.pipeline import SSBPipeline
@@ -108,11 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             data_files.setdefault(str(p.relative_to(args.lidc3d)), sha256(p))
         logger.info("%s: D_max %.3f GED %.3f, %d slices, %.1f s", case.nodule_id, scores["d_max"], scores["ged"],
                     scores["slices_sampled"], seconds)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO).stdout.strip()
     results = {
-        "command": "python scripts/whole_scan_results.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "code_version": commit, "checkpoint": {"path": str(args.checkpoint.relative_to(REPO)) if args.checkpoint.is_relative_to(REPO)
-                                               else args.checkpoint.name, "sha256": sha256(args.checkpoint)},
+        "run": run_record(["python", "scripts/whole_scan_results.py", *(argv if argv is not None else sys.argv[1:])]),
+        "checkpoint": file_record(args.checkpoint),
         "data": {"lidc3d_sha256": data_files}, "preprocessing": pre.to_dict(),
         "sampling": config.to_dict(), "seed": args.seed, "click": "manifest centroid_voxel_ijk, rounded", "nodules": rows,
     }

@@ -2,9 +2,11 @@
 
 Rows of the sampled batch are candidate-major: row ``k * B + b`` is candidate k of image b, so one network
 call per step advances every candidate of every image (twice the rows with guidance, see
-:mod:`ssb_core.guidance`). Candidate k draws one noise field per step from its own generator seeded
-``seed + k`` and shares it across the images of the batch: a candidate does not depend on the batch it is
-computed in, and candidate k of the slices of a volume follows one coherent noise path.
+:mod:`ssb_core.guidance`). Candidate k draws one noise field per step from its own generator, derived
+from (seed, k) by :mod:`ssb_core.seeding`, and shares it across the images of the batch (the slices of a volume:
+candidate k follows one coherent noise path through it) or, with ``per_image_noise``, draws one per image from
+(seed, image key, k) (independent images of a dataset). Either way a candidate does not depend on the batch it
+is computed in, and two seeds give two disjoint sets of noise paths.
 
 Where the diversity of the candidates comes from, each a knob of :class:`SamplingConfig`:
 - the noise path ``z`` (``stochastic``);
@@ -23,6 +25,7 @@ import torch
 from ssb_core.bridge import Bridge
 from ssb_core.guidance import EpsModel, guided_eps
 from ssb_core.sampler import BridgeSampler, ProgressCallback, run_bridge
+from ssb_core.seeding import candidate_generators, image_key
 
 __all__ = ["SamplingConfig", "generate_candidates", "reader_labels_for"]
 
@@ -107,6 +110,7 @@ def generate_candidates(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     candidates: Sequence[int] | None = None,
+    per_image_noise: bool = False,
 ) -> torch.Tensor:
     """Sample ``config.num_candidates`` masks for each image.
 
@@ -117,11 +121,15 @@ def generate_candidates(
         config: sampling settings.
         num_readers: readers known to the model (its null label is ``num_readers``).
         readers: see :func:`reader_labels_for`.
-        seed: candidate k uses a generator seeded ``seed + k``; the same seed gives the same candidates,
-            whatever the batch.
+        seed: candidate k uses the generator :func:`~ssb_core.seeding.candidate_generators` derives from
+            (seed, k); the same seed gives the same candidates, whatever the batch, and another seed a new,
+            disjoint set.
         progress: ``progress(steps_done, nfe)`` after each step.
         candidates: run only these candidate indices (each exactly as in the full set: its own seed and reader
             label); None = all ``config.num_candidates``.
+        per_image_noise: False (slices of one volume): every image of the batch shares candidate k's noise.
+            True (independent images of a dataset): image b's candidate k draws the noise of (seed, image_key(b), k)
+            (:mod:`ssb_core.seeding`), still independent of the batch.
 
     Returns:
         (B, K, C, *spatial) mask probabilities in [0, 1] (``(x0 + 1) / 2``), K = len(candidates) or N; threshold
@@ -141,11 +149,17 @@ def generate_candidates(
         raise ValueError(f"candidates must be indices in [0, {config.num_candidates}), got {candidates!r}")
     N, labels_k = len(ids), [labels_all[k] for k in ids]
     device = images.device
-    generators = [torch.Generator().manual_seed(int(seed) + k) for k in ids]
+    if per_image_noise:
+        keys = [image_key(img) for img in images]
+        per_image = [candidate_generators(seed, ids, key) for key in keys]  # [b][k]
+        generators = [[per_image[b][k] for b in range(B)] for k in range(len(ids))]  # [k][b]
+    else:
+        generators = [[g] for g in candidate_generators(seed, ids)]
 
     def noise_fn() -> torch.Tensor:
-        # candidate-major rows: generator k's field fills rows k*B .. k*B + B - 1
-        fields = [torch.randn((1, *images.shape[1:]), generator=g, dtype=images.dtype) for g in generators]
+        # candidate-major rows: candidate k's fields fill rows k*B .. k*B + B - 1 (one field shared, or one per image)
+        fields = [torch.cat([torch.randn((1, *images.shape[1:]), generator=g, dtype=images.dtype) for g in gens])
+                  for gens in generators]
         return torch.cat([f.expand(B, *f.shape[1:]) for f in fields]).to(device)
 
     x1 = images.repeat(N, *([1] * (images.ndim - 1)))

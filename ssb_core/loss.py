@@ -7,6 +7,11 @@
   the predicted mask ``x0_hat = x_n - sigma_n eps_theta`` mapped to [0, 1] (``(x0_hat + 1) / 2``, clipped),
   against the reader's mask, which is what "emphasising fine boundary details" needs. The soft Dice is
   MONAI's :class:`monai.losses.DiceLoss` (smoothed, so an empty mask predicted empty costs 0).
+- The clip to [0, 1] (``dice_clamp``): ``"hard"`` is :func:`torch.clamp`, whose gradient is 0 outside [0, 1],
+  so a confidently wrong pixel (x0_hat > 1 where the reader drew nothing, < -1 inside the lesion) gets no
+  Dice gradient at all. ``"inward"`` clips the same way forward but lets the gradient through outside [0, 1]
+  where it points back into the interval (:func:`clamp_inward`): such pixels are pulled back, while a pixel
+  already beyond the right end is not pushed further out.
 - Each pair is (image, mask of reader l); with probability ``p_uncond`` the label becomes the null label.
 """
 
@@ -21,7 +26,30 @@ from ssb_core.bridge import Bridge
 from ssb_core.guidance import EpsModel
 from ssb_core.validation import check_image_batch, check_same_shape
 
-__all__ = ["LossConfig", "SSBLoss", "LossOutput", "drop_labels"]
+__all__ = ["LossConfig", "SSBLoss", "LossOutput", "drop_labels", "clamp_inward"]
+
+DICE_CLAMPS = ("hard", "inward")
+
+
+class _ClampInward(torch.autograd.Function):
+    """Forward: clip to [0, 1]. Backward: the gradient inside [0, 1]; outside, only where a descent step moves
+    the value back towards the interval (above 1: a positive gradient; below 0: a negative one)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x.clamp(0.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        passes = ((x >= 0.0) & (x <= 1.0)) | ((x > 1.0) & (grad > 0)) | ((x < 0.0) & (grad < 0))
+        return grad * passes
+
+
+def clamp_inward(x: torch.Tensor) -> torch.Tensor:
+    """``x.clamp(0, 1)`` whose gradient also flows outside [0, 1] where it points back inside (see module doc)."""
+    return _ClampInward.apply(x)
 
 
 @dataclass(frozen=True)
@@ -29,16 +57,21 @@ class LossConfig:
     """Attributes:
     gamma: weight of the Dice term (0 = pure noise regression).
     p_uncond: probability of replacing the reader label with the null label.
+    dice_clamp: how the Dice term clips the mask estimate to [0, 1]: ``"inward"`` (:func:`clamp_inward`, the
+        default since the shipped model of 2026-12) or ``"hard"`` (no gradient outside; the earlier models).
     """
 
     gamma: float = 1.0
     p_uncond: float = 0.1
+    dice_clamp: str = "inward"
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.gamma) < float("inf"):
             raise ValueError(f"gamma must be a finite number >= 0, got {self.gamma!r}")
         if not 0.0 <= float(self.p_uncond) <= 1.0:
             raise ValueError(f"p_uncond must lie in [0, 1], got {self.p_uncond!r}")
+        if self.dice_clamp not in DICE_CLAMPS:
+            raise ValueError(f"dice_clamp must be one of {DICE_CLAMPS}, got {self.dice_clamp!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,7 +144,8 @@ class SSBLoss:
         mse = torch.mean((eps - target) ** 2)
         x0_hat = self.bridge.pred_x0(steps, xt, eps)
         if self.config.gamma > 0:
-            prob = ((x0_hat + 1.0) / 2.0).clamp(0.0, 1.0)
+            prob = (x0_hat + 1.0) / 2.0
+            prob = clamp_inward(prob) if self.config.dice_clamp == "inward" else prob.clamp(0.0, 1.0)
             dice = self._dice(prob, masks)
         else:
             dice = torch.zeros((), device=device)

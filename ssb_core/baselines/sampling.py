@@ -13,13 +13,13 @@ __all__ = ["gaussian_sample_fn", "prob_unet_sample_fn"]
 
 
 def gaussian_sample_fn(model: nn.Module, config: GaussianDiffusionConfig, num_readers: int, nfe: int | None,
-                       guidance_weight: float = 0.0, device: str | torch.device = "cpu"):  # noqa: ANN201 - a SampleFn
-    """Gaussian-start diffusion at ``nfe`` steps (None or T = DDPM over every step, fewer = DDIM, eta 0)."""
+                       guidance_weight: float = 0.0, device: str | torch.device = "cpu", eta: float = 1.0):  # noqa: ANN201 - a SampleFn
+    """Gaussian-start diffusion at ``nfe`` steps (None or T = DDPM over every step, fewer = DDIM with ``eta``)."""
     device = torch.device(device)
 
     def sample_fn(images: torch.Tensor, num_candidates: int, seed: int) -> torch.Tensor:
         probs = gaussian_candidates(model, config, images.to(device, torch.float32), num_candidates, nfe=nfe,
-                                    num_readers=num_readers, guidance_weight=guidance_weight, seed=seed)
+                                    num_readers=num_readers, guidance_weight=guidance_weight, seed=seed, eta=eta)
         return probs.cpu()
 
     return sample_fn

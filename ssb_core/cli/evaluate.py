@@ -35,13 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed, recorded (default: 0)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight (default: the checkpoint's)")
     p.add_argument("--start-noise", type=float, help="perturbation of the image endpoint (default: the checkpoint's)")
+    p.add_argument("--eta", type=float, default=1.0,
+                   help="Gaussian baseline below T steps: DDIM eta (1 = fresh noise each step, default; 0 = deterministic)")
     p.add_argument("--ode", action="store_true", help="deterministic OT-ODE sampler instead of the bridge SDE")
     p.add_argument("--reader", help="imitate one reader (name or index) for every candidate; default: cycle through readers")
     p.add_argument("--name", default="SSB", help="method name in the table (default: SSB)")
     p.add_argument("--max-images", type=int, help="only the first K images")
     p.add_argument("--batch-size", type=int, default=8, help="images per sampling call (default: 8)")
-    p.add_argument("--absent-reader", choices=["exclude", "empty"], default="exclude",
-                   help="absent reader: left out (default) or an empty mask (Kohl et al. 2018 convention)")
+    p.add_argument("--absent-reader", choices=["exclude", "empty", "both"], default="both",
+                   help="absent reader: left out, an empty mask (Kohl et al. 2018 convention), or both (default: the "
+                        "same candidates scored both ways, one row each)")
     p.add_argument("--inter-reader", action="store_true", help="add the readers' leave-one-out row (human reference)")
     p.add_argument("--montages", type=int, help="montages for the first K cases (default: every case; 0 = none)")
     p.add_argument("--variability", choices=["std", "entropy"], default="std", help="variability map of the montages")
@@ -74,12 +77,30 @@ def _dataset_config(args: argparse.Namespace) -> dict:
     return config
 
 
+def dataset_record(config: dict, images: int) -> dict:
+    """What the JSON records about the data: its config (paths shortened), image count, and the SHA-256 of its
+    file (or of its folder's files, :func:`~ssb_core.hashing.tree_sha256`)."""
+    from ssb_core.evaluation.provenance import display_path
+    from ssb_core.hashing import file_sha256, tree_sha256
+
+    record = {"config": dict(config), "images": images}
+    path = config.get("path")
+    if isinstance(path, str):
+        record["config"]["path"] = display_path(path)
+        if Path(path).is_file():
+            record["sha256"] = file_sha256(path)
+        elif Path(path).is_dir():
+            record["sha256"] = tree_sha256(path)
+    return record
+
+
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     import torch
 
     from ssb_core.evaluation.api import evaluate, evaluate_baseline
+    from ssb_core.evaluation.provenance import run_record, shorten_paths
     from ssb_core.pipeline import SSBPipeline
     from ssb_core.training.setup import build_from_config
 
@@ -101,23 +122,24 @@ def _main(argv: list[str] | None) -> int:
         seed=args.seed,
         indices=list(range(n)),
         batch_size=args.batch_size,
-        absent_reader=args.absent_reader,
+        absent_reader=("exclude", "empty") if args.absent_reader == "both" else args.absent_reader,
         inter_reader=args.inter_reader,
         montages=args.montages,
         variability=args.variability,
-        dataset_info={"config": data_config, "images": n},
+        dataset_info=dataset_record(data_config, n),
+        run=run_record(["ssb-evaluate", *(sys.argv[1:] if argv is None else argv)]),
         progress=not args.no_progress and sys.stderr.isatty(),
-        title=f"{Path(args.checkpoint).name} on {data_config.get('path', data_config)}",
+        title=f"{Path(args.checkpoint).name} on {shorten_paths(str(data_config.get('path', data_config)))}",
     )
     if baseline:
         rows = evaluate_baseline(args.checkpoint, dataset, out, nfes=args.nfe, guidance_weight=args.guidance or 0.0,
-                                 name=None if args.name == "SSB" else args.name, device=args.device, **common)
+                                 name=None if args.name == "SSB" else args.name, device=args.device, eta=args.eta, **common)
     else:
         rows = evaluate(pipeline, dataset, out, nfes=args.nfe, guidance_weight=args.guidance, start_noise=args.start_noise,
                         stochastic=False if args.ode else None, readers=reader, name=args.name, checkpoint_path=args.checkpoint, **common)
-    from ssb_core.evaluation.report import markdown_table
+    from ssb_core.evaluation.report import markdown_tables
 
-    print(markdown_table(rows))
+    print(markdown_tables(rows))
     print(f"results: {out / 'results.json'}, {out / 'results.md'}")
     return 0
 

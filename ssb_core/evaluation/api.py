@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from ssb_core.evaluation.montage import save_montage
 from ssb_core.evaluation.report import write_reports
-from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler
+from ssb_core.evaluation.provenance import display_path
+from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler_conventions
 from ssb_core.evaluation.samplers import SamplerSpec, baseline_sampler, pipeline_sampler
 from ssb_core.evaluation.scoring import metric_conventions
 from ssb_core.hashing import file_sha256
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "case"
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in name) or "case"
 
 
 def evaluate_samplers(
@@ -40,33 +41,41 @@ def evaluate_samplers(
     seed: int = 0,
     indices: Sequence[int] | None = None,
     batch_size: int = 8,
-    absent_reader: str = "exclude",
+    absent_reader: str | Sequence[str] = "exclude",
     threshold: float = 0.5,
     inter_reader: bool = False,
     montages: int | None = None,
-    montage_spec: int = -1,
     variability: str = "std",
     reader_names: list[str] | None = None,
     model_info: dict[str, Any] | None = None,
     dataset_info: dict[str, Any] | None = None,
     progress: bool = False,
     title: str = "",
+    run: dict[str, Any] | None = None,
 ) -> list[EvaluationResult]:
     """Run every sampler over ``dataset``; write ``results.json``, ``results.md`` and ``montages/*.png``.
 
     Args:
-        specs: the samplers (name, NFE, sample_fn, settings).
-        montages: how many cases get a montage (None = every case, 0 = none), drawn from ``specs[montage_spec]``.
-        inter_reader: add the readers' leave-one-out row (the human reference).
-        other arguments: see :func:`ssb_core.evaluation.runner.evaluate_sampler`.
+        specs: the samplers (name, NFE, sample_fn, settings, checkpoint hash).
+        absent_reader: one convention, or several (``("exclude", "empty")``): the same candidates are scored
+            under each, one row per convention.
+        montages: how many cases get a montage (None = every case, 0 = none), for every method: drawn from the
+            last spec of each method name (e.g. SSB at its largest NFE, each baseline).
+        inter_reader: add the readers' leave-one-out row (the human reference), per convention.
+        dataset_info: recorded in the JSON; its ``sha256`` is also written into every row.
+        run: the command and code version (:func:`~ssb_core.evaluation.provenance.run_record`; default: this
+            process's ``sys.argv``).
+        other arguments: see :func:`ssb_core.evaluation.runner.evaluate_sampler_conventions`.
     """
     out = Path(output_dir)
+    conventions = (absent_reader,) if isinstance(absent_reader, str) else tuple(absent_reader)
+    data_sha = (dataset_info or {}).get("sha256")
     rows: list[EvaluationResult] = []
-    montage_index = montage_spec % len(specs) if specs else 0
+    drawn_for = {spec.name: k for k, spec in enumerate(specs)}  # the last spec of each name
     for k, spec in enumerate(specs):
         counter = {"n": 0}
 
-        def on_case(record: dict, sample: dict, probs: np.ndarray, spec: SamplerSpec = spec, draw: bool = k == montage_index) -> None:
+        def on_case(record: dict, sample: dict, probs: np.ndarray, spec: SamplerSpec = spec, draw: bool = drawn_for[spec.name] == k) -> None:
             if not draw or (montages is not None and counter["n"] >= montages):
                 return
             counter["n"] += 1
@@ -76,15 +85,20 @@ def evaluate_samplers(
                          title=title_line, threshold=threshold, kind=variability, reader_names=reader_names)
             record["montage"] = str(path.relative_to(out))
 
-        rows.append(
-            evaluate_sampler(spec.sample_fn, dataset, name=spec.name, nfe=spec.nfe, num_candidates=num_candidates, seed=seed,
-                             indices=indices, batch_size=batch_size, absent_reader=absent_reader, threshold=threshold,
-                             settings=spec.settings, on_case=on_case, progress=progress)
+        rows.extend(
+            evaluate_sampler_conventions(spec.sample_fn, dataset, name=spec.name, nfe=spec.nfe, absent_readers=conventions,
+                                         num_candidates=num_candidates, seed=seed, indices=indices, batch_size=batch_size,
+                                         threshold=threshold, settings=spec.settings, checkpoint_sha256=spec.checkpoint_sha256,
+                                         on_case=on_case, progress=progress)
         )
     if inter_reader:
-        rows.append(evaluate_readers(dataset, indices=indices, absent_reader=absent_reader))
-    conventions = {**metric_conventions(absent_reader), "threshold": threshold, "seed": seed, "candidates_per_image": num_candidates, "variability_map": variability}
-    json_path, md_path = write_reports(out, rows, model=model_info, dataset=dataset_info, conventions=conventions, title=title)
+        rows.extend(evaluate_readers(dataset, indices=indices, absent_reader=c) for c in conventions)
+    for row in rows:
+        row.dataset_sha256 = data_sha
+    conv: dict[str, Any] = {"absent_reader": [metric_conventions(c)["absent_reader"] for c in conventions]}
+    conv.update({k: v for k, v in metric_conventions(conventions[0]).items() if k != "absent_reader"})
+    conv.update(threshold=threshold, seed=seed, candidates_per_image=num_candidates, variability_map=variability)
+    json_path, md_path = write_reports(out, rows, model=model_info, dataset=dataset_info, conventions=conv, title=title, run=run)
     logger.info("wrote %s and %s", json_path, md_path)
     return rows
 
@@ -110,7 +124,7 @@ def _with_provenance(info: dict[str, Any], provenance: dict, path: str | Path | 
     training.pop("recipe", None)
     info = {**info, "provenance": {**provenance, "training": training}}
     if path is not None:
-        info["path"] = str(path)
+        info["path"] = display_path(path)
         info["sha256"] = file_sha256(path)
     return info
 
@@ -144,12 +158,14 @@ def evaluate(
     else:
         path = Path(checkpoint)
         pipeline = SSBPipeline.from_checkpoint(path, device=device)
+    model_info = checkpoint_summary(pipeline, path)
     specs = [
-        pipeline_sampler(pipeline, int(n), guidance_weight=guidance_weight, start_noise=start_noise, stochastic=stochastic, readers=readers, name=name)
+        pipeline_sampler(pipeline, int(n), guidance_weight=guidance_weight, start_noise=start_noise, stochastic=stochastic, readers=readers,
+                         name=name, checkpoint_sha256=model_info.get("sha256"))
         for n in nfes
     ]
     kwargs.setdefault("reader_names", list(pipeline.checkpoint.readers))
-    return evaluate_samplers(specs, dataset, output_dir, num_candidates=num_candidates, seed=seed, model_info=checkpoint_summary(pipeline, path), **kwargs)
+    return evaluate_samplers(specs, dataset, output_dir, num_candidates=num_candidates, seed=seed, model_info=model_info, **kwargs)
 
 
 def evaluate_baseline(
@@ -161,11 +177,12 @@ def evaluate_baseline(
     guidance_weight: float = 0.0,
     name: str | None = None,
     device: str = "cpu",
+    eta: float = 1.0,
     **kwargs: Any,
 ) -> list[EvaluationResult]:
     """Evaluate a trained baseline (:mod:`ssb_core.baselines.checkpoint`) like :func:`evaluate` does SSB.
 
-    ``nfes``: the Gaussian baseline's step counts (None = all T steps, DDPM); the Prob. U-Net has one row
+    ``nfes``: the Gaussian baseline's step counts (None = all T steps, DDPM; fewer: DDIM with ``eta``); the Prob. U-Net has one row
     whatever is given. The remaining keyword arguments go to :func:`evaluate_samplers`.
     """
     from ssb_core.baselines.checkpoint import load_baseline
@@ -173,8 +190,9 @@ def evaluate_baseline(
     path = Path(checkpoint)
     ckpt = load_baseline(path)
     steps = list(nfes) if ckpt.method == "gaussian" else [1]
-    specs = [baseline_sampler(ckpt, n, guidance_weight=guidance_weight, device=device, name=name) for n in steps]
     info = _with_provenance({"method": ckpt.method, "config": ckpt.config, "network": ckpt.network, "readers": ckpt.readers,
                              "data": ckpt.data}, ckpt.provenance, path)
+    specs = [baseline_sampler(ckpt, n, guidance_weight=guidance_weight, device=device, name=name, checkpoint_sha256=info["sha256"], eta=eta)
+             for n in steps]
     kwargs.setdefault("reader_names", list(ckpt.readers))
     return evaluate_samplers(specs, dataset, output_dir, model_info=info, **kwargs)

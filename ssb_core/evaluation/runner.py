@@ -5,7 +5,7 @@
 the same way as SSB. Per image it thresholds the N candidates, scores them against the readers with the
 metrics package (the absent-reader convention is recorded), times the sampling, and calls ``on_case`` (the
 CLI writes a montage there). Reproducibility: every batch is sampled with the same ``seed``; SSB's candidate
-k then depends only on ``seed + k`` (not on the batch), and the seed is recorded with the results.
+k then depends only on (seed, k) (not on the batch, see :mod:`ssb_core.seeding`), and the seed is recorded with the results.
 
 :func:`evaluate_readers` is the human reference row: each reader against the others (leave-one-reader-out),
 through the metrics package's inter-reader helper.
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ssb_core.evaluation.samplers import SampleFn
 from ssb_core.evaluation.scoring import ABSENT_READER_CONVENTIONS, CaseScorer, inter_reader_scores
 
-__all__ = ["EvaluationResult", "evaluate_sampler", "evaluate_readers", "CaseCallback"]
+__all__ = ["EvaluationResult", "evaluate_sampler", "evaluate_sampler_conventions", "evaluate_readers", "CaseCallback"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ class EvaluationResult:
         summary: mean of each metric over the images (plus ``time_per_image_s``).
         per_case: one record per image (case_id, patient_id, readers present, every metric, sampling time).
         settings: the sampler's settings (guidance, start noise ...), recorded as given.
+        checkpoint_sha256, dataset_sha256: SHA-256 of the weights and of the data file the row came from (None
+            where unknown; the readers' row has no weights).
     """
 
     name: str
@@ -54,6 +56,8 @@ class EvaluationResult:
     summary: dict[str, float]
     per_case: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    checkpoint_sha256: str | None = None
+    dataset_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,34 +78,55 @@ def evaluate_sampler(
     *,
     name: str,
     nfe: int | None,
+    absent_reader: str = "exclude",
+    **kwargs: Any,
+) -> EvaluationResult:
+    """Sample ``num_candidates`` per image and score them under one absent-reader convention.
+
+    ``absent_reader``: ``exclude`` (score against the present readers only) or ``empty`` (an absent reader counts
+    as an empty mask, Kohl et al. 2018). The other arguments: :func:`evaluate_sampler_conventions`.
+    """
+    return evaluate_sampler_conventions(sample_fn, dataset, name=name, nfe=nfe, absent_readers=(absent_reader,), **kwargs)[0]
+
+
+def evaluate_sampler_conventions(
+    sample_fn: SampleFn,
+    dataset: Dataset,
+    *,
+    name: str,
+    nfe: int | None,
+    absent_readers: Sequence[str] = ABSENT_READER_CONVENTIONS,
     num_candidates: int = 16,
     seed: int = 0,
     indices: Sequence[int] | None = None,
     batch_size: int = 8,
     metric_names: Sequence[str] | None = None,
-    absent_reader: str = "exclude",
     threshold: float = 0.5,
     settings: dict | None = None,
+    checkpoint_sha256: str | None = None,
     on_case: CaseCallback | None = None,
     progress: bool = False,
-) -> EvaluationResult:
-    """Sample ``num_candidates`` per image and score them.
+) -> list[EvaluationResult]:
+    """Sample ``num_candidates`` per image once and score the same candidates under each absent-reader convention.
 
     Args:
         sample_fn: the method (see :mod:`ssb_core.evaluation.samplers`).
         dataset: sample dicts (``image`` (1, H, W), ``masks`` (R, H, W), ``reader_present`` (R,), ids).
         name, nfe: how the row is reported. seed: handed to every ``sample_fn`` call.
+        absent_readers: the conventions, one result each, in this order.
         indices: which images (default: all). batch_size: images per ``sample_fn`` call.
         metric_names: restrict to these metrics (default: all the metrics package offers).
-        absent_reader: ``exclude`` (score against the present readers only) or ``empty`` (an absent reader
-            counts as an empty mask, Kohl et al. 2018).
         threshold: candidate probability -> binary mask.
-        on_case: called once per image (montages).
+        checkpoint_sha256: the weights' file hash, recorded in each row (tables refuse to merge other weights).
+        on_case: called once per image with the first convention's record (montages).
     """
-    if absent_reader not in ABSENT_READER_CONVENTIONS:
-        raise ValueError(f"absent_reader must be one of {ABSENT_READER_CONVENTIONS}, got {absent_reader!r}")
+    conventions = tuple(absent_readers)
+    bad = [c for c in conventions if c not in ABSENT_READER_CONVENTIONS]
+    if bad or not conventions:
+        raise ValueError(f"absent_reader must be one of {ABSENT_READER_CONVENTIONS}, got {bad or conventions!r}")
     idx, get = _samples(dataset, indices)
-    scorer = CaseScorer(metric_names, absent_reader)
+    scorers = [CaseScorer(metric_names, c) for c in conventions]
+    times: list[float] = []
     bar = tqdm(total=len(idx), desc=f"{name} nfe={nfe}", disable=not progress, dynamic_ncols=True)
     for start in range(0, len(idx), batch_size):
         batch = [get(i) for i in idx[start : start + batch_size]]
@@ -116,17 +141,24 @@ def evaluate_sampler(
         for sample, p in zip(batch, probs_np):
             masks = _as_numpy(sample["masks"], np.uint8)
             present = _as_numpy(sample["reader_present"], bool)
-            record = scorer.add(p > threshold, masks, present)
-            record = {"case_id": str(sample.get("case_id", "")), "patient_id": str(sample.get("patient_id", "")), **record, "time_s": per_image_s}
-            scorer.per_case[-1] = record
+            ids = {"case_id": str(sample.get("case_id", "")), "patient_id": str(sample.get("patient_id", ""))}
+            for scorer in scorers:
+                record = {**ids, **scorer.add(p > threshold, masks, present), "time_s": per_image_s}
+                scorer.per_case[-1] = record
+            times.append(per_image_s)
             if on_case is not None:
-                on_case(record, sample, p)
+                on_case(scorers[0].per_case[-1], sample, p)
         bar.update(len(batch))
     bar.close()
-    summary = scorer.summary()
-    summary["time_per_image_s"] = float(np.mean([r["time_s"] for r in scorer.per_case])) if scorer.per_case else float("nan")
-    logger.info("%s nfe=%s N=%d on %d images: %s", name, nfe, num_candidates, len(idx), {k: round(v, 4) for k, v in summary.items()})
-    return EvaluationResult(name, nfe, num_candidates, seed, absent_reader, summary, scorer.per_case, dict(settings or {}))
+    results = []
+    for convention, scorer in zip(conventions, scorers):
+        summary = scorer.summary()
+        summary["time_per_image_s"] = float(np.mean(times)) if times else float("nan")
+        logger.info("%s nfe=%s N=%d on %d images, absent readers %s: %s", name, nfe, num_candidates, len(idx), convention,
+                    {k: round(v, 4) for k, v in summary.items()})
+        results.append(EvaluationResult(name, nfe, num_candidates, seed, convention, summary, scorer.per_case, dict(settings or {}),
+                                        checkpoint_sha256=checkpoint_sha256))
+    return results
 
 
 def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, absent_reader: str = "exclude") -> EvaluationResult:

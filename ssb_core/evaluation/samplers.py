@@ -33,13 +33,15 @@ class SampleFn(Protocol):
 
 @dataclass
 class SamplerSpec:
-    """A sampler and how to report it: ``name`` (table row), ``nfe`` (network calls per candidate) and
-    ``settings`` (plain data recorded in the JSON, e.g. guidance weight, start noise)."""
+    """A sampler and how to report it: ``name`` (table row), ``nfe`` (network calls per candidate),
+    ``settings`` (plain data recorded in the JSON, e.g. guidance weight, start noise) and the SHA-256 of the
+    checkpoint file its weights came from (None where not from a file)."""
 
     sample_fn: SampleFn
     name: str
     nfe: int
     settings: dict
+    checkpoint_sha256: str | None = None
 
 
 def ssb_sample_fn(
@@ -51,7 +53,7 @@ def ssb_sample_fn(
     device: str | torch.device = "cpu",
     preprocessing: Preprocessing | None = None,
 ) -> SampleFn:
-    """An SSB network as a ``sample_fn``; candidate k uses seed ``seed + k`` (see :mod:`ssb_core.candidates`),
+    """An SSB network as a ``sample_fn``; image x's candidate k draws the noise of (seed, image_key(x), k) (see :mod:`ssb_core.seeding`: independent across the images of a dataset),
     so its candidates do not depend on the batch size. ``num_candidates`` overrides ``sampling``'s.
 
     ``preprocessing``: the checkpoint's; each image (one model-sized window) is normalised with
@@ -63,7 +65,8 @@ def ssb_sample_fn(
         if preprocessing is not None:
             images = torch.from_numpy(preprocessing.normalise_windows(images.detach().cpu().numpy()))
         config = sampling.replace(num_candidates=int(num_candidates))
-        probs = generate_candidates(model, bridge, images.to(device, torch.float32), config, num_readers=num_readers, readers=readers, seed=seed)
+        probs = generate_candidates(model, bridge, images.to(device, torch.float32), config, num_readers=num_readers, readers=readers, seed=seed,
+                                    per_image_noise=True)
         return probs.cpu()
 
     return sample_fn
@@ -78,6 +81,7 @@ def pipeline_sampler(
     stochastic: bool | None = None,
     readers: int | str | Sequence[int] | None = None,
     name: str = "SSB",
+    checkpoint_sha256: str | None = None,
 ) -> SamplerSpec:
     """A loaded checkpoint as a :class:`SamplerSpec` at ``nfe``; unspecified knobs keep the checkpoint's defaults."""
     config = pipeline.defaults.replace(nfe=nfe, guidance_weight=guidance_weight, start_noise=start_noise, stochastic=stochastic)
@@ -91,14 +95,15 @@ def pipeline_sampler(
     settings = {k: v for k, v in config.to_dict().items() if k != "num_candidates"}
     settings["readers"] = "cycle" if readers is None else readers
     settings["runtime"] = pipeline.runtime
-    return SamplerSpec(fn, name, nfe, settings)
+    return SamplerSpec(fn, name, nfe, settings, checkpoint_sha256)
 
 
 def baseline_sampler(checkpoint: "BaselineCheckpoint", nfe: int | None, *, guidance_weight: float = 0.0,
-                     device: str | torch.device = "cpu", name: str | None = None, runtime: str = "torch") -> SamplerSpec:
+                     device: str | torch.device = "cpu", name: str | None = None, runtime: str = "torch",
+                     checkpoint_sha256: str | None = None, eta: float = 1.0) -> SamplerSpec:
     """A trained baseline (:mod:`ssb_core.baselines.checkpoint`) as a :class:`SamplerSpec`.
 
-    ``gaussian``: ``nfe`` steps (None or T = DDPM over all T steps, fewer = DDIM); ``runtime`` as SSB's
+    ``gaussian``: ``nfe`` steps (None or T = DDPM over all T steps, fewer = DDIM with ``eta``); ``runtime`` as SSB's
     (:func:`ssb_core.onnx_runtime.resolve_runtime`: the same network, so the same runtime can serve it).
     ``prob_unet``: one network pass per image whatever ``nfe`` says (reported as NFE 1), on PyTorch.
     """
@@ -114,9 +119,9 @@ def baseline_sampler(checkpoint: "BaselineCheckpoint", nfe: int | None, *, guida
         config = GaussianDiffusionConfig.from_dict(checkpoint.config)
         steps = config.num_train_timesteps if nfe is None else int(nfe)
         fn = gaussian_sample_fn(model, config, len(checkpoint.readers) or int(checkpoint.network["num_readers"]), steps,
-                                guidance_weight=guidance_weight, device=device)
-        sampler = "DDPM" if steps == config.num_train_timesteps else "DDIM (eta 0)"
+                                guidance_weight=guidance_weight, device=device, eta=eta)
+        sampler = "DDPM" if steps == config.num_train_timesteps else f"DDIM (eta {eta:g})"
         settings = {"method": "gaussian", "sampler": sampler, "guidance_weight": guidance_weight, "runtime": runtime, **checkpoint.config}
-        return SamplerSpec(fn, name or "Gaussian diffusion", steps, settings)
+        return SamplerSpec(fn, name or "Gaussian diffusion", steps, settings, checkpoint_sha256)
     fn = prob_unet_sample_fn(model, device=device)
-    return SamplerSpec(fn, name or "Prob. U-Net", 1, {"method": "prob_unet", "z": "prior", **checkpoint.config})
+    return SamplerSpec(fn, name or "Prob. U-Net", 1, {"method": "prob_unet", "z": "prior", **checkpoint.config}, checkpoint_sha256)

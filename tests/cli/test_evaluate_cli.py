@@ -30,12 +30,21 @@ def test_evaluate_writes_json_table_and_montages(tmp_path, random_tiny_network, 
 
     payload = json.loads((out / "results.json").read_text())
     rows = payload["rows"]
-    assert [(r["name"], r["nfe"]) for r in rows] == [("SSB", 1), ("SSB", 2), ("Readers (leave-one-out)", None)]
-    assert rows[0]["seed"] == 7 and rows[0]["num_candidates"] == 3 and rows[0]["absent_reader"] == "exclude"
-    assert {"ged", "d_max", "time_per_image_s"} <= set(rows[1]["summary"])
-    assert len(rows[1]["per_case"]) == 3 and all("montage" in c for c in rows[1]["per_case"])
-    assert payload["model"]["sha256"] and payload["conventions"]["absent_reader"].startswith("exclude")
-    assert (out / "results.md").read_text().startswith("###")
+    # both absent-reader conventions by default, from the same candidates
+    assert [(r["name"], r["nfe"], r["absent_reader"]) for r in rows] == [
+        ("SSB", 1, "exclude"), ("SSB", 1, "empty"), ("SSB", 2, "exclude"), ("SSB", 2, "empty"),
+        ("Readers (leave-one-out)", None, "exclude"), ("Readers (leave-one-out)", None, "empty")]
+    assert rows[0]["seed"] == 7 and rows[0]["num_candidates"] == 3
+    assert {"ged", "d_max", "time_per_image_s"} <= set(rows[2]["summary"])
+    assert len(rows[2]["per_case"]) == 3 and all("montage" in c for c in rows[2]["per_case"])
+    assert [len(c) for c in payload["conventions"]["absent_reader"]] and payload["conventions"]["absent_reader"][0].startswith("exclude")
+    # provenance: checkpoint and data hashes in the file and in every row, the command and the code version
+    assert payload["model"]["sha256"] == rows[0]["checkpoint_sha256"] and len(rows[0]["checkpoint_sha256"]) == 64
+    assert payload["dataset"]["sha256"] == rows[0]["dataset_sha256"] == rows[-1]["dataset_sha256"]
+    assert rows[-1]["checkpoint_sha256"] is None  # the readers' row has no weights
+    assert "--checkpoint" in payload["run"]["command"] and payload["run"]["code"]
+    md = (out / "results.md").read_text()
+    assert md.startswith("###") and "absent readers excluded" in md and "absent readers as empty masks" in md
     pngs = sorted(p.name for p in (out / "montages").glob("*.png"))
     assert len(pngs) == 3 and all(name.endswith("_SSB_nfe2.png") for name in pngs)  # one per case, last NFE
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ssb_core.bridge import Bridge, BridgeConfig
-from ssb_core.loss import LossConfig, SSBLoss, drop_labels
+from ssb_core.loss import LossConfig, SSBLoss, clamp_inward, drop_labels
 from ssb_core.network import SSBNetwork
 from tests.conftest import shared_data
 
@@ -76,3 +76,43 @@ def test_loss_decreases_when_overfitting_one_real_lidc_slice(tiny_network_config
         opt.step()
     after = held_out_loss()
     assert after < 0.5 * before, (before, after)
+
+
+def test_clamp_inward_passes_gradient_only_back_towards_the_interval():
+    x = torch.tensor([-0.5, 0.3, 1.5, -0.5, 1.5], requires_grad=True)
+    # d(loss)/dy: +1 asks the value to go down, -1 to go up
+    grad = torch.tensor([-1.0, 1.0, 1.0, 1.0, -1.0])
+    y = clamp_inward(x)
+    assert torch.equal(y.detach(), x.detach().clamp(0, 1))
+    (y * grad).sum().backward()
+    # below 0 asked up: passes; inside: passes; above 1 asked down: passes; below 0 asked further down and
+    # above 1 asked further up: blocked
+    assert x.grad.tolist() == [-1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_inward_dice_reaches_a_confidently_wrong_pixel_that_hard_clamping_ignores():
+    bridge = Bridge(BridgeConfig())
+    masks = torch.zeros(1, 1, 8, 8)
+    masks[:, :, 2:6, 2:6] = 1
+    images = torch.zeros(1, 1, 8, 8)
+    # x0_hat = the reader's mask, except background pixel (0, 0) predicted confidently inside (x0_hat = 3)
+    offset = torch.zeros(1, 1, 8, 8)
+    offset[0, 0, 0, 0] = 4.0
+    offset.requires_grad_(True)
+
+    def predictor(x_n, image, t, labels):
+        sigma = bridge.std_fwd[t.long()].float().reshape(-1, 1, 1, 1)
+        return (x_n - (masks * 2 - 1 + offset)) / sigma
+
+    def grad_at_wrong_pixel(**loss_config) -> float:
+        loss_fn = SSBLoss(bridge, LossConfig(p_uncond=0.0, **loss_config))
+        out = loss_fn(predictor, masks, images, torch.zeros(1, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+        (g,) = torch.autograd.grad(out.loss, offset)
+        return float(g[0, 0, 0, 0])
+
+    mse_only = grad_at_wrong_pixel(gamma=0.0)
+    assert grad_at_wrong_pixel(gamma=1.0, dice_clamp="hard") == pytest.approx(mse_only)
+    # the Dice term adds a push down (a positive gradient on x0_hat) on the wrong pixel
+    assert grad_at_wrong_pixel(gamma=1.0, dice_clamp="inward") > mse_only + 1e-3
+    with pytest.raises(ValueError, match="dice_clamp"):
+        LossConfig(dice_clamp="soft")

@@ -9,6 +9,7 @@ from ssb_core.bridge import Bridge, BridgeConfig
 from ssb_core.candidates import SamplingConfig, generate_candidates, reader_labels_for
 from ssb_core.guidance import guided_eps
 from ssb_core.sampler import BridgeSampler, run_bridge
+from ssb_core.seeding import candidate_seed, image_key
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +158,34 @@ def test_bad_inputs(bridge):
         SamplingConfig(guidance_weight=-1)
     with pytest.raises(ValueError, match="guidance_weight"):
         guided_eps(zero, img, torch.zeros(1, dtype=torch.long), 4, float("nan"))
+
+
+def test_two_seeds_share_no_candidate(bridge, random_tiny_network):
+    # every candidate imitates the same reader, so only the noise stream tells them apart: with seeding
+    # `seed + k`, seed 1's candidate k was seed 0's candidate k + 1
+    _, image = _mask_and_image(shape=(2, 1, 8, 8))
+    cfg = SamplingConfig(num_candidates=4, nfe=3, start_noise=0.2)
+    sets = [generate_candidates(random_tiny_network, bridge, image, cfg, num_readers=4, readers=0, seed=s) for s in (0, 1)]
+    for i in range(4):
+        for j in range(4):
+            assert not torch.allclose(sets[0][:, i], sets[1][:, j], atol=1e-4), (i, j)
+    assert candidate_seed(0, 1) != candidate_seed(1, 0)
+    with pytest.raises(ValueError, match=">= 0"):
+        candidate_seed(-1, 0)
+
+
+def test_per_image_noise_is_independent_across_images_and_batches(bridge, random_tiny_network):
+    # the evaluation's images are independent: each draws its own noise, keyed by its content, so a dataset's
+    # mean is not carried by N shared noise fields; a volume's slices (the default) share candidate k's noise
+    _, image = _mask_and_image(shape=(1, 1, 8, 8))
+    other = image.flip(-1) + 0.5
+    batch = torch.cat([image, other, image])
+    cfg = SamplingConfig(num_candidates=3, nfe=3, start_noise=0.5)
+    run = lambda x, **kw: generate_candidates(random_tiny_network, bridge, x, cfg, num_readers=4, readers=0, seed=4, **kw)  # noqa: E731
+    per_image = run(batch, per_image_noise=True)
+    assert torch.allclose(per_image[0], per_image[2], atol=1e-6)  # the same image, the same candidates
+    assert torch.allclose(per_image[1], run(other, per_image_noise=True)[0], atol=1e-5)  # whatever the batch
+    shared = run(torch.cat([image, image.flip(-1) + 0.5]))
+    assert torch.allclose(shared[0], run(image)[0], atol=1e-5)
+    assert not torch.allclose(per_image[0], shared[0], atol=1e-4)  # the two keys give different noise
+    assert candidate_seed(4, 0, key=image_key(image)) != candidate_seed(4, 0)

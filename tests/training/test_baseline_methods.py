@@ -72,14 +72,15 @@ def test_evaluate_cli_on_baselines(tmp_path, capsys):
     prob_unet = train(_recipe(tmp_path, "prob_unet"), train_dataset=data).checkpoint_path
     test = lidc64_config("test")
     common = ["--data", json.dumps(test), "--max-images", "2", "-n", "3", "--batch-size", "2", "--montages", "1", "-q"]
-    assert evaluate_main(["--checkpoint", str(gaussian), "--nfe", "2", "100", "-o", str(tmp_path / "eg"), *common]) == 0
+    assert evaluate_main(["--checkpoint", str(gaussian), "--nfe", "2", "100", "--eta", "0", "-o", str(tmp_path / "eg"),
+                          "--absent-reader", "exclude", *common]) == 0
     rows = json.loads((tmp_path / "eg" / "results.json").read_text())["rows"]
     assert [(r["name"], r["nfe"], r["settings"]["sampler"]) for r in rows] == [
         ("Gaussian diffusion", 2, "DDIM (eta 0)"), ("Gaussian diffusion", 100, "DDPM")]
     assert all(0.0 <= r["summary"]["ged"] <= 2.0 for r in rows)
     assert evaluate_main(["--checkpoint", str(prob_unet), "-o", str(tmp_path / "ep"), *common]) == 0
     rows = json.loads((tmp_path / "ep" / "results.json").read_text())["rows"]
-    assert [(r["name"], r["nfe"]) for r in rows] == [("Prob. U-Net", 1)]
+    assert [(r["name"], r["nfe"], r["absent_reader"]) for r in rows] == [("Prob. U-Net", 1, "exclude"), ("Prob. U-Net", 1, "empty")]
     assert "| Prob. U-Net | 1 | 3 |" in capsys.readouterr().out
     # same seed, same numbers
     assert evaluate_main(["--checkpoint", str(prob_unet), "-o", str(tmp_path / "ep2"), *common]) == 0

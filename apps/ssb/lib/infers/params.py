@@ -86,7 +86,7 @@ class InferParams:
 
     Attributes:
         num_candidates: N candidates (1 .. ``max_candidates``). nfe: network calls per candidate (1 .. T).
-        guidance_weight: classifier-free guidance w >= 0. seed: candidate k uses seed + k.
+        guidance_weight: classifier-free guidance w >= 0. seed: another seed gives a new, disjoint set of candidates.
         reader: ``all`` (candidates cycle through the trained readers), ``none`` (null label) or a reader name.
         output_mode: ``agreement`` (uint8 labelmap), ``segments`` (.seg.nrrd, one segment per candidate plus
             the consensus) or ``variability`` (the variability map scaled to ``variability_levels`` uint8 levels).
