@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from ssb_core.data import build_dataset
     from ssb_core.evaluation import evaluate_samplers
     from ssb_core.evaluation.bootstrap import compare_rows
+    from ssb_core.evaluation.provenance import dataset_record
     from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, markdown_tables
     from ssb_core.evaluation.samplers import pipeline_sampler
     from ssb_core.hashing import file_sha256
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         specs += [pipeline_sampler(pipe, n, name=name, checkpoint_sha256=file_sha256(path)) for n in args.nfe]
     rows = evaluate_samplers(specs, dataset, args.out, num_candidates=args.num_candidates, seed=args.seed, montages=0,
                              absent_reader=("exclude", "empty"), progress=sys.stderr.isatty(),
-                             dataset_info={"path": args.data.name, "images": len(dataset), "sha256": file_sha256(args.data)})
+                             dataset_info=dataset_record({"format": "lidc64", "path": args.data}, len(dataset)))
     parts = [markdown_tables(rows, f"{args.data.name}, N = {args.num_candidates}, seed {args.seed}")]
     for convention in ("exclude", "empty"):
         by = {(r.name, r.nfe): r for r in rows if r.absent_reader == convention}

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ssb_core.data import build_dataset
     from ssb_core.evaluation import evaluate_samplers
-    from ssb_core.hashing import file_sha256
+    from ssb_core.evaluation.provenance import dataset_record
+    from ssb_core.evaluation.tables import run_folders
 
     if args.methods is None:
         args.methods = ["ssb"] + (["gaussian"] if args.gaussian else []) + (["prob_unet"] if args.prob_unet else [])
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = build_dataset({"format": "lidc64", "path": args.data})
     common = dict(num_candidates=args.num_candidates, seed=args.seed, inter_reader=True, montages=args.montages,
                   absent_reader=("exclude", "empty"), progress=sys.stderr.isatty(),
-                  dataset_info={"path": Path(args.data).name, "images": len(dataset), "sha256": file_sha256(args.data)})
+                  dataset_info=dataset_record({"format": "lidc64", "path": args.data}, len(dataset)))
     tag = "all" if set(args.methods) == {"ssb", "gaussian", "prob_unet"} else "all-" + "+".join(args.methods)
     runs = [(n, eta) for n in args.gaussian_nfe for eta in args.gaussian_eta]
     evaluate_samplers(specs_for(args, args.ssb_nfe, runs, args.methods), dataset, args.out / tag, **common)
@@ -127,11 +128,11 @@ def main(argv: list[str] | None = None) -> int:
         evaluate_samplers(specs_for(args, args.subset_ssb_nfe, runs, args.methods), dataset,
                           args.out / tag.replace("all", "subset", 1), indices=indices, **common)
     sections = []
-    folders = sorted(f for f in args.out.glob("all*") if (f / "results.json").is_file())
+    folders = run_folders(args.out, "all")
     if folders:
         sections.append(table_section(folders, f"All {len(dataset)} images of {Path(args.data).name}, N = {args.num_candidates} "
                                                f"candidates per image, seed {args.seed}", f"all {len(dataset)} images"))
-    subsets = sorted(f for f in args.out.glob("subset*") if (f / "results.json").is_file())
+    subsets = run_folders(args.out, "subset")
     if subsets:
         sections.append(table_section(subsets, f"{k} images spread evenly over the split (indices {indices}), "
                                                f"N = {args.num_candidates}", f"the {k}-image subset"))

@@ -70,30 +70,27 @@ def run_lidc3d(threads: int) -> None:
 def lidc64_blocks() -> dict[str, str]:
     """The README's compact table and claims, the model card's full tables, from docs/results/lidc64_test."""
     from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, markdown_table, markdown_tables
-    from ssb_core.evaluation.tables import headline_differences, load_rows, ordered
+    from ssb_core.evaluation.tables import headline_differences, load_rows, ordered, run_folders
 
     folder = RESULTS / "lidc64_test"
-    rows = ordered(load_rows(sorted(f for f in folder.glob("all*") if (f / "results.json").is_file())))
-    subset = ordered(load_rows(sorted(f for f in folder.glob("subset*") if (f / "results.json").is_file())))
-    blocks = {}
-    both = sorted(rows, key=lambda r: (r.absent_reader != "exclude",))
-    blocks["lidc64-all"] = markdown_table(both, columns=COMPACT_COLUMNS, show_convention=True)
-    blocks["lidc64-subset"] = markdown_table(sorted(subset, key=lambda r: (r.absent_reader != "exclude",)),
-                                             columns=COMPACT_COLUMNS, show_convention=True)
+    groups = {"all 155 slices": ordered(load_rows(run_folders(folder, "all"))),
+              "16-slice subset": ordered(load_rows(run_folders(folder, "subset")))}
+    rows, subset = groups["all 155 slices"], groups["16-slice subset"]
+    # the paired bootstrap of every headline pair, once per group and convention (the README picks from these)
+    diffs = {(name, c): headline_differences([r for r in group if r.absent_reader == c])
+             for name, group in groups.items() for c in ("exclude", "empty")}
+    excluded_first = lambda r: (r.absent_reader != "exclude",)  # noqa: E731
+    blocks = {"lidc64-all": markdown_table(sorted(rows, key=excluded_first), columns=COMPACT_COLUMNS, show_convention=True),
+              "lidc64-subset": markdown_table(sorted(subset, key=excluded_first), columns=COMPACT_COLUMNS, show_convention=True)}
     claims = []
     for convention in ("exclude", "empty"):
-        conv_rows = [r for r in rows if r.absent_reader == convention]
-        picked = [d for d in headline_differences(conv_rows) if d[0].startswith(("SSB NFE 2 ", "SSB NFE 50 "))]
-        sub_rows = [r for r in subset if r.absent_reader == convention]
-        picked += [d for d in headline_differences(sub_rows) if "DDPM" in d[0]]
+        picked = [d for d in diffs[("all 155 slices", convention)] if d[0].startswith(("SSB NFE 2 ", "SSB NFE 50 "))]
+        picked += [d for d in diffs[("16-slice subset", convention)] if "DDPM" in d[0]]
         title = CONVENTION_TITLES[convention]
         claims.append(differences_table(picked, title[0].upper() + title[1:]))
     blocks["lidc64-differences"] = "\n".join(claims)
     full = [markdown_tables(rows, "All 155 test slices"), markdown_tables(subset, "The 16-slice subset")]
-    for name, group in (("all 155 slices", rows), ("16-slice subset", subset)):
-        for convention in ("exclude", "empty"):
-            full.append(differences_table(headline_differences([r for r in group if r.absent_reader == convention]),
-                                          f"Paired differences, {name}, {CONVENTION_TITLES[convention]}"))
+    full += [differences_table(d, f"Paired differences, {name}, {CONVENTION_TITLES[c]}") for (name, c), d in diffs.items()]
     blocks["lidc64-full"] = "\n".join(full)
     shas = {r.name: r.checkpoint_sha256 for r in rows if r.checkpoint_sha256}
     blocks["lidc64-provenance"] = ("Weights: " + ", ".join(f"{n} `{s[:12]}`" for n, s in shas.items())
@@ -141,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         for part in args.parts:
             logger.info("part %s", part)
             {"lidc64": run_lidc64, "lidc128": run_lidc128, "lidc3d": run_lidc3d}[part](args.threads)
-    has_lidc64 = any((f / "results.json").is_file() for f in (RESULTS / "lidc64_test").glob("all*"))
+    from ssb_core.evaluation.tables import run_folders
+
+    has_lidc64 = bool(run_folders(RESULTS / "lidc64_test", "all"))
     blocks = {**file_blocks(), **(lidc64_blocks() if has_lidc64 else {})}
     changed = update_docs(blocks)
     logger.info("tables rewritten in %s", changed or "no file (no change)")

@@ -77,30 +77,13 @@ def _dataset_config(args: argparse.Namespace) -> dict:
     return config
 
 
-def dataset_record(config: dict, images: int) -> dict:
-    """What the JSON records about the data: its config (paths shortened), image count, and the SHA-256 of its
-    file (or of its folder's files, :func:`~ssb_core.hashing.tree_sha256`)."""
-    from ssb_core.evaluation.provenance import display_path
-    from ssb_core.hashing import file_sha256, tree_sha256
-
-    record = {"config": dict(config), "images": images}
-    path = config.get("path")
-    if isinstance(path, str):
-        record["config"]["path"] = display_path(path)
-        if Path(path).is_file():
-            record["sha256"] = file_sha256(path)
-        elif Path(path).is_dir():
-            record["sha256"] = tree_sha256(path)
-    return record
-
-
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet)
     import torch
 
     from ssb_core.evaluation.api import evaluate, evaluate_baseline
-    from ssb_core.evaluation.provenance import run_record, shorten_paths
+    from ssb_core.evaluation.provenance import dataset_record, run_record, shorten_paths
     from ssb_core.pipeline import SSBPipeline
     from ssb_core.training.setup import build_from_config
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ssb_core.hashing import file_sha256
+from ssb_core.hashing import file_sha256, tree_sha256
 
-__all__ = ["display_path", "shorten_paths", "command_line", "code_version", "run_record", "file_record"]
+__all__ = ["display_path", "shorten_paths", "command_line", "code_version", "run_record", "file_record", "dataset_record"]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -75,3 +75,17 @@ def run_record(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def file_record(path: str | Path) -> dict[str, Any]:
     """``{"path": display_path, "sha256": ...}`` of a file (a checkpoint, a data file)."""
     return {"path": display_path(path), "sha256": file_sha256(path)}
+
+
+def dataset_record(config: dict, images: int) -> dict[str, Any]:
+    """What a results file records about its data: the dataset config (paths shortened), the image count, and the
+    SHA-256 of its file (or of its folder's files, :func:`~ssb_core.hashing.tree_sha256`)."""
+    record: dict[str, Any] = {"config": dict(config), "images": images}
+    path = config.get("path")
+    if isinstance(path, (str, Path)):
+        record["config"]["path"] = display_path(path)
+        if Path(path).is_file():
+            record["sha256"] = file_sha256(path)
+        elif Path(path).is_dir():
+            record["sha256"] = tree_sha256(path)
+    return record

@@ -17,7 +17,7 @@ from pathlib import Path
 from ssb_core.evaluation.bootstrap import PairedDifference, compare_rows
 from ssb_core.evaluation.runner import EvaluationResult
 
-__all__ = ["MergeError", "load_rows", "ordered", "headline_differences", "READERS_ROW"]
+__all__ = ["MergeError", "run_folders", "load_rows", "ordered", "headline_differences", "READERS_ROW"]
 
 READERS_ROW = "Readers (leave-one-out)"
 _ORDER = ("SSB", "Gaussian-start diffusion (DDIM η=0)", "Gaussian-start diffusion (DDIM η=1)", "Gaussian-start diffusion (DDPM)",
@@ -26,6 +26,11 @@ _ORDER = ("SSB", "Gaussian-start diffusion (DDIM η=0)", "Gaussian-start diffusi
 
 class MergeError(ValueError):
     """Rows that must not share a table (other data, other weights for one method, a row twice)."""
+
+
+def run_folders(root: str | Path, prefix: str) -> list[Path]:
+    """The run folders ``<root>/<prefix>*`` that hold a ``results.json``, sorted (e.g. ``all``, ``all-ssb``)."""
+    return sorted(f for f in Path(root).glob(f"{prefix}*") if (f / "results.json").is_file())
 
 
 def load_rows(folders: Iterable[str | Path]) -> list[EvaluationResult]:

@@ -8,7 +8,7 @@ import torch
 from ssb_core.evaluation.api import evaluate_samplers
 from ssb_core.evaluation.report import differences_table
 from ssb_core.evaluation.samplers import SamplerSpec
-from ssb_core.evaluation.tables import MergeError, headline_differences, load_rows, ordered
+from ssb_core.evaluation.tables import MergeError, headline_differences, load_rows, ordered, run_folders
 from tests.training._helpers import lidc64_slices
 
 
@@ -52,6 +52,8 @@ def test_runs_merge_only_with_the_same_data_and_weights(tmp_path):
     _run(tmp_path / "unhashed", data, [SamplerSpec(_blob(2), "Prob. U-Net", 1, {})])
     with pytest.raises(MergeError, match="unknown weights"):
         load_rows([tmp_path / "unhashed"])
+    (tmp_path / "a-empty").mkdir()  # a run folder without results.json is not a run
+    assert [f.name for f in run_folders(tmp_path, "a")] == ["a", "again"]
 
 
 def test_headline_differences_pair_ssb_with_each_method_and_its_largest_nfe(tmp_path):
