@@ -22,6 +22,17 @@ from ssb_core.cli._common import run_cli, setup_logging
 __all__ = ["main", "build_parser"]
 
 
+def _unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssb-evaluate", description="Evaluate an SSB checkpoint on a multi-reader dataset.")
     p.add_argument("--checkpoint", "-m", required=True, help="model checkpoint (.pt): SSB, or a baseline trained with method gaussian / prob_unet")
@@ -35,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="sampling seed, recorded (default: 0)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance weight (default: the checkpoint's)")
     p.add_argument("--start-noise", type=float, help="perturbation of the image endpoint (default: the checkpoint's)")
-    p.add_argument("--eta", type=float, default=1.0,
+    p.add_argument("--eta", type=_unit_interval, default=1.0,
                    help="Gaussian baseline below T steps: DDIM eta (1 = fresh noise each step, default; 0 = deterministic)")
     p.add_argument("--ode", action="store_true", help="deterministic OT-ODE sampler instead of the bridge SDE")
     p.add_argument("--reader", help="imitate one reader (name or index) for every candidate; default: cycle through readers")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+
+import pytest
 import sys
 
 from ssb_core.bridge import BridgeConfig
@@ -70,3 +72,10 @@ def test_missing_checkpoint_and_data_exit_2(tmp_path, random_tiny_network, capsy
 def test_runs_as_a_module():
     proc = subprocess.run([sys.executable, "-m", "ssb_core.cli.evaluate", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--num-candidates" in proc.stdout
+
+
+def test_eta_outside_0_1_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--checkpoint", "any.pt", "--data", "{format: lidc64, path: x.npz}", "--eta", "2"])
+    assert exit_info.value.code == 2
+    assert "--eta: expected a number in [0, 1], got '2'" in capsys.readouterr().err
