@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
-import sys
 
 from ssb_core.bridge import BridgeConfig
 from ssb_core.candidates import SamplingConfig
