@@ -145,7 +145,8 @@ def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: i
     test: ``clients`` clients for ``load_seconds`` while a training run is in progress (first settings)."""
     from tests.app._server import client_for, running_server
 
-    conf = {**server_conf(), **(conf or {}), "model_path": str(model)}
+    # every request samples: the same image and parameters again would otherwise reuse the cached candidate set
+    conf = {**server_conf(), "candidate_cache": "0", **(conf or {}), "model_path": str(model)}
     out = []
     with tempfile.TemporaryDirectory(prefix="ssb-bench-") as tmp:
         root = Path(tmp)

@@ -6,7 +6,11 @@
 - :func:`server_clicks`: through the real MONAI Label server with the ready local setup's settings
   (``sample-apps/ssb-local/server.conf``) on a studies folder holding the whole CTs: the first request (cold,
   the CT read from disk), then ``repeats`` warm clicks per nodule as a viewer sends them (the agreement
-  labelmap answered, the variability map saved) -> p50 / p95, slices sampled, the server's peak memory.
+  labelmap answered, the variability map saved) -> p50 / p95, slices sampled, the server's peak memory. The
+  candidate cache is off there (``candidate_cache 0``): each repeat samples, as a click on a new lesion does;
+- :func:`view_switch`: one lesion looked at four ways and the pick saved (agreement -> segments -> variability
+  -> candidate k -> ``save_as``), through a server with the candidate cache (the default) and one without it:
+  seconds per step and how many requests sampled.
 
 Used by ``scripts/benchmark.py`` (part ``whole_scan``); the server is stopped by its PID whatever happens.
 """
@@ -26,7 +30,10 @@ from benchmarks.server_latency import server_conf
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["quality_per_nfe", "server_clicks"]
+__all__ = ["quality_per_nfe", "server_clicks", "view_switch"]
+
+VIEW_STEPS = (("agreement", {}), ("segments", {"output_mode": "segments"}), ("variability", {"output_mode": "variability"}),
+              ("candidate k", {"candidate": 1}), ("save pick", {"candidate": 1, "save_as": "benchmark_reader"}))
 
 
 def _p(values: list[float], q: float) -> float:
@@ -58,6 +65,15 @@ def quality_per_nfe(checkpoint: Path, lidc3d: Path, nfes: list[int], runtime: st
     return rows
 
 
+def _studies(folder: Path, cases: list) -> None:
+    """A studies folder holding each case's whole CT (one file per CT, named by its case folder)."""
+    folder.mkdir()
+    for c in cases:
+        target = folder / f"{c.ct_path.parent.name}.nii.gz"
+        if not target.exists():
+            shutil.copy(c.ct_path, target)
+
+
 def server_clicks(checkpoint: Path, lidc3d: Path, repeats: int = 5, cases: int | None = None,
                   conf: dict[str, str] | None = None) -> dict:
     """Clicks through the real server (see the module docstring)."""
@@ -65,15 +81,11 @@ def server_clicks(checkpoint: Path, lidc3d: Path, repeats: int = 5, cases: int |
     from ssb_core.profiling import RssPeak
     from tests.app._server import client_for, running_server
 
-    conf = {**server_conf(), **(conf or {}), "model_path": str(checkpoint)}
+    conf = {**server_conf(), "candidate_cache": "0", **(conf or {}), "model_path": str(checkpoint)}
     todo = load_lidc3d(lidc3d)[:cases]
     with tempfile.TemporaryDirectory(prefix="ssb-bench-scan-") as tmp:
         root = Path(tmp)
-        (root / "studies").mkdir()
-        for c in todo:
-            target = root / "studies" / f"{c.ct_path.parent.name}.nii.gz"
-            if not target.exists():
-                shutil.copy(c.ct_path, target)
+        _studies(root / "studies", todo)
         with running_server(root / "studies", checkpoint, root / "server.log", conf) as server:
             client = client_for(server, root)
 
@@ -98,3 +110,37 @@ def server_clicks(checkpoint: Path, lidc3d: Path, repeats: int = 5, cases: int |
                     logger.info("server click %s: p50 %.2f s, %d slices", c.nodule_id, per[-1]["p50_s"], per[-1]["slices"])
     return {"first_request_s": cold, "p50_s": statistics.median(warm), "p95_s": _p(warm, 95), "n": len(warm),
             "per_nodule": per, "peak_rss_mb": rss.peak / 1e6, "conf": {k: v for k, v in conf.items() if k != "model_path"}}
+
+
+def view_switch(checkpoint: Path, lidc3d: Path, cases: int = 3, conf: dict[str, str] | None = None) -> dict:
+    """:data:`VIEW_STEPS` on the first ``cases`` nodules, with the candidate cache on and off (see the module docstring)."""
+    from ssb_core.evaluation.whole_scan import load_lidc3d
+    from tests.app._server import client_for, running_server
+
+    todo = load_lidc3d(lidc3d)[:cases]
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="ssb-bench-views-") as tmp:
+        root = Path(tmp)
+        _studies(root / "studies", todo)
+        for cache in ("16", "0"):
+            settings = {**server_conf(), **(conf or {}), "model_path": str(checkpoint), "candidate_cache": cache}
+            with running_server(root / "studies", checkpoint, root / f"server-{cache}.log", settings) as server:
+                client = client_for(server, root)
+                client.infer("ssb", todo[0].ct_path.parent.name, {"foreground": [list(todo[0].click_ijk)], "seed": 99})  # warm-up
+                steps: dict[str, list[float]] = {name: [] for name, _ in VIEW_STEPS}
+                sampled, total = 0, []
+                for c in todo:
+                    t_case = time.perf_counter()
+                    for name, extra in VIEW_STEPS:
+                        t0 = time.perf_counter()
+                        _, res = client.infer("ssb", c.ct_path.parent.name, {"foreground": [list(c.click_ijk)], **extra})
+                        steps[name].append(time.perf_counter() - t0)
+                        sampled += not res["cache"]["hit"]
+                    total.append(time.perf_counter() - t_case)
+                out["cache" if cache != "0" else "no_cache"] = {
+                    "steps_p50_s": {k: statistics.median(v) for k, v in steps.items()},
+                    "lesion_total_p50_s": statistics.median(total), "samplings_per_lesion": sampled / len(todo)}
+                logger.info("view switch, candidate cache %s: %.2f s per lesion, %.1f samplings", cache,
+                            out["cache" if cache != "0" else "no_cache"]["lesion_total_p50_s"], sampled / len(todo))
+    out["cases"] = [c.nodule_id for c in todo]
+    return out

@@ -36,10 +36,12 @@ from lib.configs.ssb import conf_value
 from lib.dicom import monailabel_hooks as dicom_hooks
 from lib.dicom.datastore import SSBDicomWebDatastore
 from lib.errors import not_found
+from lib.label_saves import saved_tag
 from lib.retrain import RetrainTrigger
 from lib.safety import request_guard
 from lib.safety.auth import install_token_check
 from lib.safety.datastore import SafeLocalDatastore
+from lib import viewer_page
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +90,10 @@ class SSBApp(MONAILabelApp):
         self._auto_update_scoring = conf_value(conf, "auto_update_scoring", False, bool)
         self.retrain = RetrainTrigger(self, {n: getattr(c, "retrain_after", 0) for n, c in self.models.items()})
         max_upload_mb = conf_value(conf, "max_upload_mb", 1024.0, float)
-        request_guard.install(int(max_upload_mb * 2**20), self._task_names)
+        cors_conf = conf_value(conf, "cors_origins", ",".join(str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS), str)
+        cors = [o.strip().rstrip("/") for o in cors_conf.split(",") if o.strip()]
+        viewer_page.install()
+        request_guard.install(int(max_upload_mb * 2**20), self._task_names, self._check_train, cors)
         install_token_check()
 
     def init_datastore(self) -> Datastore:
@@ -107,6 +112,12 @@ class SSBApp(MONAILabelApp):
     def _task_names(self, kind: str) -> list[str]:
         """Names the request guard accepts in ``POST /{kind}/{name}``."""
         return list({"train": self._trainers, "scoring": self._scoring_methods, "batch/infer": self._infers}.get(kind, {}))
+
+    def _check_train(self, model: str, body: object) -> None:
+        """Raise ``ValueError`` for a ``POST /train/{model}`` body the model's trainer would refuse."""
+        settings_ = getattr(self.models.get(model), "train_settings", None)
+        if settings_ is not None:
+            settings_.check_request(body)
 
     def init_infers(self) -> dict[str, InferTask]:
         return {name: config.infer() for name, config in self.models.items()}  # type: ignore[misc]
@@ -144,7 +155,11 @@ class SSBApp(MONAILabelApp):
             if not image or not ds.get_image_uri(image):
                 raise not_found(f"unknown image {image!r}: not in the datastore (GET /datastore/?output=all lists the images)")
             request = {**request, "image_id": image}
-        return super().infer(request, datastore)
+        result = super().infer(request, datastore)
+        saved = (result.get("params") or {}).get("saved")
+        if saved:  # a candidate picked and saved as a reader's label (save_as): like a label submitted by the reader
+            saved.update(self.retrain.on_label(saved["image"], saved["tag"]))
+        return result
 
     def next_sample(self, request: dict) -> dict:
         strategy = request.get("strategy") or "random"
@@ -155,4 +170,4 @@ class SSBApp(MONAILabelApp):
     def on_save_label(self, image_id: str, label_id: str) -> dict:
         """A reader submitted a label: record new readers, and start a training run when enough have come."""
         super().on_save_label(image_id, label_id)
-        return self.retrain.on_label(image_id)
+        return self.retrain.on_label(image_id, saved_tag(image_id))

@@ -153,3 +153,25 @@ def client_for(server: Server, tmpdir: Path):
     from monailabel.client import MONAILabelClient
 
     return MONAILabelClient(server.url, tmpdir=str(tmpdir))
+
+
+SERVE_SCRIPT = REPO_ROOT / "scripts" / "serve.sh"
+
+
+@contextlib.contextmanager
+def running_serve_script(log_path: Path, env: dict[str, str], args: tuple[str, ...] = (), timeout: float = 180.0):
+    """``make serve``'s launcher (scripts/serve.sh) as a user runs it, in its own process group; yields its URL once
+    ``/info/`` answers and always stops the group (the server and, in PACS mode, its Orthanc) by its PID.
+
+    ``env`` is added to this process's environment (``SSB_PORT`` must be set); ``SSB_PYTHON`` is this interpreter.
+    """
+    full = {**os.environ, "SSB_PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
+    with open(log_path, "wb") as fh:
+        proc = subprocess.Popen(["bash", str(SERVE_SCRIPT), *args], cwd=str(REPO_ROOT), start_new_session=True, env=full,
+                                stdout=fh, stderr=subprocess.STDOUT)
+    server = Server(proc, f"http://127.0.0.1:{env['SSB_PORT']}", Path(log_path), Path(), Path())
+    try:
+        wait_ready(server, timeout)
+        yield server.url
+    finally:
+        stop_server(server)

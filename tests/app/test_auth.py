@@ -124,6 +124,18 @@ def test_valid_tokens_are_accepted_by_role(secured):
     assert (srv.studies / "labels" / "annotated" / "img.nii.gz").is_file()
 
 
+def test_a_viewers_untagged_submit_is_saved_under_the_signed_in_user(secured):
+    """The viewers' Submit sends no tag (MONAI Label says "final"): the label goes to the token's user, even when
+    the request names another client id; and the answer names that reader."""
+    srv, key, _, root = secured
+    token = _token(key, [ROLE["annotator"], ROLE["user"]], user="dana")
+    r = requests.put(f"{srv.url}/datastore/label", params={"image": "img"}, headers=_headers(token), timeout=60,
+                     files={"label": ("label.nii.gz", (root / "label.nii.gz").read_bytes())},
+                     data={"params": '{"client_id": "someone_else"}'})
+    assert r.status_code == 200 and r.json()["reader"] == "dana", r.text
+    assert (srv.studies / "labels" / "dana" / "img.nii.gz").is_file() and not (srv.studies / "labels" / "final" / "img.nii.gz").exists()
+
+
 @pytest.mark.parametrize("who, status", [("nobody", 401), ("forged", 401), ("expired", 401), ("hmac", 401),
                                          ("user", 403)])
 def test_label_writes_need_an_annotator(secured, who, status):

@@ -63,6 +63,15 @@ def _files(folder: Path) -> dict[str, Path]:
     write_volume(f / "label_shape.nii.gz", mask[:, :20], SPACING_XYZ, ORIGIN)
     write_volume(f / "label_spacing.nii.gz", mask, (1.0, 1.0, 2.5), ORIGIN)
     write_volume(f / "label_origin.nii.gz", mask, SPACING_XYZ, (0.0, 0.0, 0.0))
+    write_volume(f / "label_255.nii.gz", mask * 255, SPACING_XYZ, ORIGIN)  # an image-style 0/255 mask
+    rng = np.random.default_rng(0)  # a colour picture (a holiday photo): sky above, sand below, noise
+    photo = np.zeros((40, 60, 3), np.uint8)
+    photo[:20] = (70, 130, 220)
+    photo[20:] = (230, 200, 140)
+    photo = np.clip(photo + rng.integers(-10, 10, photo.shape), 0, 255).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(photo, isVector=True), str(f / "photo.png"))
+    grey = np.repeat((np.arange(40 * 60).reshape(40, 60) % 200).astype(np.uint8)[..., None], 3, axis=2)
+    sitk.WriteImage(sitk.GetImageFromArray(grey, isVector=True), str(f / "grey_as_rgb.png"))
     return {p.name: p for p in f.iterdir()}
 
 
@@ -107,6 +116,7 @@ IMAGE_CASES = [
     ("inf.nii.gz", "NaN/Inf"),
     ("four_d.nii.gz", "expected a 2D or 3D image, got 4D"),
     ("one_pixel.nii.gz", "at least 4 voxels"),
+    ("photo.png", "is a colour image"),
 ]
 
 
@@ -122,6 +132,7 @@ def test_bad_images_are_refused_by_infer_and_upload(server, files, name, words):
     ("label_values.nii.gz", "binary mask (0 = background, one lesion value such as 1), got the values 0, 1, 2"),
     ("label_negative.nii.gz", "got the values -1, 0"),
     ("label_float.nii.gz", "must be an integer labelmap"),
+    ("label_255.nii.gz", "the lesion value must be 1 (or 4 for an accepted candidate), got the values 0, 255"),
     ("label_shape.nii.gz", "size [24, 24, 6]"),
     ("label_spacing.nii.gz", "on the image's voxel grid"),
     ("label_origin.nii.gz", "origin [3.0, -4.0, 10.0]"),
@@ -141,6 +152,7 @@ def test_bad_labels_are_refused(server, files, name, words):
     ("image=img&tag=al%00ice", 400, "NUL byte"),
     ("image=../studies/img&tag=alice", 400, "image id must not contain a path separator"),
     ("image=nothere&tag=alice", 404, "unknown image 'nothere'"),
+    ("image=img&tag=ssb_variability", 400, "label tag 'ssb_variability' is reserved"),
 ])
 def test_label_names_with_path_tricks_are_refused(server, files, query, status, words):
     upload = {"label": ("l.nii.gz", files["label_good.nii.gz"].read_bytes())}
@@ -164,16 +176,25 @@ def test_image_ids_with_path_tricks_or_taken_are_refused(server, files, image_id
     ("/infer/ssb?image=img&output=json", {"guidance_weight": "inf"}, 400, "guidance_weight must be a number"),
     ("/infer/ssb?image=img&output=json", {"guidance_weight": -0.5}, 400, "guidance_weight must be a number"),
     ("/infer/ssb?image=img&output=json", {"reader": "mallory"}, 400, "reader must be one of"),
+    ("/infer/ssb?image=img&output=json", {"num_candiates": 8}, 400,
+     "unknown parameter(s) ['num_candiates']; the parameters of this model are ['candidate', 'guidance_weight', 'nfe', 'num_candidates'"),
+    ("/infer/ssb?image=img&output=json", {"save_as": "alice"}, 400, "set candidate to its index"),
+    ("/infer/ssb?image=img&output=json", {"save_as": "ssb_variability", "candidate": 0}, 400, "is reserved by the app"),
+    ("/infer/ssb?image=img&output=json", {"save_as": "../bob", "candidate": 0}, 400, "path separator"),
     ("/infer/ssb?image=img&output=json", "{not json", 400, "not valid JSON"),
     ("/infer/ssb?image=im%00g&output=json", {}, 400, "NUL byte"),
     ("/infer/nomodel?image=img&output=json", {}, 404, "unknown model 'nomodel'"),
     ("/train/nomodel", None, 404, "unknown train task 'nomodel'"),
+    ("/train/ssb", {"steps": -5}, 400, "invalid training setting(s) {'steps': -5}"),
+    ("/train/ssb", {"stpes": 5}, 400, "unknown train parameter(s) ['stpes']; the parameters of this trainer are ['steps'"),
+    ("/train/ssb", {"lr": "fast"}, 400, "train parameter lr must be float, got 'fast'"),
+    ("/train/ssb", [1, 2], 400, "the train request body must be a JSON object"),
     ("/scoring/nomethod", None, 404, "unknown scoring task 'nomethod'"),
     ("/activelearning/nostrategy", None, 404, "unknown active-learning strategy"),
 ])
 def test_bad_requests_are_refused(server, path, params, status, words):
-    if params is None:
-        send = lambda: requests.post(f"{server.url}{path}", json={}, timeout=60)  # noqa: E731
+    if params is None or path.startswith("/train/"):  # a JSON body
+        send = lambda: requests.post(f"{server.url}{path}", json=params or {}, timeout=60)  # noqa: E731
     else:
         text = params if isinstance(params, str) else json.dumps(params)
         send = lambda: requests.post(f"{server.url}{path}", files={"params": (None, text)}, timeout=60)  # noqa: E731
@@ -202,6 +223,9 @@ def test_the_served_model_is_not_replaced_over_http(server, method):
 
 def test_good_image_and_label_are_accepted(server, files):
     """The control: the same endpoints take a well-formed upload (so the refusals above are about the input)."""
+    r = requests.post(f"{server.url}/infer/ssb?output=json", files={"file": ("g.png", files["grey_as_rgb.png"].read_bytes()),
+                                                                     "params": (None, "{}")}, timeout=60)
+    assert r.status_code == 200, r.text  # a grey picture stored as RGB is not a colour photo
     r = requests.put(f"{server.url}/datastore/image?image=fresh", files={"file": ("g.nii.gz", files["good.nii.gz"].read_bytes())},
                      timeout=60)
     assert r.status_code == 200, r.text
@@ -215,3 +239,13 @@ def test_good_image_and_label_are_accepted(server, files):
     assert r.status_code == 200, r.text
     labels = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["fresh"]["labels"]
     assert {"alice", "bob"} <= set(labels)
+
+
+def test_other_web_origins_cannot_read_or_write_by_default(server):
+    """MONAI Label lets any origin in with credentials; here only pages the server serves itself may call it."""
+    evil = "http://attacker.example"
+    r = requests.get(f"{server.url}/datastore/?output=all", headers={"Origin": evil}, timeout=30)
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    preflight = requests.options(f"{server.url}/datastore/label?image=img&tag=alice", timeout=30, headers={
+        "Origin": evil, "Access-Control-Request-Method": "PUT"})
+    assert preflight.status_code == 400 and "access-control-allow-origin" not in preflight.headers

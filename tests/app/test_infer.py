@@ -39,7 +39,8 @@ def server(tmp_path_factory):
     write_volume(studies / "blob2d.nii.gz", img2d.astype(np.float32), spacing_xyz=(0.8, 0.8), origin=(3.0, -2.0))
     if BRAIN.exists():
         shutil.copy(BRAIN, studies / "brain1.nrrd")  # at test time, into the tmp studies folder only
-    with running_server(studies, model, root / "server.log", {"num_threads": 1}) as srv:
+    conf = {"num_threads": 1, "cors_origins": "http://viewer.example"}
+    with running_server(studies, model, root / "server.log", conf) as srv:
         yield srv
 
 
@@ -70,7 +71,7 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
     shared_data("mr3d", "brain1_image.nrrd")
     ref = sitk.ReadImage(str(server.studies / "brain1.nrrd"))
     click = {"foreground": [[128, 100, 12]], "result_extension": ".nrrd", "result_dtype": "uint8"}
-    expected = {"agreement": {0, 1, 2, 3}, "variability": set(range(11)), "candidate": {0, 4}}
+    expected = {"agreement": {0, 1, 2, 3}, "variability": set(range(11)), "candidate": {0, 4}}  # read as NRRD
     results = {}
     for mode, extra in (("agreement", {}), ("variability", {"output_mode": "variability"}), ("candidate", {"candidate": 2})):
         out, res = client.infer("ssb", "brain1", {**click, **extra})
@@ -93,7 +94,12 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
     assert out.endswith(".seg.nrrd")
     data, header = nrrd.read(out)
     assert data.shape == (5, *ref.GetSize()) and data[:, :, :, : roi["slices"][0]].sum() == 0 and header["kinds"][0] == "list"
-    assert [header[f"Segment{i}_Name"] for i in range(5)] == ["candidate 0", "candidate 1", "candidate 2", "candidate 3", "consensus"]
+    names = [header[f"Segment{i}_Name"] for i in range(5)]
+    for k, c in enumerate(res["candidates"]):  # index, rank and volume in each segment's name
+        size = c["volume_mm3"]
+        shown = f"{size / 1000:.2f} ml" if size >= 1000 else f"{size:.0f} mm3"
+        assert names[k] == f"candidate {k} (rank {c['rank']}, {shown})"
+    assert names[4] == "consensus"
     direction = np.array(ref.GetDirection()).reshape(3, 3) * np.array(ref.GetSpacing())[None]
     np.testing.assert_allclose(header["space directions"][1:], direction.T, atol=1e-9)
     np.testing.assert_allclose(header["space origin"], ref.GetOrigin(), atol=1e-9)
@@ -196,6 +202,11 @@ def test_two_readers_submit_labels(client, server, tmp_path):
     registry = json.loads(server.model.with_name("tiny.readers.json").read_text())
     assert registry["readers"] == {"reader0": 0, "reader1": 1} and set(registry["pending"]) == {"alice", "bob"}
     assert "alice" in client.info()["models"]["ssb"]["config"]["reader"]
+    # the viewers' "Annotated": images with any reader's label (MONAI Label counts only the tag "final")
+    objects = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]
+    labelled = [i for i, o in objects.items() if any(not t.startswith("ssb_") and t != "original" for t in o["labels"])]
+    stats = requests.get(f"{server.url}/datastore/?output=stats", timeout=30).json()
+    assert "blob3d" in labelled and stats["completed"] == len(labelled) < stats["total"]
     _, res = client.infer("ssb", "blob3d", {"reader": "alice", "foreground": [[24, 24, 6]]})
     assert "not in the model yet" in res["reader_style"] and res["ddi_gen_reference"].startswith("2 reader label")
 
@@ -211,3 +222,69 @@ def test_missing_model_is_a_clear_startup_error(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert f"model file not found: {missing}" in proc.stdout + proc.stderr
+
+
+def _ids(out: str) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(out, imageIO="NrrdImageIO"))
+
+
+def test_views_of_one_lesion_reuse_one_sampled_set_and_a_pick_is_saved_under_the_readers_name(server, tmp_path):
+    """The Slicer path (MONAILabelClient, the plugin's client, with its "Client ID" set): segments, agreement,
+    variability and candidate k of one click come from one sampling; the pick is then saved as alice's label, both
+    by the viewer's Submit (untagged, ``final``) and by ``save_as``, and the server holds candidate k voxel for voxel."""
+    from monailabel.client import MONAILabelClient
+
+    alice = MONAILabelClient(server.url, tmpdir=str(tmp_path), client_id="alice")
+    click = {"foreground": [[24, 24, 6]], "seed": 5, "result_extension": ".nrrd", "result_dtype": "uint8"}  # as Slicer asks
+    seg_file, seg = alice.infer("ssb", "blob3d", {**click, "output_mode": "segments"})
+    assert seg["cache"]["hit"] is False and seg_file.endswith(".seg.nrrd")
+    channels, _ = nrrd.read(seg_file)  # (5, X, Y, Z): 4 candidates and the consensus
+    views = {}
+    for name, extra in (("agreement", {}), ("variability", {"output_mode": "variability"}), ("candidate", {"candidate": 2})):
+        views[name] = alice.infer("ssb", "blob3d", {**click, **extra})
+        assert views[name][1]["cache"] == {**views[name][1]["cache"], "hit": True, "context": seg["cache"]["context"]}
+        assert views[name][1]["candidates"] == seg["candidates"]
+    var_file, var = views["variability"]
+    assert var_file.endswith(".seg.nrrd")  # a labelmap whose levels Slicer shows with the colour scale
+    _, header = nrrd.read(var_file)
+    colours = [header[f"Segment{i}_Color"] for i in range(10)]
+    assert header["Segment0_Name"] == "variability <= 0.10" and header["Segment9_LabelValue"] == "10"
+    assert len(set(colours)) == 10 and colours[0] != colours[9]
+    picked = _ids(views["candidate"][0])
+    assert set(np.unique(picked)) <= {0, 4} and ((picked == 4) == channels[2].transpose(2, 1, 0).astype(bool)).all()
+
+    # the viewer's Submit: no tag, so MONAI Label says "final"; the plugin's Client ID names the reader
+    answer = alice.save_label("blob3d", views["candidate"][0], params={"label_info": [{"name": "chosen candidate", "idx": 4}]})
+    assert answer["reader"] == "alice", answer
+    stored = sitk.GetArrayFromImage(sitk.ReadImage(str(server.studies / "labels" / "alice" / "blob3d.nrrd")))
+    assert (stored.astype(bool) == (picked == 4)).all()
+    assert "final" not in requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
+
+    # save_as: the pick saved by the server itself from the same sampled set, no upload
+    _, res = alice.infer("ssb", "blob3d", {**click, "candidate": 2, "save_as": "carol"})
+    assert res["cache"]["hit"] is True and res["saved"]["reader"] == "carol" and res["saved"]["candidate"] == 2
+    labels = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
+    r = requests.get(f"{server.url}/datastore/label", params={"label": "blob3d", "tag": "carol"}, timeout=30)
+    (tmp_path / "carol.nii.gz").write_bytes(r.content)
+    carol = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "carol.nii.gz")))
+    assert labels["carol"]["info"]["candidate"] == 2 and (carol.astype(bool) == (picked == 4)).all()
+
+
+def test_each_save_answer_names_its_own_reader(server, tmp_path):
+    """Two readers saving the same image within one second: each answer names the reader of that request."""
+    ref = sitk.ReadImage(str(server.studies / "blob3d.nii.gz"))
+    lab = sitk.GetImageFromArray(blob((12, 48, 48), (6, 24, 24), 6.0, (3.0, 0.9, 0.9)).astype(np.uint8))
+    lab.CopyInformation(ref)
+    sitk.WriteImage(lab, str(tmp_path / "l.nii.gz"))
+    for order in (("Dr. Müller", "carol"), ("carol", "Dr. Müller")):
+        for reader in order:
+            r = requests.put(f"{server.url}/datastore/label", params={"image": "blob3d", "tag": reader},
+                             files={"label": ("l.nii.gz", (tmp_path / "l.nii.gz").read_bytes())}, timeout=60)
+            assert r.status_code == 200 and r.json()["reader"] == reader, r.text
+
+
+def test_cors_allows_the_configured_viewer_origin_only(server):
+    ok = requests.get(f"{server.url}/info/", headers={"Origin": "http://viewer.example"}, timeout=30)
+    assert ok.headers.get("access-control-allow-origin") == "http://viewer.example"
+    other = requests.get(f"{server.url}/info/", headers={"Origin": "http://attacker.example"}, timeout=30)
+    assert "access-control-allow-origin" not in other.headers

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import pytest
 import requests
 import SimpleITK as sitk
 
-from tests.app._server import REPO_ROOT, free_port
+from tests.app._server import REPO_ROOT, free_port, running_serve_script
 
 MAKE_STUDIES = REPO_ROOT / "scripts" / "make_demo_studies.py"
 SERVE = REPO_ROOT / "scripts" / "serve.sh"
@@ -77,23 +75,11 @@ def test_serve_builds_the_studies_and_serves_them(tmp_path):
     """`make serve`'s launcher as a user runs it: the shipped model, the demo CT; a click on a demo nodule gives
     candidates on that nodule (the radiologists' masks are in the datastore to compare with)."""
     model = REPO_ROOT / "models" / "ssb_lidc64.pt"
-    studies, port, log = tmp_path / "studies", free_port(), tmp_path / "serve.log"
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(["bash", str(SERVE), "--conf", "num_threads", "1"], cwd=str(REPO_ROOT), start_new_session=True,
-                                env=_env(SSB_STUDIES=str(studies), SSB_PORT=str(port), OMP_NUM_THREADS="1"),
-                                stdout=fh, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline, info = time.time() + 120, None
-        while time.time() < deadline and info is None:
-            assert proc.poll() is None, log.read_text()[-4000:]
-            try:
-                r = requests.get(f"{url}/info/", timeout=2)
-                info = r.json() if r.status_code == 200 else None
-            except requests.RequestException:
-                time.sleep(0.5)
-        assert info is not None, log.read_text()[-4000:]
+    studies, log = tmp_path / "studies", tmp_path / "serve.log"
+    env = {"SSB_STUDIES": str(studies), "SSB_PORT": str(free_port())}
+    with running_serve_script(log, env, ("--conf", "num_threads", "1"), timeout=120) as url:
         assert url in log.read_text()  # the URL is printed for the user
+        info = requests.get(f"{url}/info/", timeout=10).json()
         conventions = info["ssb"]["ssb"]["conventions"]  # the checkpoint's own preprocessing
         assert conventions["intensity_scope"] == "window" and conventions["source"] == "checkpoint"
         objects = requests.get(f"{url}/datastore/?output=all", timeout=10).json()["objects"]
@@ -114,11 +100,3 @@ def test_serve_builds_the_studies_and_serves_them(tmp_path):
         info = requests.post(f"{url}/infer/ssb", params={"image": "LIDC-IDRI-0003_demo", "output": "json"},
                              data={"params": '{"foreground": [[45, 59, 26]]}'}, timeout=120).json()
         assert Path(info["model"]["path"]) == model.resolve()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session), by its id
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)

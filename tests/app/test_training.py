@@ -78,6 +78,17 @@ def _label(server, tmp_path, case: str, radius: float, name: str):
     return str(path)
 
 
+def test_update_model_without_enough_labels_says_why_where_the_viewers_look(client, server):
+    """ "Update Model" before two images are labelled: the run is skipped, and /info/'s train_stats (what 3D Slicer's
+    and OHIF's panels poll) says so and why; nothing was trained, so no accuracy is shown."""
+    assert client.info()["train_stats"]["ssb"]["status"] == "never trained"
+    task = client.train_start("ssb", {})
+    assert _wait_training(server, task["id"])["status"] == "DONE"
+    stats = client.info()["train_stats"]["ssb"]
+    assert stats["status"] == "skipped" and "needs at least 2 labelled images" in stats["reason"], stats
+    assert stats["total_time"] >= 0 and "best_metric" not in stats
+
+
 def test_reader_labels_start_a_training_run_whose_model_infer_then_uses(client, server, tmp_path):
     served = _sha(server.model)
     _, before = client.infer("ssb", "case0", {"foreground": [[16, 16, 4]]})
@@ -101,7 +112,9 @@ def test_reader_labels_start_a_training_run_whose_model_infer_then_uses(client, 
     assert after["reader_style"] == "reader 'alice' (label 2)"
     registry = json.loads(server.model.with_name("tiny.readers.json").read_text())
     assert registry["readers"] == {"reader0": 0, "reader1": 1, "alice": 2, "bob": 3} and registry["pending"] == {}
-    assert client.info()["train_stats"]["ssb"]["last_run"]["run_id"] == run["run_id"]
+    stats = client.info()["train_stats"]["ssb"]
+    assert stats["last_run"]["run_id"] == run["run_id"] and stats["status"] == "promoted" and "total_time" in stats
+    assert stats["best_metric"] == round(run["metrics"]["candidate"]["d_max"], 4)  # the "Accuracy" bar: D_max now served
 
 
 def test_a_worse_model_is_not_promoted(client, server):
@@ -112,6 +125,8 @@ def test_a_worse_model_is_not_promoted(client, server):
     candidate = run["metrics"]["candidate"]["ged"]  # null when the diverged model could not even be sampled
     assert run["status"] == "not promoted" and (candidate is None or candidate > run["metrics"]["served"]["ged"] + 0.01), run
     assert _sha(server.model) == served
+    stats = client.info()["train_stats"]["ssb"]
+    assert stats["status"] == "not promoted" and "GED" in stats["reason"], stats
     _, res = client.infer("ssb", "case1", {})
     assert res["model"]["sha256"] == served
 

@@ -33,3 +33,6 @@ def test_quick_benchmark_writes_every_table(tmp_path):
         assert scan["quality"][0]["nfe"] == 2 and 0 <= scan["quality"][0]["d_max"] <= 1
         assert scan["server"]["n"] == 2 and scan["server"]["per_nodule"][0]["slices"] >= 1
         assert "A click on each real nodule" in report
+        views = scan["views"]  # one lesion four ways and a save: one sampling with the cache, one per request without
+        assert views["cache"]["samplings_per_lesion"] == 1 and views["no_cache"]["samplings_per_lesion"] == 5
+        assert "| samplings per lesion | 1 | 5 |" in report

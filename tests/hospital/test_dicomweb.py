@@ -131,8 +131,10 @@ def test_candidates_exported_as_one_seg_and_as_slicer_seg_nrrd(server, mr, tmp_p
     from lib.dicom.seg_read import read_seg
 
     seg = read_seg(_infer(server, mr.uid, "dicom_seg", output_mode="segments").content, mr.sops)
-    names = ["candidate 0", "candidate 1", "candidate 2", "candidate 3", "consensus"]
-    assert seg.labels == names and seg.content_label == "SSB_CANDIDATES"
+    names = seg.labels  # "candidate 2 (rank 1, 412 mm3)": index, rank and volume
+    assert [n.split(" (rank ")[0] for n in names] == ["candidate 0", "candidate 1", "candidate 2", "candidate 3", "consensus"]
+    assert sorted(int(n.split("rank ")[1].split(",")[0]) for n in names[:4]) == [1, 2, 3, 4]
+    assert seg.content_label == "SSB_CANDIDATES"
     np.testing.assert_array_equal(seg.masks[4], seg.masks[:4].sum(0) >= 2)  # consensus: at least half of 4
 
     # the same candidates through the Slicer plugin's client call, as a .seg.nrrd (layered, overlapping)
@@ -199,3 +201,34 @@ def test_single_slice_ct_through_dicomweb(server):
     r = _infer(server, str(ct.SeriesInstanceUID), "dicom_seg", foreground=[[64, 64, 0]])
     seg = read_seg(r.content, [str(ct.SOPInstanceUID)])
     assert seg.masks.shape[1:] == (1, ct.Rows, ct.Columns) and seg.referenced_series == ct.SeriesInstanceUID
+
+
+def test_slicer_pick_submitted_untagged_is_stored_as_the_readers_seg(server, pacs, mr, tmp_path):
+    """The 3D Slicer path with the plugin's own client and its "Client ID" set to alice: the candidates as a
+    .seg.nrrd (segment names with rank and size), candidate k kept and submitted with the plugin's Submit (no tag,
+    so MONAI Label says ``final``): alice's SEG in the PACS holds candidate k, ContentCreatorName alice."""
+    from monailabel.client import MONAILabelClient
+
+    from lib.dicom.seg_read import read_seg
+
+    alice = MONAILabelClient(server.url, tmpdir=str(tmp_path), client_id="alice")
+    out, res = alice.infer("ssb", mr.uid, {"foreground": CLICK, "output_mode": "segments", "seed": 3,
+                                           "result_extension": ".nrrd", "result_dtype": "uint8"})
+    data, header = nrrd.read(out)
+    k = next(c["index"] for c in res["candidates"] if c["rank"] == 1)
+    assert header[f"Segment{k}_Name"].startswith(f"candidate {k} (rank 1, ")
+    kept = data[k].transpose(2, 1, 0)  # (Z, Y, X): the one segment the reader kept
+    label = sitk.GetImageFromArray(kept.astype(np.uint8))
+    label.CopyInformation(mr.series_volume)
+    sitk.WriteImage(label, str(tmp_path / "kept.nrrd"))
+    answer = alice.save_label(mr.uid, str(tmp_path / "kept.nrrd"), params={"label_info": [{"name": header[f"Segment{k}_Name"], "idx": 1}]})
+    assert answer["reader"] == "alice", answer
+
+    client = DICOMwebClient(pacs.dicomweb)
+    segs = [s for s in client.search_for_series(search_filters={"Modality": "SEG"})
+            if s.get("0008103E", {}).get("Value") == ["SSB label by alice"]]
+    assert len(segs) == 1
+    (ds,) = client.retrieve_series(mr.study, segs[0]["0020000E"]["Value"][0])
+    seg = read_seg(ds, mr.sops)
+    assert seg.creator == "alice" and str(ds.ContentCreatorName) == "alice"
+    np.testing.assert_array_equal(seg.masks[0], _on_instances(kept > 0, mr.series_volume, mr.headers))

@@ -23,7 +23,8 @@ import SimpleITK as sitk
 
 from lib.safety.filecheck import IncompleteFileError, check_complete
 
-__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_mask_like", "write_like", "write_seg_nrrd"]
+__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_mask_like", "write_like", "write_seg_nrrd",
+           "write_labelmap_seg_nrrd", "image_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class LoadedImage:
     """An image as the app uses it.
 
     Attributes:
-        array: (Z, Y, X) float32 intensities (RGB images are averaged to grey); Z = 1 for 2D images.
+        array: (Z, Y, X) float32 intensities (grey stored as RGB is averaged; colour pictures are refused); Z = 1 for 2D.
         reference: the SimpleITK image (2D or 3D) whose geometry every output copies.
         spacing_xyz: voxel size in mm along i, j, k (k = 1.0 for 2D images).
     """
@@ -80,9 +81,11 @@ _RECENT_LOCK = threading.Lock()
 RECENT_IMAGES = 2  # a reader clicks several lesions of the same scan: decompressing a whole CT costs ~1 s
 
 
-def _file_key(path: str) -> tuple | None:
-    """What identifies one version of an image file (None for folders: a DICOM series is read every time)."""
-    if not os.path.isfile(path):
+def image_identity(path: str | Path) -> tuple | None:
+    """What identifies one version of an image file: real path, modification time, size, inode (None for a folder
+    or a missing path: a DICOM series folder is read every time)."""
+    path = str(path)
+    if not path or not os.path.isfile(path):
         return None
     st = os.stat(path)
     return os.path.realpath(path), st.st_mtime_ns, st.st_size, st.st_ino
@@ -101,7 +104,7 @@ def read_image(path: str | Path) -> LoadedImage:
     path = str(path)
     if not path or not os.path.exists(path):
         raise ImageReadError(f"image not found: {path!r}")
-    key = _file_key(path)
+    key = image_identity(path)
     with _RECENT_LOCK:
         if key is not None and key in _RECENT:
             _RECENT.move_to_end(key)
@@ -124,8 +127,9 @@ def _read_image(path: str) -> LoadedImage:
         raise ImageReadError(str(exc)) from exc
     except RuntimeError as exc:
         raise ImageReadError(f"cannot read {os.path.basename(path)} as an image: {str(exc).strip().splitlines()[-1]}") from exc
-    if img.GetNumberOfComponentsPerPixel() > 1:  # RGB(A): grey = mean of the colour channels, same geometry
+    if img.GetNumberOfComponentsPerPixel() > 1:  # grey stored as RGB(A): the mean of its channels, same geometry
         comps = [sitk.VectorIndexSelectionCast(img, c, sitk.sitkFloat32) for c in range(min(3, img.GetNumberOfComponentsPerPixel()))]
+        _refuse_colour(path, np.stack([sitk.GetArrayViewFromImage(c) for c in comps]))
         grey = sum(comps[1:], comps[0]) / float(len(comps))
         grey.CopyInformation(img)
         img = grey
@@ -144,6 +148,24 @@ def _read_image(path: str) -> LoadedImage:
     sp = img.GetSpacing()
     spacing = (float(sp[0]), float(sp[1]), float(sp[2]) if dim == 3 else 1.0)
     return LoadedImage(arr, img, spacing)
+
+
+COLOUR_SPREAD = 10.0  # channel spread (on a 0..255 scale) above which a pixel is coloured, not grey + JPEG noise
+COLOUR_SHARE = 0.005  # share of coloured pixels above which an image is a colour picture
+
+
+def _refuse_colour(path: str, channels: np.ndarray) -> None:
+    """Raise :class:`ImageReadError` for a colour picture (a photo): the model segments greyscale scans.
+
+    ``channels``: (C, ...) the colour channels. A grey image saved as RGB (equal channels, or JPEG noise between
+    them) passes.
+    """
+    lo, hi = float(channels.min()), float(channels.max())
+    spread = (channels.max(axis=0) - channels.min(axis=0)) * (255.0 / max(hi - lo, 1e-6))
+    share = float((spread > COLOUR_SPREAD).mean())
+    if share > COLOUR_SHARE:
+        raise ImageReadError(f"{os.path.basename(path)} is a colour image ({100 * share:.1f}% of its pixels are coloured): "
+                             "the model segments greyscale scans (CT); send the scan itself, or a greyscale image")
 
 
 def read_mask_like(path: str | Path, image: LoadedImage) -> np.ndarray:
@@ -240,4 +262,34 @@ def write_seg_nrrd(channels: np.ndarray, names: list[str], colors: list[tuple[fl
             f"Segment{i}_Tags": "|",
         })
     nrrd.write(str(path), data, header=header, index_order="F")
+    return Path(path)
+
+
+def write_labelmap_seg_nrrd(labelmap_zyx: np.ndarray, segments: list[tuple[str, int, tuple[float, float, float]]],
+                            image: LoadedImage, path: str | Path) -> Path:
+    """A one-layer 3D Slicer ``.seg.nrrd``: a (Z, Y, X) uint8 labelmap whose values are named, coloured segments.
+
+    ``segments``: (name, label value, RGB colour in [0, 1]) per value. The file is a plain 3D NRRD on the image's
+    grid (any NRRD reader sees the labelmap); 3D Slicer reads the ``Segment{i}_*`` fields (all on layer 0, each with
+    its ``LabelValue``) and shows one segment per value in its own colour, i.e. the labelmap with a colour table.
+    """
+    arr = np.asarray(labelmap_zyx, dtype=np.uint8)
+    if arr.shape != image.array.shape:
+        raise ValueError(f"labelmap shape {arr.shape} differs from the image's {image.array.shape}")
+    z, y, x = arr.shape
+    directions, origin = _lps_geometry(image.reference)
+    header: dict = {
+        "type": "unsigned char", "dimension": 3, "space": "left-posterior-superior",
+        "kinds": ["domain", "domain", "domain"], "space directions": directions, "space origin": origin,
+        "encoding": "gzip", "Segmentation_MasterRepresentation": "Binary labelmap",
+        "Segmentation_ContainedRepresentationNames": "Binary labelmap|", "Segmentation_ReferenceImageExtentOffset": "0 0 0",
+    }
+    for i, (name, value, color) in enumerate(segments):
+        header.update({
+            f"Segment{i}_ID": f"segment_{i}", f"Segment{i}_Name": name, f"Segment{i}_NameAutoGenerated": "0",
+            f"Segment{i}_Color": " ".join(f"{v:.4f}" for v in color), f"Segment{i}_ColorAutoGenerated": "0",
+            f"Segment{i}_Layer": "0", f"Segment{i}_LabelValue": str(int(value)),
+            f"Segment{i}_Extent": f"0 {x - 1} 0 {y - 1} 0 {z - 1}", f"Segment{i}_Tags": "|",
+        })
+    nrrd.write(str(path), np.ascontiguousarray(arr.transpose(2, 1, 0)), header=header, index_order="F")
     return Path(path)

@@ -41,15 +41,8 @@ class RetrainTrigger:
         except (OSError, ValueError):
             return {"labels_since_last_run": 0, "runs_started": 0}
 
-    def _latest_tag(self, image_id: str) -> str | None:
-        """The tag saved last for the image (time stamps have 1 s resolution: ties go to reader tags)."""
-        ds = self.app.datastore()
-        stamped = [(ds.get_label_info(image_id, t).get("ts", 0), is_reader_tag(t), t) for t in ds.get_labels_by_image_id(image_id)]
-        return max(stamped)[2] if stamped else None
-
-    def on_label(self, image_id: str) -> dict:
-        """Record the label just saved for ``image_id``; returns what happened (added to the PUT answer)."""
-        tag = self._latest_tag(image_id)
+    def on_label(self, image_id: str, tag: str | None) -> dict:
+        """Record the label ``tag`` just saved for ``image_id``; returns what happened (added to the save's answer)."""
         if tag is None or not is_reader_tag(tag):
             return {}
         out: dict[str, Any] = {"reader": tag}

@@ -3,9 +3,10 @@
 What :class:`SSBDicomWebDatastore` changes in ``DICOMWebDatastore`` (monailabel 0.8.5):
 
 - a label saved under a reader's tag (``PUT /datastore/label?image=<SeriesInstanceUID>&tag=<reader>``; every
-  tag :func:`lib.readers.is_reader_tag` accepts, ``final`` included) is written as a one-segment DICOM SEG over
-  the image's series and stored to the PACS (STOW-RS), identifying
-  - the reader: ``ContentCreatorName`` = the tag (or the ``reader`` of ``params``), and in ``SeriesDescription``;
+  tag :func:`lib.readers.is_reader_tag` accepts; a viewer's untagged ``final`` is first given its reader's name
+  by :func:`lib.label_saves.reader_for_save`) is written as a one-segment DICOM SEG over the image's series and
+  stored to the PACS (STOW-RS), identifying
+  - the reader: ``ContentCreatorName`` = the tag, and in ``SeriesDescription``;
   - the candidate it came from, when ``params`` carry ``candidate`` (and ``seed``, ``model``): in
     ``SeriesDescription`` (``SSB candidate 2 accepted by alice``), ``ContentDescription`` and the segment's
     description; ``SegmentAlgorithmType`` is then ``SEMIAUTOMATIC`` (a model result a reader accepted), else
@@ -32,6 +33,7 @@ from lib.dicom.label_files import read_label_file
 from lib.dicom.seg_write import Segment, SegIdentity, write_seg
 from lib.dicom.series import SeriesError, read_series_headers, series_dir_of
 from lib.errors import bad_request
+from lib.label_saves import reader_for_save, record_saved
 from lib.readers import is_reader_tag
 
 __all__ = ["SSBDicomWebDatastore", "reader_seg_identity"]
@@ -67,6 +69,7 @@ class SSBDicomWebDatastore(DICOMWebDatastore):
 
     def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any],
                    label_id: str = "") -> str:
+        label_tag = reader_for_save(label_tag, label_info)
         if not is_reader_tag(label_tag):
             return LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)
         image_uri = self.get_image_uri(image_id)
@@ -77,12 +80,14 @@ class SSBDicomWebDatastore(DICOMWebDatastore):
             label_filename = converted = binary_to_image(image_uri, label_filename)
         try:
             info = dict(label_info or {})
-            reader = str(info.get("reader") or label_tag)
+            reader = label_tag
             seg_uid = self._store_seg(image_uri, label_filename, reader, info)
             image_info = self.get_image_info(image_id)
             info.update({"SeriesInstanceUID": seg_uid, "reader": reader, "StudyInstanceUID": image_info.get("StudyInstanceUID"),
                          "PatientID": image_info.get("PatientID"), "Modality": "SEG"})
-            return LocalDatastore.save_label(self, image_id, label_filename, label_tag, info)
+            saved = LocalDatastore.save_label(self, image_id, label_filename, label_tag, info)
+            record_saved(image_id, label_tag)
+            return saved
         finally:
             if converted:
                 os.unlink(converted)

@@ -3,6 +3,10 @@
 Every parameter arrives as JSON in the ``params`` form field; viewers send numbers typed into text boxes as
 strings, and list-valued defaults (choices) as the chosen item, so both forms are accepted. A bad value raises
 :class:`ParamError` naming the parameter, what was expected and what came; the task turns it into HTTP 400.
+
+A key that is neither one of the model's parameters nor one MONAI Label or a viewer adds by itself
+(:data:`CLIENT_KEYS`) is refused too, naming the known parameters: a misspelt ``num_candiates`` would otherwise
+be ignored and the reader would get the default without a word.
 """
 
 from __future__ import annotations
@@ -11,10 +15,27 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["OUTPUT_MODES", "RESULT_EXTENSIONS", "ParamError", "InferParams", "default_config"]
+__all__ = ["API_KEYS", "CLIENT_KEYS", "OUTPUT_MODES", "RESULT_EXTENSIONS", "ParamError", "InferParams", "default_config"]
 
 OUTPUT_MODES = ("agreement", "segments", "variability")
 RESULT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha", ".seg.nrrd")
+
+# Parameters for programs rather than people (not listed in /info/, where 3D Slicer would show them as options):
+# ``foreground_mm`` clicks in patient coordinates (DICOM LPS, mm; the OHIF SSB panel sends what the reader
+# clicked on), ``include_masks`` the candidates as compact JSON (:mod:`lib.infers.masks_json`).
+API_KEYS = frozenset({"foreground_mm", "include_masks"})
+
+# Request keys the app does not define but accepts: MONAI Label's infer endpoint and app add the first group; the
+# 3D Slicer plugin (MONAILabelClient) and the OHIF MONAI Label panel send the others with every request of any
+# model type (monailabel 0.8.5 and its plugins). They are read where they mean something here (``foreground``,
+# ``roi``, ``result_extension``, ``client_id``) and otherwise left alone.
+CLIENT_KEYS = frozenset({
+    "model", "image", "image_id", "description", "save_label", "label_tag", "session", "label", "device", "timeout",
+    "logging",
+    "result_extension", "result_dtype", "result_compress", "client_id", "label_info", "roi", "slice", "reset_state",
+    "selected_label_name",
+    "restore_label_idx", "foreground", "background", "label_prompt", "points", "point_labels",
+})
 
 
 class ParamError(ValueError):
@@ -66,6 +87,17 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     return v
 
 
+def _bool(name: str, value: Any) -> bool:
+    v = _first(value)
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", ""):
+        return v.strip().lower() in ("true", "1")
+    if v in (0, 1):
+        return bool(v)
+    raise ParamError(f"{name} must be true or false, got {value!r}")
+
+
 def default_config(defaults: dict, reader_choices: list[str]) -> dict:
     """The model ``config`` shown in ``/info/``: every parameter with its default (choices as lists)."""
     return {
@@ -77,6 +109,7 @@ def default_config(defaults: dict, reader_choices: list[str]) -> dict:
         "output_mode": list(OUTPUT_MODES),
         "candidate": -1,
         "variability_levels": 10,
+        "save_as": "",
     }
 
 
@@ -91,6 +124,10 @@ class InferParams:
         output_mode: ``agreement`` (uint8 labelmap), ``segments`` (.seg.nrrd, one segment per candidate plus
             the consensus) or ``variability`` (the variability map scaled to ``variability_levels`` uint8 levels).
         candidate: -1, or k in 0 .. N-1 to return candidate k alone as the labelmap (label 4).
+        foreground_mm: clicks [[x, y, z], ...] in patient coordinates (LPS, mm) or None; they become ``foreground``.
+        include_masks: add the candidates as compact JSON to the answer (``masks``).
+        save_as: "" (nothing saved), or a reader name: candidate k (``candidate`` must be set) is saved as that
+            reader's label of the image, from the same sampled set the reader looked at (no upload, voxel for voxel).
         foreground: clicks [[i, j, k], ...] (voxel indices) or None. roi: an ROI box or None.
         result_extension: file format of the returned image.
     """
@@ -106,6 +143,9 @@ class InferParams:
     foreground: Any
     roi: Any
     result_extension: str | None
+    save_as: str = ""
+    foreground_mm: Any = None
+    include_masks: bool = False
 
     @classmethod
     def parse(cls, request: dict, defaults: dict, max_candidates: int, max_nfe: int, reader_choices: list[str]) -> "InferParams":
@@ -115,6 +155,9 @@ class InferParams:
             ParamError: a value outside what the parameter accepts.
         """
         cfg = default_config(defaults, reader_choices)
+        unknown = sorted(k for k in request if k not in cfg and k not in CLIENT_KEYS and k not in API_KEYS)
+        if unknown:
+            raise ParamError(f"unknown parameter(s) {unknown}; the parameters of this model are {sorted(cfg)}")
 
         def get(key: str) -> Any:
             value = request.get(key)
@@ -130,6 +173,12 @@ class InferParams:
         ext = request.get("result_extension") or None
         if ext is not None and ext not in RESULT_EXTENSIONS:
             raise ParamError(f"result_extension must be one of {list(RESULT_EXTENSIONS)}, got {ext!r}")
+        save_as = _first(get("save_as"))
+        if not isinstance(save_as, str):
+            raise ParamError(f"save_as must be a reader name (text), got {save_as!r}")
+        save_as = save_as.strip()
+        if save_as and candidate < 0:
+            raise ParamError("save_as saves the picked candidate: set candidate to its index (0 .. num_candidates - 1)")
         return cls(
             num_candidates=n,
             nfe=_int("nfe", get("nfe"), 1, max_nfe),
@@ -142,6 +191,9 @@ class InferParams:
             foreground=request.get("foreground") or None,
             roi=request.get("roi") or None,
             result_extension=ext,
+            save_as=save_as,
+            foreground_mm=request.get("foreground_mm") or None,
+            include_masks=_bool("include_masks", request.get("include_masks", False)),
         )
 
     def to_dict(self) -> dict:

@@ -10,9 +10,15 @@ Steps per request (the model is the one loaded at server start, see :mod:`lib.mo
    continues, each candidate kept only where it is connected in 3D to the click;
 4. results put back on the input's voxel grid and written with its exact spacing, origin and direction:
    ``agreement`` (default, uint8 labelmap 0..3), ``candidate=k`` (candidate k alone as label 4),
-   ``segments`` (``.seg.nrrd``: every candidate and the consensus as overlapping segments) or
-   ``variability`` (uint8 levels 1..L of the variability map);
-5. the float variability map saved in the datastore under the tag ``ssb_variability`` (datastore images only).
+   ``segments`` (``.seg.nrrd``: every candidate, named with its rank and size, and the consensus as overlapping
+   segments) or ``variability`` (uint8 levels 1..L of the variability map; asked as NRRD it comes as a one-layer
+   ``.seg.nrrd`` whose levels carry a cold-to-hot colour scale, which 3D Slicer shows as such);
+5. the float variability map saved in the datastore under the tag ``ssb_variability`` (datastore images only);
+6. with ``save_as=<reader>`` and ``candidate=k``: candidate k saved as that reader's label of the image.
+
+The candidates of one request context (image, model, sampling parameters, click) are sampled once and reused
+by every later view of it and by the save of a pick (:mod:`lib.candidate_cache`); ``cache`` in the answer says
+whether this request sampled (``hit`` false) or reused a set (``hit`` true, ``timings.sample_s`` ~ 0).
 
 Any bad request (parameter, click, ROI, unreadable file) is answered with HTTP 400 before anything is written.
 """
@@ -20,10 +26,12 @@ Any bad request (parameter, click, ROI, unreadable file) is answered with HTTP 4
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,12 +40,16 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from ssb_core.volume import ClickPlan, GrowthSettings, RoiError, RoiPlan, crop_box, plan_roi, segment_lesion, to_full
 
+from lib.candidate_cache import CandidateCache, context_key
 from lib.candidate_set import AGREEMENT_LABELS, CandidateSet
 from lib.errors import bad_request
-from lib.imageio import ImageReadError, LoadedImage, read_image, read_mask_like, write_like, write_seg_nrrd
+from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
+                         write_like, write_seg_nrrd)
+from lib.infers.masks_json import masks_json
 from lib.infers.params import RESULT_EXTENSIONS, InferParams, ParamError, default_config
 from lib.model_store import ModelStore
-from lib.readers import reader_tags
+from lib.readers import is_reader_tag, reader_tags
+from lib.safety.names import UnsafeNameError, check_name
 
 __all__ = ["SSBInfer", "VARIABILITY_TAG"]
 
@@ -53,9 +65,10 @@ class SSBInfer(InferTask):
     """MONAI Label infer task (model type ``segmentation``) over an :class:`lib.model_store.ModelStore`."""
 
     def __init__(self, store: ModelStore, datastore: Callable[[], Any], max_candidates: int = 32, max_slices: int = 64,
-                 slice_batch: int = 16, save_variability: bool = True) -> None:
+                 slice_batch: int = 16, save_variability: bool = True, cache_contexts: int = 16) -> None:
         self.store = store
         self.datastore = datastore
+        self.cache = CandidateCache(cache_contexts)
         self.max_candidates = int(max_candidates)
         self.growth = GrowthSettings(slice_batch=int(slice_batch), max_slices=int(max_slices))
         self.save_variability = save_variability
@@ -84,8 +97,16 @@ class SSBInfer(InferTask):
         clock["read"] = time.perf_counter()
         pipe, conv = model.pipeline, model.conventions
         config = pipe.defaults.replace(num_candidates=p.num_candidates, nfe=p.nfe, guidance_weight=p.guidance_weight)
-        lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
-                                self.growth)
+        sampling = {"num_candidates": p.num_candidates, "nfe": p.nfe, "guidance_weight": p.guidance_weight, "seed": p.seed,
+                    "label": label}
+        where = {"box": click.box.to_dict(), "seeds": np.round(click.seeds_ijk, 3).tolist(), "k_range": list(click.k_range)}
+        key = context_key(image_identity(request.get("image", "")), model.sha256, sampling, where)
+        lesion = self.cache.get(key, model.sha256)
+        hit = lesion is not None
+        if not hit:
+            lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
+                                    self.growth)
+            self.cache.put(key, model.sha256, lesion)
         clock["sample"] = time.perf_counter()
         cands = CandidateSet.from_lesion(lesion)
         plan = lesion.plan
@@ -94,8 +115,9 @@ class SSBInfer(InferTask):
         unit = "area_mm2" if image.is_2d else "volume_mm3"
         summary = cands.summary(image.voxel_volume, unit, self._reader_masks(image_id, image, plan), p.seed, names)
         clock["summarise"] = time.perf_counter()
-        result_file, label_names = self._write_output(p, cands, image, request.get("image", ""))
-        variability = self._save_variability(image_id, cands, image) if self.save_variability else None
+        result_file, label_names = self._write_output(p, cands, image, request.get("image", ""), summary["candidates"], unit)
+        variability = self._save_variability(image_id, cands, image) if self.save_variability and not hit else None
+        saved = self._save_pick(p, image_id, cands, image, model.sha256, key) if p.save_as else None
         clock["write"] = time.perf_counter()
         result = {
             "model": {"path": str(self.store.path), "sha256": model.sha256[:16], "readers": list(pipe.checkpoint.readers)},
@@ -103,18 +125,22 @@ class SSBInfer(InferTask):
             "roi": {**plan.to_dict(), "model_roi_size": list(conv.roi_size), "model_spacing_mm": list(conv.spacing_mm),
                     "rounds": lesion.rounds, "stopped": lesion.stopped,
                     "dropped_voxels": [int(v) for v in lesion.dropped_voxels]},
-            "params": {k: v for k, v in p.to_dict().items() if k not in ("foreground", "roi")},
+            "params": {k: v for k, v in p.to_dict().items() if k not in ("foreground", "roi", "foreground_mm")},
+            "click_ijk": p.foreground,
             "reader_style": how,
             "seed": p.seed,
             **summary,
-            "variability": variability,
+            "variability": variability if not hit else self._variability_info(image_id, cands),
             "output": {"mode": "candidate" if p.candidate >= 0 else p.output_mode, "candidate": p.candidate,
                        "file_format": _ext(result_file)},
             "label_names": label_names,
+            "cache": {"context": key, "hit": hit, **self.cache.stats()},
+            "saved": saved,
+            "masks": masks_json(cands, image, p.variability_levels) if p.include_masks else None,
             **_timings(clock),
         }
-        logger.info("ssb infer %s: %d candidates x %d slices at NFE %d in %.2f s", image_id or "file", p.num_candidates,
-                    len(plan.slices), p.nfe, result["timings"]["total_s"])
+        logger.info("ssb infer %s: %d candidates x %d slices at NFE %d in %.2f s (%s)", image_id or "file", p.num_candidates,
+                    len(plan.slices), p.nfe, result["timings"]["total_s"], "cached set" if hit else "sampled")
         return result_file, result
 
     def _validate(self, request: dict, model: Any) -> tuple[InferParams, LoadedImage, ClickPlan, int | None, str]:
@@ -124,13 +150,19 @@ class SSBInfer(InferTask):
             p = InferParams.parse(request, pipe.defaults.to_dict(), self.max_candidates, pipe.bridge.num_timesteps,
                                   self.store.readers.choices())
             image = read_image(request.get("image", ""))
+            if p.foreground_mm is not None:
+                if p.foreground is not None:
+                    raise ParamError("give the click either as foreground (voxel indices) or as foreground_mm, not both")
+                p = replace(p, foreground=_mm_to_ijk(p.foreground_mm, image))
             plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
+            if p.save_as:
+                _check_reader_name(p.save_as, request.get("image_id"))
             size = (p.num_candidates + 1) * image.array.size
             if p.output_mode == "segments" and p.candidate < 0 and size > SEGMENTS_MAX_BYTES:
                 raise ParamError(f"output_mode 'segments' would write {p.num_candidates + 1} full-size uint8 channels "
                                  f"({size / 2**30:.1f} GiB); use fewer candidates or 'agreement'")
-        except (ParamError, RoiError, ImageReadError, KeyError) as exc:
+        except (ParamError, RoiError, ImageReadError, KeyError, UnsafeNameError) as exc:
             raise bad_request(exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
         return p, image, plan, label, how
 
@@ -153,26 +185,33 @@ class SSBInfer(InferTask):
                 logger.warning("ignoring reader label %s/%s: %s", tag, image_id, exc)
         return np.stack(masks) if masks else None
 
-    def _write_output(self, p: InferParams, cands: CandidateSet, image: LoadedImage, path: str) -> tuple[str, dict]:
+    def _write_output(self, p: InferParams, cands: CandidateSet, image: LoadedImage, path: str, per_candidate: list[dict],
+                      unit: str) -> tuple[str, dict]:
         shape = image.array.shape
         if p.output_mode == "segments" and p.candidate < 0:
-            names = [f"candidate {k}" for k in range(cands.n)] + ["consensus"]
+            names = [_candidate_name(c, unit) for c in per_candidate] + ["consensus"]
             colors = [_COLORS[k % len(_COLORS)] for k in range(cands.n)] + [(1.0, 1.0, 0.0)]
             stack = np.concatenate([cands.masks, cands.consensus()[None]]).astype(np.uint8)
             out = _tempfile(".seg.nrrd")
             write_seg_nrrd(to_full(stack, cands.plan, shape), names, colors, image, out)
             return out, {name: i + 1 for i, name in enumerate(names)}
+        ext = p.result_extension if p.result_extension and p.result_extension != ".seg.nrrd" else _input_ext(path)
         if p.candidate >= 0:
             box = cands.masks[p.candidate].astype(np.uint8) * AGREEMENT_LABELS["chosen candidate"]
             names = {"chosen candidate": AGREEMENT_LABELS["chosen candidate"]}
         elif p.output_mode == "variability":
+            levels = p.variability_levels
             v = cands.variability()
-            box = np.where(v > 0, np.ceil(v * p.variability_levels), 0).astype(np.uint8)
-            names = {f"variability <= {lvl / p.variability_levels:.2f}": lvl for lvl in range(1, p.variability_levels + 1)}
+            box = np.where(v > 0, np.ceil(v * levels), 0).astype(np.uint8)
+            names = {f"variability <= {lvl / levels:.2f}": lvl for lvl in range(1, levels + 1)}
+            if ext == ".nrrd":  # a labelmap any NRRD reader reads, with the colour scale 3D Slicer shows
+                out = _tempfile(".seg.nrrd")
+                segments = [(name, lvl, _scale_color((lvl - 1) / max(1, levels - 1))) for name, lvl in names.items()]
+                write_labelmap_seg_nrrd(to_full(box, cands.plan, shape), segments, image, out)
+                return out, names
         else:
             box = cands.agreement()
             names = {k: v for k, v in AGREEMENT_LABELS.items() if v <= 3}
-        ext = p.result_extension if p.result_extension and p.result_extension != ".seg.nrrd" else _input_ext(path)
         out = _tempfile(ext)
         write_like(to_full(box, cands.plan, shape), image, out, np.uint8)
         return out, names
@@ -182,18 +221,89 @@ class SSBInfer(InferTask):
         if not image_id:
             return None
         v = cands.variability()
-        info = {"definition": VARIABILITY_DEFINITION, "num_candidates": cands.n}
         tmp = _tempfile(".nrrd")
         try:
             write_like(to_full(v, cands.plan, image.array.shape), image, tmp, np.float32)
-            self.datastore().save_label(image_id, tmp, VARIABILITY_TAG, info)
+            self.datastore().save_label(image_id, tmp, VARIABILITY_TAG, {"definition": VARIABILITY_DEFINITION,
+                                                                          "num_candidates": cands.n})
         except Exception as exc:  # a read-only or remote datastore: the segmentation is still answered
             logger.warning("variability map of %s not saved: %s", image_id, exc)
             return {"tag": VARIABILITY_TAG, "saved": False, "error": str(exc)}
         finally:
             os.unlink(tmp)
-        download = f"/datastore/label?label={image_id}&tag={VARIABILITY_TAG}"
-        return {"tag": VARIABILITY_TAG, "label": image_id, "download": download, **info, "max": round(float(v.max()), 4)}
+        return self._variability_info(image_id, cands)
+
+    @staticmethod
+    def _variability_info(image_id: str | None, cands: CandidateSet) -> dict | None:
+        """Where the saved float map of this candidate set is (written when the set was sampled)."""
+        if not image_id:
+            return None
+        return {"tag": VARIABILITY_TAG, "label": image_id, "download": f"/datastore/label?label={image_id}&tag={VARIABILITY_TAG}",
+                "definition": VARIABILITY_DEFINITION, "num_candidates": cands.n, "max": round(float(cands.variability().max()), 4)}
+
+    def _save_pick(self, p: InferParams, image_id: str, cands: CandidateSet, image: LoadedImage, model_sha256: str,
+                   context: str | None) -> dict:
+        """Candidate ``p.candidate`` of this very set saved as reader ``p.save_as``'s label (binary, lesion = 1)."""
+        k = p.candidate
+        info = {"reader": p.save_as, "candidate": k, "seed": p.seed, "model": model_sha256[:16], "context": context,
+                "source": "ssb candidate picked in the viewer"}
+        tmp = _tempfile(".nii.gz")
+        try:
+            write_like(to_full(cands.masks[k].astype(np.uint8), cands.plan, image.array.shape), image, tmp, np.uint8)
+            self.datastore().save_label(image_id, tmp, p.save_as, info)
+        finally:
+            os.unlink(tmp)
+        logger.info("candidate %d of context %s saved as the label of %s for %s", k, context, p.save_as, image_id)
+        stored = self.datastore().get_label_info(image_id, p.save_as) or {}
+        return {"reader": p.save_as, "tag": p.save_as, "image": image_id, "candidate": k,
+                "voxels": int(cands.masks[k].sum()), "seg_series": stored.get("SeriesInstanceUID")}
+
+
+def _mm_to_ijk(points: Any, image: LoadedImage) -> list[list[float]]:
+    """Clicks in patient coordinates (LPS, mm) -> voxel indices (i, j, k) of ``image`` (continuous, may lie outside)."""
+    if isinstance(points, (list, tuple)) and points and all(isinstance(v, (int, float)) for v in points):
+        points = [points]
+    if not isinstance(points, (list, tuple)) or not points:
+        raise ParamError(f"foreground_mm must be a list of [x, y, z] points in mm, got {points!r}")
+    ref, out = image.reference, []
+    for pt in points:
+        ok = isinstance(pt, (list, tuple)) and len(pt) == 3 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pt)
+        if not ok:
+            raise ParamError(f"foreground_mm must be a list of [x, y, z] points in mm, got {points!r}")
+        idx = ref.TransformPhysicalPointToContinuousIndex([float(v) for v in pt][: ref.GetDimension()])
+        out.append([round(float(c), 3) for c in idx] + ([0.0] if ref.GetDimension() == 2 else []))
+    return out
+
+
+def _check_reader_name(name: str, image_id: str | None) -> None:
+    """``save_as`` must be a reader tag the datastore accepts, for an image of the datastore."""
+    if not image_id:
+        raise ParamError("save_as needs an image of the datastore (image=<id>), not an uploaded file")
+    check_name("save_as (reader name)", name)
+    if not is_reader_tag(name):
+        raise ParamError(f"save_as {name!r} is reserved by the app (original, ssb_*): choose the reader's own name")
+
+
+def _candidate_name(c: dict, unit: str) -> str:
+    """``candidate 2 (rank 1, 412 mm3)``: index, rank (1 = closest to the consensus) and size."""
+    size = float(c[unit])
+    if unit == "area_mm2":
+        text = f"{size:.0f} mm2"
+    else:
+        text = f"{size / 1000:.2f} ml" if size >= 1000 else f"{size:.0f} mm3"
+    return f"candidate {c['index']} (rank {c['rank']}, {text})"
+
+
+def _scale_color(t: float) -> tuple[float, float, float]:
+    """A cold-to-hot colour scale: t = 0 blue, 0.5 yellow, 1 red (RGB in [0, 1])."""
+    stops = [(0.0, (0.15, 0.35, 1.0)), (0.5, (1.0, 0.9, 0.1)), (1.0, (0.9, 0.05, 0.05))]
+    t = min(1.0, max(0.0, t))
+    for (t0, c0), (t1, c1) in zip(stops, stops[1:]):
+        if t <= t1:
+            w = (t - t0) / (t1 - t0)
+            return tuple(round(a + w * (b - a), 4) for a, b in zip(c0, c1, strict=True))  # type: ignore[return-value]
+    return stops[-1][1]
 
 
 def _timings(clock: dict[str, float]) -> dict:

@@ -9,6 +9,7 @@ algorithms (RS/PS/ES; a realm's public key can never verify an HMAC token, so ``
 Signature and expiry are verified, the audience is not (as upstream); roles are read from the claim path in
 ``MONAI_LABEL_AUTH_TOKEN_ROLES`` (``realm_access#roles``), and MONAI Label's ``RBAC`` then asks for the
 endpoint's role: annotator for label writes, admin for training and model changes, user for the rest.
+The token's user name is also what a label submitted from a viewer is saved under (:mod:`lib.label_saves`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import logging
 
 import jwt
+
+from lib.label_saves import set_signed_in
 
 __all__ = ["ALGORITHMS", "install_token_check"]
 
@@ -44,6 +47,7 @@ def install_token_check() -> bool:
         payload = jwt.decode(token, key, algorithms=ALGORITHMS,
                              options={"verify_signature": True, "verify_aud": False, "verify_exp": True, "require": ["exp"]})
         roles = _claim(payload, settings.MONAI_LABEL_AUTH_TOKEN_ROLES)
+        set_signed_in(str(payload.get(settings.MONAI_LABEL_AUTH_TOKEN_USERNAME) or ""))  # whose a viewer's save is
         return auth.User(
             username=str(payload.get(settings.MONAI_LABEL_AUTH_TOKEN_USERNAME) or ""),
             email=payload.get(settings.MONAI_LABEL_AUTH_TOKEN_EMAIL),

@@ -3,6 +3,8 @@
 What :class:`SafeLocalDatastore` adds to ``LocalDatastore`` (monailabel 0.8.5):
 
 - image ids and label tags are checked by :func:`lib.safety.names.check_name` (HTTP 400, nothing written);
+- a label the viewers submit without a tag (``final``) is stored under its reader's name when one is known
+  (:func:`lib.label_saves.reader_for_save`: signed-in user, ``reader`` or Slicer's ``client_id``);
 - a reader's label (every tag :func:`lib.readers.is_reader_tag` accepts) is checked by
   :func:`lib.safety.labels.check_label`: a complete binary mask on the image's grid (HTTP 400); a label
   for an image not in the datastore is HTTP 404 (MONAI Label answers 500);
@@ -11,7 +13,9 @@ What :class:`SafeLocalDatastore` adds to ``LocalDatastore`` (monailabel 0.8.5):
 - every label, image and ``datastore_v2.json`` write is atomic (:mod:`lib.safety.atomic`); the index is
   re-read under the datastore's file lock before it is changed, so a label saved by another process (the
   training subprocess re-creates the app) is not dropped by a stale copy;
-- temporary files a crash left behind are removed when the server starts.
+- temporary files a crash left behind are removed when the server starts;
+- an image counts as labelled (``completed`` in ``/datastore/?output=stats``, the viewers' "Annotated") once any
+  reader saved a label for it, not only one tagged ``final``: readers save under their own names here.
 
 Each tag's label lives in ``labels/<tag>/<image id><ext>``: readers with their own tag never share a file.
 """
@@ -30,6 +34,7 @@ from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastor
 
 from lib.errors import bad_request, conflict, not_found
 from lib.imageio import ImageReadError, read_image
+from lib.label_saves import reader_for_save, record_saved
 from lib.readers import is_reader_tag
 from lib.safety.atomic import atomic_copy, atomic_write_text, sweep_temporaries
 from lib.safety.labels import LabelError, check_label
@@ -73,15 +78,25 @@ class SafeLocalDatastore(LocalDatastore):
         else:
             write()
 
+    # --- what counts as labelled --------------------------------------------------------------------------
+    def get_labeled_images(self, label_tag: str | None = None, labels: list[str] | None = None) -> list[str]:
+        """Images with at least one reader's label (any tag :func:`lib.readers.is_reader_tag` accepts)."""
+        return [k for k, v in self._datastore.objects.items() if any(is_reader_tag(t) for t in v.labels)]
+
+    def get_unlabeled_images(self, label_tag: str | None = None, labels: list[str] | None = None) -> list[str]:
+        labelled = set(self.get_labeled_images())
+        return [k for k in self._datastore.objects if k not in labelled]
+
     # --- writes ---------------------------------------------------------------------------------------------
     def save_label(self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any]) -> str:
+        if label_info is not None and not isinstance(label_info, dict):
+            raise bad_request(f"the params form field must be a JSON object, got {label_info!r}")
+        label_tag = reader_for_save(label_tag, label_info)
         try:
             check_name("image id", image_id)
             check_name("label tag", label_tag)
         except UnsafeNameError as exc:
             raise bad_request(str(exc)) from None
-        if label_info is not None and not isinstance(label_info, dict):
-            raise bad_request(f"the params form field must be a JSON object, got {label_info!r}")
         image_uri = self.get_image_uri(image_id)
         if not image_uri:
             raise not_found(f"unknown image {image_id!r}: not in the datastore (GET /datastore/?output=all lists the images)")
@@ -100,8 +115,11 @@ class SafeLocalDatastore(LocalDatastore):
                 raise not_found(f"image {image_id!r} was removed from the datastore meanwhile")
             atomic_copy(label_filename, os.path.join(folder, name))
             info = dict(label_info or {}, ts=int(time.time()), name=name)
+            if is_reader_tag(label_tag):
+                info["reader"] = label_tag
             obj.labels[label_tag] = DataModel(info=info, ext=ext)
             self._update_datastore_file(lock=False)
+        record_saved(image_id, label_tag)
         logger.info("saved label %s for image %s (tag %s)", name, image_id, label_tag)
         return image_id
 

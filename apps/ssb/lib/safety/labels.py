@@ -3,9 +3,10 @@
 The app trains on reader labels voxel for voxel against their image, so a label must have the image's size,
 spacing, origin and direction (tolerances: 1e-4 mm spacing, 1e-3 mm origin, 1e-4 direction cosines); a 3D
 label of one slice is accepted for a 2D image (Slicer saves 2D images so). It must be an integer labelmap
-with background 0 and at most ONE lesion value: 1 as a rule, or the value a viewer kept, e.g. 4 when a reader
-accepts candidate k (``candidate=k`` returns it as label 4); the app reads any value > 0 as lesion, so a map
-of several values (the agreement map 1/2/3 submitted as it is) is refused rather than silently merged. A
+with background 0 and at most ONE lesion value: 1, or 4 when a reader accepts candidate k (``candidate=k``
+returns it as label 4). A map of several values (the agreement map 1/2/3 submitted as it is) is refused rather
+than silently merged, and so is any other value (a 0/255 image mask: the README promises the refusal, and a
+lesion value the viewers never write says the file is not the label the reader meant to send). A
 multi-segment ``.seg.nrrd`` follows the same rule in every segment. Nothing is resampled: a label on another
 grid is refused with both geometries in the message.
 """
@@ -19,7 +20,9 @@ import SimpleITK as sitk
 
 from lib.safety.filecheck import IncompleteFileError, check_complete
 
-__all__ = ["LabelError", "check_label"]
+__all__ = ["LESION_VALUES", "LabelError", "check_label"]
+
+LESION_VALUES = (1, 4)  # 1: a reader's mask; 4: an accepted candidate as the app returns it
 
 
 class LabelError(ValueError):
@@ -63,6 +66,10 @@ def check_label(label_path: str | os.PathLike, image_path: str | os.PathLike) ->
     if arr.dtype.kind not in "biu":
         raise LabelError(f"the label must be an integer labelmap (0 = background, 1 = lesion), got {arr.dtype} voxels")
     values = np.unique(arr)
+    shown = ", ".join(f"{v:g}" for v in values[:8]) + (" ..." if len(values) > 8 else "")
     if values.min() < 0 or np.count_nonzero(values) > 1:
-        shown = ", ".join(f"{v:g}" for v in values[:8]) + (" ..." if len(values) > 8 else "")
         raise LabelError(f"the label must be a binary mask (0 = background, one lesion value such as 1), got the values {shown}")
+    lesion = [int(v) for v in values if v != 0]
+    if lesion and lesion[0] not in LESION_VALUES:
+        raise LabelError(f"the lesion value must be 1 (or 4 for an accepted candidate), got the values {shown}: "
+                         "save the mask as 0/1")

@@ -8,6 +8,9 @@ the guard is added from the app's constructor and the middleware stack is rebuil
   413 for a request body over ``max_upload_bytes`` (by ``Content-Length``, and by counting a chunked body),
   400 for a query string holding NUL (``%00``), 404 for ``POST /train/{model}``, ``/scoring/{method}`` or
   ``/batch/infer/{model}`` naming a task the app does not have (MONAI Label would start a subprocess that fails);
+  400 for a ``POST /train/{model}`` body the trainer would refuse in its subprocess (an unknown key, a value out
+  of range: MONAI Label answers 200 and the run then fails); 400 for ``PUT /datastore/label`` under a tag the
+  app reserves for itself (``ssb_*``: the variability map is not overwritten by an upload);
   ``PUT`` / ``DELETE /model/{name}``: 401 / 403 without an admin token (authentication on; MONAI Label itself
   asks only for an annotator), then 405 for everyone (see ``MODEL_CHANGE_REFUSED``);
 - exception handlers: invalid JSON in a ``params`` / ``info`` form field -> 400; MONAI Label's
@@ -17,6 +20,10 @@ the guard is added from the app's constructor and the middleware stack is rebuil
   not an object, ``/logs/gpu`` without ``nvidia-smi``, an empty dataset archive ...) -> their 4xx.
 
 Every answer is JSON ``{"detail": "<what was wrong>"}``, like FastAPI's own errors.
+
+:func:`install` also restricts MONAI Label's CORS policy (it lets every web origin read and write the server,
+with credentials): only the origins of ``--conf cors_origins`` (comma separated; ``*`` for any) are allowed,
+none by default, so only pages served by the server itself (its OHIF) can call it from a browser.
 """
 
 from __future__ import annotations
@@ -27,16 +34,19 @@ import re
 import shutil
 import sys
 from collections.abc import Callable, Collection
+from urllib.parse import parse_qs
 
 from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
 
-__all__ = ["MODEL_CHANGE_REFUSED", "RequestGuard", "install"]
+__all__ = ["MODEL_CHANGE_REFUSED", "RESERVED_TAG_PREFIX", "RequestGuard", "install"]
 
 logger = logging.getLogger(__name__)
 
 _TASK_PATH = re.compile(r"^/(train|scoring|batch/infer)/([^/]+)/?$")
 _MODEL_PATH = re.compile(r"^/model/([^/]+)/?$")
+_LABEL_PATH = re.compile(r"^/datastore/label/?$")
+RESERVED_TAG_PREFIX = "ssb_"  # tags the app writes itself (the variability map)
 MODEL_CHANGE_REFUSED = ("the served model is not replaced or deleted over HTTP: MONAI Label's PUT/DELETE /model/{name} would "
                         "write an unchecked file over it in place (and asks only for the annotator role). It changes by "
                         "training (POST /train/{name}: validated, promoted atomically, previous kept as <stem>.prev.pt) "
@@ -76,11 +86,14 @@ class RequestGuard:
     Args:
         max_upload_bytes: largest request body accepted. tasks: ``kind -> names`` for ``train``,
             ``scoring`` and ``batch/infer`` (read at each request: the app may be re-created).
+        check_train: ``(model, body) -> None``, raising ``ValueError`` for a train request the trainer refuses.
         prefix: MONAI Label's ``MONAI_LABEL_API_STR`` route prefix.
     """
 
-    def __init__(self, app, max_upload_bytes: int, tasks: Callable[[str], Collection[str]], prefix: str = "") -> None:
+    def __init__(self, app, max_upload_bytes: int, tasks: Callable[[str], Collection[str]],
+                 check_train: Callable[[str, object], None] | None = None, prefix: str = "") -> None:
         self.app, self.max_bytes, self.tasks, self.prefix = app, int(max_upload_bytes), tasks, prefix.rstrip("/")
+        self.check_train = check_train
 
     def _reject(self, scope) -> tuple[int, str] | None:
         headers = dict(scope.get("headers") or [])
@@ -100,7 +113,46 @@ class RequestGuard:
         m = _TASK_PATH.match(path)
         if method == "POST" and m and m.group(2) not in (known := self.tasks(m.group(1))):
             return 404, f"unknown {m.group(1)} task {m.group(2)!r}; available: {sorted(known)}"
+        if method == "PUT" and _LABEL_PATH.match(path):
+            tags = parse_qs(query.decode("latin-1")).get("tag", [])
+            if any(t.startswith(RESERVED_TAG_PREFIX) for t in tags):
+                return 400, (f"label tag {tags[0]!r} is reserved: tags starting with {RESERVED_TAG_PREFIX!r} hold what the "
+                             "app computes (the variability map); save a reader's label under the reader's name")
         return None
+
+    def _train_model(self, scope) -> str | None:
+        """The model of a ``POST /train/{model}`` whose body the trainer must check first, else None."""
+        path = scope.get("path", "")[len(self.prefix):]
+        m = _TASK_PATH.match(path)
+        if self.check_train is None or scope.get("method") != "POST" or not m or m.group(1) != "train":
+            return None
+        return m.group(2)
+
+    async def _checked_train(self, model: str, scope, receive, send) -> bool:
+        """Read the train body, answer 400 if the trainer refuses it (True), else pass it on unchanged (False)."""
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return True
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            self.check_train(model, json.loads(body) if body.strip() else None)
+        except (ValueError, TypeError) as exc:
+            await _answer(400, str(exc))(scope, receive, send)
+            return True
+        sent = {"done": False}
+
+        async def replay():
+            if not sent["done"]:
+                sent["done"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+        return True
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -109,6 +161,9 @@ class RequestGuard:
         rejected = self._reject(scope)
         if rejected:
             await _answer(*rejected)(scope, receive, send)
+            return
+        model = self._train_model(scope)
+        if model is not None and await self._checked_train(model, scope, receive, send):
             return
         state = {"bytes": 0, "answered": False}
 
@@ -187,7 +242,19 @@ async def _known_failure(request, exc: Exception) -> JSONResponse:
     raise exc
 
 
-def install(max_upload_bytes: int, tasks: Callable[[str], Collection[str]]) -> bool:
+def _restrict_cors(app, origins: list[str]) -> None:
+    """MONAI Label's CORS middleware allowing only ``origins`` (none: same-origin pages only)."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    for i, m in enumerate(app.user_middleware):
+        if m.cls is CORSMiddleware:
+            app.user_middleware[i] = Middleware(CORSMiddleware, allow_origins=list(origins), allow_credentials="*" not in origins,
+                                                allow_methods=["*"], allow_headers=["*"])
+    logger.info("CORS: %s", f"origins {origins}" if origins else "no other origin (pages served by this server only)")
+
+
+def install(max_upload_bytes: int, tasks: Callable[[str], Collection[str]],
+            check_train: Callable[[str, object], None] | None = None, cors_origins: list[str] | None = None) -> bool:
     """Add the guard and handlers to ``monailabel.app.app``; False when no server runs in this process
     (a training subprocess, the CLI)."""
     module = sys.modules.get("monailabel.app")
@@ -201,7 +268,8 @@ def install(max_upload_bytes: int, tasks: Callable[[str], Collection[str]]) -> b
     app = module.app
     app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not RequestGuard]
     app.user_middleware.append(Middleware(RequestGuard, max_upload_bytes=max_upload_bytes, tasks=tasks,
-                                          prefix=settings.MONAI_LABEL_API_STR))
+                                          check_train=check_train, prefix=settings.MONAI_LABEL_API_STR))
+    _restrict_cors(app, cors_origins or [])
     app.exception_handlers[json.JSONDecodeError] = _bad_json
     app.exception_handlers[ImageNotFoundException] = _not_found
     app.exception_handlers[LabelNotFoundException] = _not_found

@@ -36,6 +36,7 @@ from lib.readers import extend_readers, reader_tags
 from lib.trainers.dataset import collect_labelled, split_images
 from lib.trainers.finetune import fine_tune_candidate, validate
 from lib.trainers.promotion import append_history, is_not_worse, json_safe, promote, read_history
+from lib.trainers.status import RunMarker, train_stats
 from lib.values import parse_bool
 
 __all__ = ["SSBTrain", "TrainSettings"]
@@ -73,6 +74,24 @@ class TrainSettings:
     def from_conf(cls, conf: dict, conf_value: Callable[[dict, str, Any, type], Any]) -> "TrainSettings":
         return cls(**{f.name: conf_value(conf, f"train_{f.name}", f.default, type(f.default)) for f in fields(cls)})
 
+    CLIENT_KEYS = ("model", "client_id")  # added by MONAI Label and MONAILabelClient (the Slicer plugin's client)
+
+    def check_request(self, request: object) -> "TrainSettings":
+        """The settings of a ``POST /train/{model}`` body, checked before the run starts (the server answers 400).
+
+        Raises:
+            ValueError: not a JSON object, an unknown key (naming the known ones) or a value out of range.
+        """
+        if request is None:
+            return self
+        if not isinstance(request, dict):
+            raise ValueError(f"the train request body must be a JSON object, got {request!r}")
+        known = [f.name for f in fields(self)]
+        unknown = sorted(k for k in request if k not in known and k not in self.CLIENT_KEYS)
+        if unknown:
+            raise ValueError(f"unknown train parameter(s) {unknown}; the parameters of this trainer are {known}")
+        return self.override(request)
+
     def override(self, request: dict) -> "TrainSettings":
         """A copy with the request's values (strings from viewers are converted); unknown keys are ignored."""
         changes = {}
@@ -96,10 +115,17 @@ class SSBTrain(TrainTask):
         return asdict(self.settings)
 
     def stats(self) -> dict:
-        runs = read_history(self.store.sidecar("history.json"))
-        return {"runs": len(runs), "last_run": runs[-1] if runs else None}
+        """``train_stats`` for the viewers: progress, status and best metric (:mod:`lib.trainers.status`)."""
+        return train_stats(read_history(self.store.sidecar("history.json")), RunMarker(self.store.sidecar("training.json")))
 
     def __call__(self, request: dict, datastore: Any) -> dict:
+        marker = RunMarker(self.store.sidecar("training.json"))
+        try:
+            return self._run(request, datastore, marker)
+        finally:
+            marker.finish()
+
+    def _run(self, request: dict, datastore: Any, marker: RunMarker) -> dict:
         s = self.settings.override(request)
         t0 = time.perf_counter()
         model = self.store.get()
@@ -107,6 +133,7 @@ class SSBTrain(TrainTask):
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
         record: dict[str, Any] = {"run_id": run_id, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "settings": asdict(s), "served_sha256": model.sha256[:16]}
+        marker.start(run_id, s.steps, self.store.sidecar("runs") / run_id)
         tags = sorted({t for i in datastore.list_images() for t in reader_tags(datastore, i)})
         new = [t for t in tags if t not in served.readers]
         start = extend_readers(served, new)

@@ -1,0 +1,55 @@
+"""Whose label a save is, and which label the current request saved.
+
+**The reader of a save.** ``PUT /datastore/label?tag=<reader>`` names the reader itself. The viewers' own
+*Submit label* buttons send no tag, which MONAI Label turns into ``final``; such a save is stored under, in
+this order (:func:`reader_for_save`):
+
+1. the signed-in user, when MONAI Label's authentication is on (the token's user name);
+2. ``reader`` in the save's ``params``;
+3. ``client_id`` in ``params``: the "Client ID" of the 3D Slicer plugin's settings, which ``MONAILabelClient``
+   adds to every request, unless it is the plugin's placeholder ``user-xyz``;
+4. otherwise ``final``, as MONAI Label does (the answer's ``reader`` then says so).
+
+**The label just saved.** MONAI Label calls the app's ``on_save_label(image_id, label_id)`` after the datastore
+saved, without the tag. The datastore records ``(image id, tag)`` in a context variable
+(:func:`record_saved`); ``on_save_label`` runs in the same request and reads it (:func:`saved_tag`), so the
+answer names this request's reader even when another reader saved the same image in the same second.
+"""
+
+from __future__ import annotations
+
+import contextvars
+
+__all__ = ["SLICER_PLACEHOLDER_ID", "reader_for_save", "record_saved", "saved_tag", "set_signed_in"]
+
+SLICER_PLACEHOLDER_ID = "user-xyz"  # the 3D Slicer plugin's client id until the user sets one
+VIEWER_TAG = "final"
+
+_SIGNED_IN: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssb_signed_in_user", default=None)
+_SAVED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("ssb_saved_label", default=None)
+
+
+def set_signed_in(username: str | None) -> None:
+    """Called by the token check with the user of this request's valid token."""
+    _SIGNED_IN.set(username or None)
+
+
+def reader_for_save(tag: str, info: dict | None) -> str:
+    """The tag a label saved under ``tag`` is stored under (see the module docstring)."""
+    if tag and tag != VIEWER_TAG:
+        return tag
+    info = info or {}
+    for name in (_SIGNED_IN.get(), info.get("reader"), info.get("client_id")):
+        if isinstance(name, str) and name.strip() and name.strip() != SLICER_PLACEHOLDER_ID:
+            return name.strip()
+    return VIEWER_TAG
+
+
+def record_saved(image_id: str, tag: str) -> None:
+    _SAVED.set((image_id, tag))
+
+
+def saved_tag(image_id: str) -> str | None:
+    """The tag this request saved for ``image_id`` (None when it saved none)."""
+    saved = _SAVED.get()
+    return saved[1] if saved and saved[0] == image_id else None

@@ -1,0 +1,116 @@
+"""The OHIF viewer MONAI Label serves at ``/ohif/``, with the SSB panel and the panel's server URL set.
+
+MONAI Label 0.8.5 serves a prebuilt OHIF (3.10) whose MONAI Label panel shows one labelmap, sends no model
+options and cannot save. :class:`ViewerPage` (an ASGI middleware) changes two things on the way out, nothing in
+the OHIF files:
+
+- every OHIF HTML page gets ``<script src="/ssb/viewer/ssb-panel.js">``: the SSB panel (``apps/ssb/viewer/``),
+  which runs the model on the clicked lesion, lists the candidates as toggleable segments, overlays the
+  variability map and saves the picked candidate under the reader's name (see ``docs/viewers.md``);
+- the MONAI Label panel's server URL (cookie ``MONAILABEL_SERVER_URL``, which it reads; it defaults to port 8000 of
+  the page's host) is set to the page's own origin when the browser has none yet.
+
+The panel's files are served at ``/ssb/viewer/<name>`` from ``apps/ssb/viewer/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.responses import FileResponse, JSONResponse
+
+__all__ = ["PANEL_DIR", "PANEL_PREFIX", "ViewerPage"]
+
+logger = logging.getLogger(__name__)
+
+PANEL_DIR = Path(__file__).resolve().parents[1] / "viewer"
+PANEL_PREFIX = "/ssb/viewer/"
+SCRIPT_TAG = f'<script src="{PANEL_PREFIX}ssb-panel.js" defer></script>'.encode()
+COOKIE = "MONAILABEL_SERVER_URL"
+
+
+def _origin(scope) -> str:
+    headers = dict(scope.get("headers") or [])
+    host = headers.get(b"host", b"").decode("latin-1") or "{}:{}".format(*scope.get("server", ("127.0.0.1", 8000)))
+    return f"{scope.get('scheme', 'http')}://{host}/"
+
+
+class ViewerPage:
+    """ASGI middleware: the SSB panel's files, and OHIF pages with the panel and the server URL (module docstring)."""
+
+    def __init__(self, app, prefix: str = "") -> None:
+        self.app, self.prefix = app, prefix.rstrip("/")
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        path = path[len(self.prefix):] if path.startswith(self.prefix) else path
+        if scope["type"] != "http" or scope.get("method") not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+        elif path.startswith(PANEL_PREFIX):
+            await self._panel_file(path[len(PANEL_PREFIX):])(scope, receive, send)
+        elif path == "/ohif" or path.startswith("/ohif/"):
+            await self._ohif_page(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    def _panel_file(name: str):
+        file = (PANEL_DIR / name).resolve()
+        if file.parent != PANEL_DIR or not file.is_file():
+            return JSONResponse({"detail": f"no viewer file {name!r}"}, status_code=404)
+        return FileResponse(file, media_type=mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+                            headers={"Cache-Control": "no-cache"})
+
+    async def _ohif_page(self, scope, receive, send) -> None:
+        cookies = dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1")
+        has_url = any(c.strip().startswith(COOKIE + "=") for c in cookies.split(";"))
+        state: dict = {"start": None, "html": False, "body": []}
+
+        async def rewrite(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])]
+                state["html"] = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                if not state["html"]:
+                    await send(message)
+                    return
+                state["start"] = {**message, "headers": [(k, v) for k, v in headers if k.lower() != b"content-length"]}
+                return
+            if not state["html"]:
+                await send(message)
+                return
+            state["body"].append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(state["body"])
+            if SCRIPT_TAG not in body:
+                body = body.replace(b"</body>", SCRIPT_TAG + b"</body>", 1) if b"</body>" in body else body + SCRIPT_TAG
+            headers = state["start"]["headers"] + [(b"content-length", str(len(body)).encode())]
+            if not has_url:
+                cookie = f"{COOKIE}={quote(_origin(scope), safe='')}; Path=/; SameSite=Lax"
+                headers.append((b"set-cookie", cookie.encode("latin-1")))
+            await send({**state["start"], "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, rewrite)
+
+
+def install() -> bool:
+    """Add :class:`ViewerPage` to ``monailabel.app.app`` (False when no server runs in this process)."""
+    import sys
+
+    module = sys.modules.get("monailabel.app")
+    if module is None:
+        return False
+    from monailabel.config import settings
+    from starlette.middleware import Middleware
+
+    app = module.app
+    app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not ViewerPage]
+    app.user_middleware.append(Middleware(ViewerPage, prefix=settings.MONAI_LABEL_API_STR))
+    if app.middleware_stack is not None:  # already serving: rebuild once
+        app.middleware_stack = app.build_middleware_stack()
+    logger.info("OHIF pages get the SSB panel (%sssb-panel.js)", PANEL_PREFIX)
+    return True

@@ -1,0 +1,38 @@
+"""The training figures the viewers poll (``train_stats`` of ``/info/``), from a run marker and the run history."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.app._server import APP_DIR
+
+if str(APP_DIR) not in sys.path:
+    sys.path.insert(0, str(APP_DIR))
+
+from lib.trainers.status import RunMarker, train_stats  # noqa: E402
+
+
+def test_a_run_in_progress_shows_its_steps_and_the_served_models_metric(tmp_path):
+    marker = RunMarker(tmp_path / "m.training.json")
+    run_dir = tmp_path / "runs" / "r2"
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 10}) + "\n" + json.dumps({"step": 20}) + "\n")
+    history = [{"run_id": "r1", "status": "promoted", "elapsed_s": 12.0, "metrics": {"served": {"d_max": 0.5}, "candidate": {"d_max": 0.61}}}]
+    marker.start("r2", 50, run_dir)  # this process is the "training" process: alive
+    stats = train_stats(history, marker)
+    assert stats["status"] == "running" and (stats["epoch"], stats["total_epochs"]) == (20, 50)
+    assert stats["best_metric"] == 0.61 and "total_time" not in stats  # the viewers show progress while total_time is absent
+    marker.finish()
+    stats = train_stats(history, marker)
+    assert stats["status"] == "promoted" and stats["total_time"] == 12.0 and "epoch" not in stats
+
+
+def test_the_marker_of_a_killed_run_is_ignored(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "m.training.json").write_text(json.dumps({"run_id": "r9", "steps": 5, "run_dir": str(tmp_path), "pid": int(dead)}))
+    history = [{"run_id": "r1", "status": "not promoted", "reason": "candidate GED 0.5 > served 0.4 + tolerance 0.01",
+                "elapsed_s": 3.0, "metrics": {"served": {"d_max": 0.55}, "candidate": {"d_max": 0.2}}}]
+    stats = train_stats(history, RunMarker(tmp_path / "m.training.json"))
+    assert stats["status"] == "not promoted" and stats["best_metric"] == 0.55 and "GED" in stats["reason"]
