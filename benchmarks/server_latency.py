@@ -18,6 +18,7 @@ Used by ``scripts/benchmark.py``; the server is stopped by its PID whatever happ
 from __future__ import annotations
 
 import logging
+import shutil
 import statistics
 import tempfile
 import threading
@@ -138,6 +139,13 @@ def _load_during_training(server, client, root: Path, ids: list[str], params: di
     return out
 
 
+def scratch_model(model: Path, folder: Path) -> Path:
+    """A copy of ``model`` in ``folder``: the server writes its reader map, run history and training runs beside
+    the model it serves, and a benchmark must leave the shipped model's folder as it found it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(model, folder / Path(model).name))
+
+
 def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: int = 20, clients: int = 4,
                   conf: dict[str, str] | None = None, load_seconds: float = 60.0) -> dict:
     """Start one server; for each ``settings`` entry (infer params) time a first request (the first entry's is
@@ -151,6 +159,7 @@ def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: i
     with tempfile.TemporaryDirectory(prefix="ssb-bench-") as tmp:
         root = Path(tmp)
         ids = write_studies(root / "studies", data_path)
+        model = scratch_model(model, root / "models")
         t_start = time.perf_counter()
         with running_server(root / "studies", model, root / "server.log", conf) as server:
             startup = time.perf_counter() - t_start

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.server_latency import server_conf
+from benchmarks.server_latency import scratch_model, server_conf
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ def server_clicks(checkpoint: Path, lidc3d: Path, repeats: int = 5, cases: int |
     with tempfile.TemporaryDirectory(prefix="ssb-bench-scan-") as tmp:
         root = Path(tmp)
         _studies(root / "studies", todo)
+        checkpoint = scratch_model(checkpoint, root / "models")
+        conf["model_path"] = str(checkpoint)
         with running_server(root / "studies", checkpoint, root / "server.log", conf) as server:
             client = client_for(server, root)
 
@@ -122,6 +124,7 @@ def view_switch(checkpoint: Path, lidc3d: Path, cases: int = 3, conf: dict[str, 
     with tempfile.TemporaryDirectory(prefix="ssb-bench-views-") as tmp:
         root = Path(tmp)
         _studies(root / "studies", todo)
+        checkpoint = scratch_model(checkpoint, root / "models")
         for cache in ("16", "0"):
             settings = {**server_conf(), **(conf or {}), "model_path": str(checkpoint), "candidate_cache": cache}
             with running_server(root / "studies", checkpoint, root / f"server-{cache}.log", settings) as server:

@@ -1,7 +1,7 @@
 """The I2SB bridge between a reader's mask and its image: schedule, analytic posterior, one sampling step.
 
 Maths of Liu et al. 2023 (I2SB, arXiv 2302.05872; reference code NVlabs/I2SB ``i2sb/diffusion.py``) as the
-SSB paper uses it (``shared/reference/ssb-paper.md`` eq. 4 and Algorithm 1). No network is imported here:
+SSB paper (Baru et al.) uses it (its eq. 4 and Algorithm 1). No network is imported here:
 everything meets the model through plain tensors.
 
 Conventions

@@ -41,7 +41,7 @@ from lib.retrain import RetrainTrigger
 from lib.safety import request_guard
 from lib.safety.auth import install_token_check
 from lib.safety.datastore import SafeLocalDatastore
-from lib import viewer_page
+from lib import upstream, viewer_page
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ CONFIGS = _discover_configs()
 
 class SSBApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        versions = upstream.check_versions()  # before anything relies on MONAI Label's internals
+        logger.info("upstream versions %s (supported: %s)", versions, upstream.SUPPORTED)
         self.model_dir = os.path.join(app_dir, "model")
         wanted = conf.get("models", "all")
         names = list(CONFIGS) if wanted == "all" else [n.strip() for n in wanted.split(",") if n.strip()]

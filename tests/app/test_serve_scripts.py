@@ -100,3 +100,16 @@ def test_serve_builds_the_studies_and_serves_them(tmp_path):
         info = requests.post(f"{url}/infer/ssb", params={"image": "LIDC-IDRI-0003_demo", "output": "json"},
                              data={"params": '{"foreground": [[45, 59, 26]]}'}, timeout=120).json()
         assert Path(info["model"]["path"]) == model.resolve()
+
+
+def test_make_serve_after_ci_reuses_the_venv_without_installing():
+    """`make serve` (extras app,dev) after `.ci/run` (app,dev,browser): the extras wanted are already installed, so
+    the same venv is used as it is (no re-install, the extras already there are kept)."""
+    stamp = REPO_ROOT / ".venv" / ".ssb-installed"
+    if not stamp.is_file():
+        pytest.skip("no .venv made by scripts/bootstrap.sh")
+    before = stamp.read_text()
+    run = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "bootstrap.sh")], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=900, env={**os.environ, "SSB_EXTRAS": "app"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "installing" not in run.stderr and stamp.read_text() == before

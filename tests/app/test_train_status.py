@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from tests.app._server import APP_DIR
 
@@ -29,9 +32,12 @@ def test_a_run_in_progress_shows_its_steps_and_the_served_models_metric(tmp_path
     assert stats["status"] == "promoted" and stats["total_time"] == 12.0 and "epoch" not in stats
 
 
-def test_the_marker_of_a_killed_run_is_ignored(tmp_path):
+@pytest.mark.parametrize("whose", ["a killed run", "a reused process id"])
+def test_the_marker_of_a_killed_run_is_ignored(tmp_path, whose):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    (tmp_path / "m.training.json").write_text(json.dumps({"run_id": "r9", "steps": 5, "run_dir": str(tmp_path), "pid": int(dead)}))
+    pid, started = (int(dead), 0.0) if whose == "a killed run" else (os.getpid(), 12345.0)  # alive, but another process
+    (tmp_path / "m.training.json").write_text(json.dumps({"run_id": "r9", "steps": 5, "run_dir": str(tmp_path), "pid": pid,
+                                                          "pid_started": started}))
     history = [{"run_id": "r1", "status": "not promoted", "reason": "candidate GED 0.5 > served 0.4 + tolerance 0.01",
                 "elapsed_s": 3.0, "metrics": {"served": {"d_max": 0.55}, "candidate": {"d_max": 0.2}}}]
     stats = train_stats(history, RunMarker(tmp_path / "m.training.json"))

@@ -91,7 +91,11 @@ def test_make_serve_then_ohif_candidates_variability_pick_and_save_as_alice(tmp_
     ARTEFACTS.mkdir(parents=True)
     print(f"\nOHIF workflow artefacts (screenshots, logs, console): {ARTEFACTS}")
     cache, port, orthanc_port = tmp_path / "cache", free_port(), free_port()
-    env = {"SSB_PACS": "orthanc", "SSB_CACHE": str(cache), "SSB_PORT": str(port), "SSB_ORTHANC_PORT": str(orthanc_port)}
+    model = tmp_path / "models" / "ssb_lidc64.pt"  # a copy: the saved label makes alice a pending reader beside it
+    model.parent.mkdir()
+    shutil.copy(REPO_ROOT / "models" / "ssb_lidc64.pt", model)
+    env = {"SSB_PACS": "orthanc", "SSB_CACHE": str(cache), "SSB_PORT": str(port), "SSB_ORTHANC_PORT": str(orthanc_port),
+           "SSB_MODEL_PATH": str(model)}
     demo = sitk.ReadImage(str(DEMO / "LIDC-IDRI-0003_demo.nii.gz"))
     world = list(demo.TransformIndexToPhysicalPoint(NODULE_IJK))
 

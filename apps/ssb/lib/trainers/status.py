@@ -12,8 +12,9 @@ from the run in progress and the run history, and adds what the SSB panel shows 
 - ``epoch`` / ``total_epochs``: optimiser steps done / planned in the run in progress (from its
   ``metrics.jsonl``).
 
-A run in progress is recorded in ``<model stem>.training.json`` (run id, steps, process id) by the train task
-from its start to its end; a marker whose process is gone (a killed run) is ignored.
+A run in progress is recorded in ``<model stem>.training.json`` (run id, steps, process id and start time) by the
+train task from its start to its end; a marker whose process is gone (a killed run), or whose id now belongs to
+another process, is ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+import psutil
 
 __all__ = ["RunMarker", "train_stats"]
 
@@ -34,7 +37,8 @@ class RunMarker:
     def start(self, run_id: str, steps: int, run_dir: Path) -> None:
         from lib.safety.atomic import atomic_write_text
 
-        atomic_write_text(self.path, json.dumps({"run_id": run_id, "steps": int(steps), "run_dir": str(run_dir), "pid": os.getpid()}))
+        atomic_write_text(self.path, json.dumps({"run_id": run_id, "steps": int(steps), "run_dir": str(run_dir), "pid": os.getpid(),
+                                                 "pid_started": psutil.Process().create_time()}))
 
     def finish(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -43,10 +47,10 @@ class RunMarker:
         """The marker of a run whose process is alive, else None."""
         try:
             marker = json.loads(self.path.read_text())
-            os.kill(int(marker["pid"]), 0)
-        except (OSError, ValueError, KeyError, TypeError):
+            started = psutil.Process(int(marker["pid"])).create_time()
+        except (OSError, ValueError, KeyError, TypeError, psutil.Error):
             return None
-        return marker
+        return marker if abs(started - float(marker.get("pid_started", -1))) < 1.0 else None
 
 
 def _steps_done(run_dir: Path) -> int:

@@ -1,0 +1,83 @@
+"""Every MONAI Label internal the app relies on, and the MONAI Label versions it was written and tested for.
+
+The app patches or subclasses MONAI Label below its public API in the places listed in :data:`RELIANCES`. A
+MONAI Label release may change any of them without notice, so the server refuses to start on a version not in
+:data:`SUPPORTED` (:func:`check_versions`), naming the supported ones; ``SSB_ALLOW_UNTESTED_MONAILABEL=1``
+starts it anyway with a warning (then run ``make test`` first: each reliance has a test against the real server
+that fails when upstream behaviour changes, named in the table).
+
+To support a new MONAI Label release: install it, run the tests named below, fix what fails, add the version.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+__all__ = ["RELIANCES", "SUPPORTED", "UnsupportedUpstream", "check_versions"]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED: dict[str, tuple[str, ...]] = {"monailabel": ("0.8.5",)}
+
+# (upstream internal, where the app relies on it, the test that fails when it changes)
+RELIANCES: tuple[tuple[str, str, str], ...] = (
+    ("monailabel.endpoints.user.auth.from_token (replaced: PyJWT 2 needs the algorithms)", "lib/safety/auth.py",
+     "tests/app/test_auth.py"),
+    ("monailabel.endpoints.infer.nifti_to_dicom_seg (replaced: highdicom instead of dcmqi)", "lib/dicom/monailabel_hooks.py",
+     "tests/hospital/test_dicomweb.py"),
+    ("MONAILabelApp._download_dcmqi_tools (nothing downloaded)", "main.py", "tests/hospital/test_dicomweb.py"),
+    ("monailabel.app.app middleware stack, CORSMiddleware options, exception handlers and the text of MONAI Label's "
+     "HTTP 500 answers", "lib/safety/request_guard.py", "tests/app/test_bad_input.py, tests/app/test_fuzz.py"),
+    ("LocalDatastore internals (_datastore, _config_ts, _lock_file, _filename, _to_id, the index file)",
+     "lib/safety/datastore.py", "tests/app/test_durability.py"),
+    ("DICOMWebDatastore internals (_client, _search_filter, _fetch_by_frame, _convert_to_nifti)", "lib/dicom/datastore.py",
+     "tests/hospital/test_dicomweb.py"),
+    ("the save endpoint calling datastore.save_label then app.on_save_label in one request", "lib/label_saves.py",
+     "tests/app/test_infer.py"),
+    ("the request keys MONAI Label, its Slicer plugin and its OHIF panel add", "lib/infers/params.py (CLIENT_KEYS)",
+     "tests/app/test_infer.py, tests/hospital/test_ohif.py"),
+    ("the bundled OHIF 3.10: its HTML pages, the MONAI Label panel's MONAILABEL_SERVER_URL cookie, window.services and "
+     "cornerstone3D 2.x segmentation APIs", "lib/viewer_page.py, viewer/ssb-panel.js", "tests/hospital/test_ohif_workflow.py"),
+    ("train_stats keys the viewers read (epoch, total_epochs, best_metric, total_time)", "lib/trainers/status.py",
+     "tests/app/test_training.py"),
+)
+
+
+class UnsupportedUpstream(RuntimeError):
+    """An installed MONAI Label the app was not written for."""
+
+
+def _installed() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in SUPPORTED:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def check_versions(installed: Mapping[str, str] | None = None, allow_untested: bool | None = None) -> dict[str, str]:
+    """The installed versions; raise :class:`UnsupportedUpstream` for one outside :data:`SUPPORTED`.
+
+    Args:
+        installed: versions to check (default: what is installed). allow_untested: warn instead of raising
+            (default: the ``SSB_ALLOW_UNTESTED_MONAILABEL`` environment variable).
+    """
+    installed = dict(installed or _installed())
+    if allow_untested is None:
+        allow_untested = os.environ.get("SSB_ALLOW_UNTESTED_MONAILABEL", "").lower() in ("1", "true", "yes")
+    wrong = {n: v for n, v in installed.items() if v not in SUPPORTED.get(n, (v,))}
+    if wrong:
+        what = ", ".join(f"{n} {v} (supported: {', '.join(SUPPORTED[n])})" for n, v in wrong.items())
+        message = (f"the app relies on internals of {what}; see apps/ssb/lib/upstream.py. Install a supported version "
+                   "(pip install --no-deps -r requirements/monailabel-nodeps.txt), or set SSB_ALLOW_UNTESTED_MONAILABEL=1 "
+                   "to start anyway after running the tests listed there")
+        if not allow_untested:
+            raise UnsupportedUpstream(message)
+        logger.warning("untested upstream version: %s", message)
+    return installed
