@@ -160,6 +160,7 @@ def infer_latency(model: Path, data_path: Path, settings: list[dict], repeats: i
         root = Path(tmp)
         ids = write_studies(root / "studies", data_path)
         model = scratch_model(model, root / "models")
+        conf["model_path"] = str(model)
         t_start = time.perf_counter()
         with running_server(root / "studies", model, root / "server.log", conf) as server:
             startup = time.perf_counter() - t_start
