@@ -32,7 +32,8 @@ from ssb_core.bridge import Bridge, BridgeConfig
 from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
 
-__all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save"]
+__all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save",
+           "add_readers"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,4 +156,27 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data=dict(raw.get("data", {})),
         loss=dict(raw.get("loss", {})),
         provenance=dict(raw.get("provenance", {})),
+    )
+
+
+def add_readers(ckpt: SSBCheckpoint, new: list[str]) -> SSBCheckpoint:
+    """A copy of ``ckpt`` that knows the readers ``new`` too (those it knows already are skipped).
+
+    Labels 0..R-1 keep the trained readers, R..R+k-1 are the new ones (their embedding rows start as copies of
+    the null row: :meth:`SSBNetwork.grow_readers`), R+k is the null label. Returns ``ckpt`` itself when nothing
+    is new. Used to fine-tune on readers the model has not seen (the annotation server's train task).
+    """
+    new = [n for n in dict.fromkeys(new) if n not in ckpt.readers]
+    if not new:
+        return ckpt
+    net = NetworkConfig.from_dict({**ckpt.network.to_dict(), "num_readers": ckpt.network.num_readers + len(new)})
+    return SSBCheckpoint(
+        network=net,
+        bridge=ckpt.bridge,
+        sampling=ckpt.sampling,
+        state_dict=SSBNetwork.grow_readers(ckpt.state_dict, len(new)),
+        readers=[*ckpt.readers, *new],
+        data=dict(ckpt.data),
+        loss=dict(ckpt.loss),
+        provenance={**ckpt.provenance, "readers_added": new},
     )

@@ -90,6 +90,24 @@ class NetworkConfig:
 class SSBNetwork(nn.Module):
     """eps_theta(x_n, image, n, reader label), a thin wrapper over MONAI's DiffusionModelUNet."""
 
+    READER_EMBEDDING = "unet.class_embedding.weight"  # (num_readers + 1, embed): rows 0..R-1 readers, row R null
+
+    @classmethod
+    def grow_readers(cls, state_dict: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+        """A copy of ``state_dict`` whose reader embedding has ``count`` more readers.
+
+        The new rows go after the existing readers and before the null row, each a copy of the null row: a new
+        reader starts exactly where classifier-free guidance's "no reader" is, and every existing label keeps its
+        index and its row. Load the result into an :class:`SSBNetwork` built with ``num_readers + count``.
+        """
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        weight = state_dict[cls.READER_EMBEDDING]
+        null = weight[-1:]
+        out = dict(state_dict)
+        out[cls.READER_EMBEDDING] = torch.cat([weight[:-1], null.repeat(count, 1), null]).clone()
+        return out
+
     def __init__(self, config: NetworkConfig | None = None) -> None:
         super().__init__()
         self.config = config or NetworkConfig()

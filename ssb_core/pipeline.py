@@ -16,9 +16,20 @@ from ssb_core.candidates import SamplingConfig, generate_candidates
 from ssb_core.checkpoint import SSBCheckpoint, load_checkpoint
 from ssb_core.sampler import ProgressCallback
 
-__all__ = ["SSBPipeline"]
+__all__ = ["SSBPipeline", "resolve_device", "set_cpu_threads"]
 
 logger = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is available, else ``cpu``; any other name as given."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def set_cpu_threads(num_threads: int) -> None:
+    """Use ``num_threads`` CPU threads for the network (0 leaves torch's default)."""
+    if num_threads > 0:
+        torch.set_num_threads(int(num_threads))
 
 
 class SSBPipeline:

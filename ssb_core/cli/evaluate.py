@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "same candidates scored both ways, one row each)")
     p.add_argument("--inter-reader", action="store_true", help="add the readers' leave-one-out row (human reference)")
     p.add_argument("--montages", type=int, help="montages for the first K cases (default: every case; 0 = none)")
-    p.add_argument("--variability", choices=["std", "entropy"], default="std", help="variability map of the montages")
+    p.add_argument("--variability", choices=["variability", "entropy"], default="variability",
+                   help="map of the montages: 4 f (1 - f), the app's definition (default), or the vote's entropy")
     p.add_argument("--output-dir", "-o", help="default: runs/eval/<checkpoint stem>")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")

@@ -45,7 +45,7 @@ def evaluate_samplers(
     threshold: float = 0.5,
     inter_reader: bool = False,
     montages: int | None = None,
-    variability: str = "std",
+    variability: str = "variability",
     reader_names: list[str] | None = None,
     model_info: dict[str, Any] | None = None,
     dataset_info: dict[str, Any] | None = None,

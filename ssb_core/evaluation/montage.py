@@ -4,9 +4,10 @@ Layout (Pillow only, no matplotlib): row 1 = the image, the readers' masks overl
 reader is a grey tile marked "absent"), the candidates' mean probability and the variability map; the
 following rows = the N binary candidates (thresholded at ``threshold``), ``max_cols`` per row.
 
-Variability map (per pixel, in [0, 1], drawn with a black-red-yellow-white ramp):
-- ``std``: standard deviation of the N binary candidates, times 2 (0 = all agree, 1 = half/half);
-- ``entropy``: binary entropy (base 2) of the fraction of candidates that contain the pixel.
+Variability map (per pixel, in [0, 1], drawn with a black-red-yellow-white ramp), from the N binary candidates:
+- ``variability`` (default): ``4 f (1 - f)``, f = the share of candidates containing the pixel, the definition the
+  annotation server uses too (:mod:`ssb_core.metrics.variability`);
+- ``entropy``: the binary entropy (base 2) of f.
 """
 
 from __future__ import annotations
@@ -16,31 +17,29 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ssb_core.metrics.variability import vote_entropy, vote_variability
+
 __all__ = ["variability_map", "save_montage"]
 
 _LABEL_H = 12
 
 
-def variability_map(probs: np.ndarray, kind: str = "std", threshold: float = 0.5) -> np.ndarray:
+def variability_map(probs: np.ndarray, kind: str = "variability", threshold: float = 0.5) -> np.ndarray:
     """Per-pixel disagreement of N candidates.
 
     Args:
-        probs: (N, H, W) candidate probabilities in [0, 1].
-        kind: ``std`` or ``entropy`` (see the module docstring).
+        probs: (N, H, W) candidate probabilities in [0, 1] (binarised at ``threshold``).
+        kind: ``variability`` or ``entropy`` (see the module docstring).
 
     Returns:
         (H, W) float32 in [0, 1].
     """
     if probs.ndim != 3:
         raise ValueError(f"probs must have shape (N, H, W), got {probs.shape}")
-    binary = (probs > threshold).astype(np.float32)
-    if kind == "std":
-        return np.clip(2.0 * binary.std(axis=0), 0.0, 1.0).astype(np.float32)
-    if kind == "entropy":
-        p = binary.mean(axis=0).clip(1e-7, 1 - 1e-7)
-        h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
-        return np.where((binary.mean(axis=0) == 0) | (binary.mean(axis=0) == 1), 0.0, h).astype(np.float32)
-    raise ValueError(f"kind must be 'std' or 'entropy', got {kind!r}")
+    measures = {"variability": vote_variability, "entropy": vote_entropy}
+    if kind not in measures:
+        raise ValueError(f"kind must be one of {sorted(measures)}, got {kind!r}")
+    return measures[kind](probs > threshold)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -80,7 +79,7 @@ def save_montage(
     probs: np.ndarray,
     title: str = "",
     threshold: float = 0.5,
-    kind: str = "std",
+    kind: str = "variability",
     scale: int = 2,
     max_cols: int = 8,
     reader_names: list[str] | None = None,

@@ -79,3 +79,34 @@ def test_missing_corrupt_and_foreign_files(tmp_path):
 def test_reader_names_must_match_the_network(random_tiny_network):
     with pytest.raises(CheckpointError, match="expected 4 reader names"):
         SSBCheckpoint(network=random_tiny_network.config, bridge=BridgeConfig(), sampling=SamplingConfig(), state_dict={}, readers=["a"])
+
+
+def test_adding_readers_keeps_every_known_label_and_starts_new_ones_at_the_null_label(random_tiny_network):
+    """``add_readers``: the grown network answers exactly as before for the trained readers and the null label
+    (now one index further), and a new reader answers exactly like the null label until it is trained."""
+    from ssb_core.checkpoint import add_readers
+    from ssb_core.network import SSBNetwork
+
+    ckpt = _checkpoint(random_tiny_network)
+    grown = add_readers(ckpt, ["ann_b", "erin", "frank", "erin"])  # known and repeated names are skipped
+    assert grown.readers == ["ann_a", "ann_b", "ann_c", "ann_d", "erin", "frank"]
+    assert grown.network.num_readers == 6 and grown.provenance["readers_added"] == ["erin", "frank"]
+    assert add_readers(ckpt, ["ann_a"]) is ckpt
+    net = SSBNetwork(grown.network).eval()
+    net.load_state_dict(grown.state_dict)  # strict: the embedding has the new size
+    torch.manual_seed(1)
+    x, image, n = torch.randn(2, 1, 16, 16), torch.randn(2, 1, 16, 16), torch.tensor([50, 50])
+    with torch.no_grad():
+        def before(label):
+            return random_tiny_network(x, image, n, torch.tensor([label, label]))
+
+        def after(label):
+            return net(x, image, n, torch.tensor([label, label]))
+
+        for k in range(4):
+            torch.testing.assert_close(after(k), before(k))
+        torch.testing.assert_close(after(6), before(4))  # the null label moved from 4 to 6
+        torch.testing.assert_close(after(4), before(4))  # erin starts as the null label
+        torch.testing.assert_close(after(5), before(4))
+    with pytest.raises(ValueError, match="count must be >= 0"):
+        SSBNetwork.grow_readers(ckpt.state_dict, -1)

@@ -78,10 +78,11 @@ def test_readers_row_and_reports(tmp_path):
 def test_variability_map_and_montage(tmp_path):
     probs = np.zeros((4, 8, 8), np.float32)
     probs[:2, 2:4, 2:4] = 1.0  # half the candidates: maximal disagreement there
-    std = variability_map(probs, "std")
+    probs[0, 5:7, 5:7] = 1.0  # one candidate of four: f = 1/4
+    var = variability_map(probs)  # the app's definition, 4 f (1 - f)
     ent = variability_map(probs, "entropy")
-    assert std[2, 2] == pytest.approx(1.0) and std[0, 0] == 0.0
-    assert ent[2, 2] == pytest.approx(1.0) and ent[0, 0] == 0.0
+    assert var[2, 2] == pytest.approx(1.0) and var[5, 5] == pytest.approx(0.75) and var[0, 0] == 0.0
+    assert ent[2, 2] == pytest.approx(1.0) and ent[5, 5] == pytest.approx(0.8113, abs=1e-4) and ent[0, 0] == 0.0
     masks = np.zeros((3, 8, 8), np.uint8)
     masks[0, 2:5, 2:5] = 1
     path = save_montage(tmp_path / "m.png", np.random.default_rng(0).normal(size=(8, 8)), masks, np.array([True, True, False]), probs, title="case")
@@ -89,5 +90,5 @@ def test_variability_map_and_montage(tmp_path):
 
     with Image.open(path) as im:
         assert im.width > 8 * 2 * 6 and im.mode == "RGB"
-    with pytest.raises(ValueError, match="kind must be"):
-        variability_map(probs, "var")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        variability_map(probs, "std")

@@ -11,7 +11,7 @@ Agreement labelmap (uint8; names in ``/info/``): with f = the fraction of candid
 - 4 ``chosen candidate``: used alone when one candidate is returned (``candidate=k``).
 
 Variability: ``v = 4 f (1 - f)`` in [0, 1] (the Bernoulli variance of the candidates' vote, scaled so that an
-even split is 1 and agreement is 0). The disagreement score of a whole ROI is the mean of v over the voxels
+even split is 1 and agreement is 0; the one definition is :mod:`ssb_core.metrics.variability`). The disagreement score of a whole ROI is the mean of v over the voxels
 covered by at least one candidate (0 when no candidate covers anything).
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ssb_core.metrics import diversity_divergence_index, pairwise_dice
+from ssb_core.metrics.variability import vote_fraction, vote_variability
 from ssb_core.volume import LesionCandidates, RoiPlan
 
 __all__ = ["AGREEMENT_LABELS", "CandidateSet", "disagreement_score"]
@@ -57,7 +58,7 @@ class CandidateSet:
 
     def fraction(self) -> np.ndarray:
         """(B, ny, nx) float32 share of candidates covering each voxel."""
-        return self.masks.mean(axis=0, dtype=np.float32)
+        return vote_fraction(self.masks)
 
     def consensus(self) -> np.ndarray:
         return self.fraction() >= 0.5
@@ -72,9 +73,8 @@ class CandidateSet:
         return out
 
     def variability(self) -> np.ndarray:
-        """(B, ny, nx) float32 v = 4 f (1 - f) in [0, 1]."""
-        f = self.fraction()
-        return (4.0 * f * (1.0 - f)).astype(np.float32)
+        """(B, ny, nx) float32 v = 4 f (1 - f) in [0, 1] (:func:`ssb_core.metrics.variability.vote_variability`)."""
+        return vote_variability(self.masks)
 
     def disagreement(self) -> float:
         return disagreement_score(self.variability(), self.masks.any(axis=0))

@@ -21,11 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ssb_core.checkpoint import CheckpointError
 from ssb_core.hashing import file_sha256
-from ssb_core.pipeline import SSBPipeline
+from ssb_core.pipeline import SSBPipeline, set_cpu_threads
 
 from lib.conventions import ModelConventions
 from lib.readers import ReaderRegistry
@@ -77,8 +75,7 @@ class ModelStore:
         self.sampling_defaults = {k: v for k, v in (sampling_defaults or {}).items() if v is not None}
         self.fallback_spacing_mm = float(fallback_spacing_mm)
         self.intensity = intensity
-        if num_threads > 0:
-            torch.set_num_threads(int(num_threads))
+        set_cpu_threads(num_threads)
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._current: LoadedModel | None = None

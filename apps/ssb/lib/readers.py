@@ -10,8 +10,8 @@ The map lives in ``<model stem>.readers.json`` beside the checkpoint:
 - ``null_label``: the index meaning "no reader" (classifier-free guidance's unconditional branch);
 - ``pending``: readers seen in the datastore but not yet in the model. Until a training run adds them they
   are served with the null label (the unconditional style); the train task then grows the label embedding
-  by one row per pending reader, initialised from the null row (:func:`extend_readers`), so a new reader
-  starts exactly where its null-label mapping was.
+  by one row per pending reader, initialised from the null row (:func:`ssb_core.checkpoint.add_readers`), so a
+  new reader starts exactly where its null-label mapping was.
 """
 
 from __future__ import annotations
@@ -22,20 +22,14 @@ import threading
 import time
 from pathlib import Path
 
-import torch
-
-from ssb_core.checkpoint import SSBCheckpoint
-from ssb_core.network import NetworkConfig
-
 from lib.safety.atomic import atomic_write_text
 
-__all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "ReaderRegistry", "extend_readers", "atomic_write_json"]
+__all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "ReaderRegistry", "atomic_write_json"]
 
 logger = logging.getLogger(__name__)
 
 RESERVED_TAGS = ("original",)
 INTERNAL_PREFIX = "ssb_"
-_EMBEDDING = "unet.class_embedding.weight"
 
 
 def is_reader_tag(tag: str) -> bool:
@@ -132,29 +126,3 @@ class ReaderRegistry:
 
     def choices(self) -> list[str]:
         return ["all", "none", *self.trained, *sorted(self.pending)]
-
-
-def extend_readers(ckpt: SSBCheckpoint, new: list[str]) -> SSBCheckpoint:
-    """A copy of ``ckpt`` whose label embedding has one more reader per name in ``new``.
-
-    Rows 0..R-1 keep the trained readers, rows R..R+k-1 (the new readers) start as copies of the null row,
-    the last row is the null label again. Returns ``ckpt`` itself when nothing is new.
-    """
-    new = [n for n in new if n not in ckpt.readers]
-    if not new:
-        return ckpt
-    weight = ckpt.state_dict[_EMBEDDING]
-    null = weight[-1:]
-    state = dict(ckpt.state_dict)
-    state[_EMBEDDING] = torch.cat([weight[:-1], null.repeat(len(new), 1), null]).clone()
-    net = NetworkConfig.from_dict({**ckpt.network.to_dict(), "num_readers": ckpt.network.num_readers + len(new)})
-    return SSBCheckpoint(
-        network=net,
-        bridge=ckpt.bridge,
-        sampling=ckpt.sampling,
-        state_dict=state,
-        readers=[*ckpt.readers, *new],
-        data=dict(ckpt.data),
-        loss=dict(ckpt.loss),
-        provenance={**ckpt.provenance, "readers_added": new},
-    )

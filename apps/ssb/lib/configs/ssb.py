@@ -25,12 +25,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from monailabel.interfaces.config import TaskConfig
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 from monailabel.interfaces.tasks.strategy import Strategy
 from monailabel.interfaces.tasks.train import TrainTask
+
+from ssb_core.pipeline import resolve_device
 
 from lib.activelearning.disagreement import Disagreement, DisagreementScoring, RandomUnlabelled
 from lib.infers.ssb import SSBInfer
@@ -68,9 +69,7 @@ class SSBConfig(TaskConfig):
     def init(self, name: str, model_dir: str, conf: dict, planner: Any, **kwargs: Any) -> None:
         super().init(name, model_dir, conf, planner, **kwargs)
         app_dir = kwargs.get("app_dir", model_dir)
-        device = conf_value(conf, "device", "auto", str)
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(conf_value(conf, "device", "auto", str))
         self.path = str(resolve_model_path(conf_value(conf, "model_path", DEFAULT_MODEL, str), app_dir))
         self.store = ModelStore(
             self.path,

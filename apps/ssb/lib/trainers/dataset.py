@@ -1,26 +1,19 @@
-"""Training samples from the datastore: every reader's label of every labelled image, prepared exactly as
-the infer task prepares its input (the served model's :class:`ssb_core.preprocessing.Preprocessing`).
+"""Training samples from the datastore: every reader's label of every labelled image.
 
-Per labelled image: the ROI is the one an annotator would get by drawing a box around the union of the
-readers' labels (centred on it, at the model's physical scale, over the slices the labels touch; the image
-centre when every reader left the image empty). Each ROI slice becomes one sample dict in the
-``ssb_core.data`` convention that :func:`ssb_core.training.fine_tune` takes:
-
-- ``image`` (1, H, W) float32, normalised; ``masks`` (R, H, W) uint8, slot i = reader ``readers[i]``
-  (the label resampled like the image, then thresholded at 1/2); ``reader_present`` (R,) bool;
-- ``case_id`` ``<image id>:k<slice>``; ``patient_id`` the image id (images are the unit of the validation split).
+The datastore is read here (images, reader tags, label files); the samples themselves are made by
+:func:`ssb_core.volume.scan_training_samples`, exactly as the infer task prepares a click with the served model's
+:class:`ssb_core.preprocessing.Preprocessing` (the ROI around the union of the readers' labels; one sample per
+ROI slice; ``patient_id`` = the image id, the unit of the validation split).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from ssb_core.volume import plan_roi
+from ssb_core.data.splits import grouped_split
+from ssb_core.volume import scan_training_samples
 
 from lib.conventions import ModelConventions
 from lib.imageio import ImageReadError, read_image, read_mask_like
@@ -40,39 +33,12 @@ class LabelledImage:
     samples: list[dict] = field(default_factory=list)
 
 
-def _union_box(union: np.ndarray) -> list[list[int]] | None:
-    """[[i0, i1], [j0, j1], [k0, k1]] around a (Z, Y, X) mask; None when it is empty."""
-    if not union.any():
-        return None
-    zs, ys, xs = np.nonzero(union)
-    return [[int(xs.min()), int(xs.max())], [int(ys.min()), int(ys.max())], [int(zs.min()), int(zs.max())]]
-
-
 def image_samples(image_id: str, image_path: str, label_paths: dict[str, str], readers: list[str], conv: ModelConventions,
                   max_slices: int) -> LabelledImage:
     """The samples of one image whose readers' labels are ``label_paths`` (``reader -> file``)."""
     image = read_image(image_path)
     masks = {r: read_mask_like(p, image) for r, p in label_paths.items()}
-    box = _union_box(np.any(np.stack(list(masks.values())), axis=0))
-    pre = conv.preprocessing
-    click = plan_roi(image.array.shape, image.spacing_xyz, pre, roi=box)
-    k_lo, k_hi = click.k_range
-    centre = int(round(click.box.centre_ijk[2]))
-    k_lo = max(k_lo, min(centre - max_slices // 2, k_hi - max_slices + 1))
-    plan = click.box.with_slices(range(k_lo, min(k_hi, k_lo + max_slices - 1) + 1))
-    where = (plan.slices, plan.y0, plan.x0, plan.ny, plan.nx)
-    x = pre.model_input(image.array, *where)[:, 0].numpy()
-    slots = np.zeros((x.shape[0], len(readers), *conv.roi_size), dtype=np.uint8)
-    present = np.zeros(len(readers), dtype=bool)
-    for r, m in masks.items():
-        slot = readers.index(r)
-        slots[:, slot] = (pre.resample_boxes(m.astype(np.float32), *where)[:, 0].numpy() > 0.5).astype(np.uint8)
-        present[slot] = True
-    samples = [
-        {"image": x[b][None].astype(np.float32), "masks": slots[b], "reader_present": present.copy(),
-         "case_id": f"{image_id}:k{k}", "patient_id": image_id}
-        for b, k in enumerate(plan.slices)
-    ]
+    samples = scan_training_samples(image_id, image.array, image.spacing_xyz, masks, readers, conv.preprocessing, max_slices)
     return LabelledImage(image_id, sorted(masks), samples)
 
 
@@ -98,13 +64,13 @@ def collect_labelled(datastore: Any, conv: ModelConventions, readers: list[str],
     return out
 
 
-def split_images(images: list[LabelledImage], val_fraction: float) -> tuple[list[LabelledImage], list[LabelledImage]]:
-    """(train, validation) by image, deterministic (ordered by a hash of the image id).
+def split_images(images: list[LabelledImage], val_fraction: float, seed: int = 0) -> tuple[list[LabelledImage], list[LabelledImage]]:
+    """(train, validation) by image with :func:`ssb_core.data.splits.grouped_split` (images are the groups; the
+    same split every time for the same images and seed).
 
     At least one image on each side when there are two or more; with one image, validation is empty.
     """
-    ordered = sorted(images, key=lambda i: hashlib.sha1(i.image_id.encode()).hexdigest())
-    if len(ordered) < 2:
-        return ordered, []
-    n_val = min(len(ordered) - 1, max(1, int(round(val_fraction * len(ordered)))))
-    return ordered[n_val:], ordered[:n_val]
+    if len(images) < 2:
+        return list(images), []
+    train, val = grouped_split([i.image_id for i in images], [1.0 - val_fraction, val_fraction], seed=seed, balance="groups")
+    return [images[i] for i in train], [images[i] for i in val]

@@ -3,7 +3,7 @@
 One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs it in a subprocess):
 
 1. every reader tag in the datastore; readers the model does not know yet get a new label-embedding row
-   (initialised from the null label, :func:`lib.readers.extend_readers`);
+   (initialised from the null label, :func:`ssb_core.checkpoint.add_readers`);
 2. the labelled images split by image into training and held-out sets (:mod:`lib.trainers.dataset`; at least
    two labelled images are needed, one of them held out);
 3. fine-tuning from the served weights (:mod:`lib.trainers.finetune`, L_SSB with reader-label dropout);
@@ -29,10 +29,10 @@ from typing import Any, Callable
 
 from monailabel.interfaces.tasks.train import TrainTask
 
-from ssb_core.checkpoint import load_checkpoint
+from ssb_core.checkpoint import add_readers, load_checkpoint
 
 from lib.model_store import ModelStore
-from lib.readers import extend_readers, reader_tags
+from lib.readers import reader_tags
 from lib.trainers.dataset import collect_labelled, split_images
 from lib.trainers.finetune import fine_tune_candidate, validate
 from lib.trainers.promotion import append_history, is_not_worse, json_safe, promote, read_history
@@ -136,10 +136,10 @@ class SSBTrain(TrainTask):
         marker.start(run_id, s.steps, self.store.sidecar("runs") / run_id)
         tags = sorted({t for i in datastore.list_images() for t in reader_tags(datastore, i)})
         new = [t for t in tags if t not in served.readers]
-        start = extend_readers(served, new)
+        start = add_readers(served, new)
         start = replace(start, data={**start.data, **model.conventions.record()})  # what the samples below really are
         images = collect_labelled(datastore, model.conventions, list(start.readers), self.max_slices)
-        train, val = split_images(images, s.val_fraction)
+        train, val = split_images(images, s.val_fraction, s.seed)
         record.update(readers=list(start.readers), new_readers=new, train_images=[i.image_id for i in train],
                       val_images=[i.image_id for i in val])
         if not val:
