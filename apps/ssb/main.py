@@ -22,6 +22,7 @@ import pkgutil
 from typing import Any
 
 import ssb_core
+from ssb_core.pipeline import resolve_device
 from monailabel.config import settings
 from monailabel.interfaces.app import MONAILabelApp
 from monailabel.interfaces.datastore import Datastore
@@ -162,6 +163,13 @@ class SSBApp(MONAILabelApp):
         if saved:  # a candidate picked and saved as a reader's label (save_as): like a label submitted by the reader
             saved.update(self.retrain.on_label(saved["image"], saved["tag"]))
         return result
+
+    def batch_infer(self, request: dict, datastore: Any = None) -> dict:
+        """MONAI Label's batch infer; without CUDA its default ``multi_gpu: true`` divides by the number of GPUs
+        (0, an HTTP 500), so a server without CUDA runs it on its own device."""
+        if resolve_device("auto") == "cpu":
+            request = {**request, "multi_gpu": False}
+        return super().batch_infer(request, datastore)
 
     def next_sample(self, request: dict) -> dict:
         strategy = request.get("strategy") or "random"

@@ -288,3 +288,27 @@ def test_cors_allows_the_configured_viewer_origin_only(server):
     assert ok.headers.get("access-control-allow-origin") == "http://viewer.example"
     other = requests.get(f"{server.url}/info/", headers={"Origin": "http://attacker.example"}, timeout=30)
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_ohif_pages_get_the_ssb_panel_and_the_servers_own_url(server):
+    """The OHIF pages the server serves carry the SSB panel's script; the MONAI Label panel's server URL cookie is
+    set to the page's own origin unless the browser has one; the panel's files are served, nothing else is."""
+    page = requests.get(f"{server.url}/ohif/", timeout=30)
+    assert page.status_code == 200 and '<script src="/ssb/viewer/ssb-panel.js" defer></script>' in page.text
+    assert int(page.headers["content-length"]) == len(page.content)
+    assert page.cookies.get("MONAILABEL_SERVER_URL") is not None
+    assert requests.utils.unquote(page.cookies["MONAILABEL_SERVER_URL"]) == f"{server.url}/"
+    again = requests.get(f"{server.url}/ohif/viewer", cookies={"MONAILABEL_SERVER_URL": "http%3A%2F%2Fother%3A8000%2F"}, timeout=30)
+    assert "set-cookie" not in again.headers and "ssb-panel.js" in again.text  # the reader's own choice is kept
+    assert requests.head(f"{server.url}/ohif/", timeout=30).status_code in (200, 405)
+    js = requests.get(f"{server.url}/ssb/viewer/ssb-panel.js", timeout=30)
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"] and "window.ssbPanel" in js.text
+    assert requests.get(f"{server.url}/ssb/viewer/..%2Fmain.py", timeout=30).status_code == 404
+    assert requests.get(f"{server.url}/ssb/viewer/nothing.js", timeout=30).status_code == 404
+
+
+def test_batch_infer_passes_monai_labels_own_keys(server):
+    """MONAI Label's batch infer adds its own keys (images, device, _id ...) to each request: not refused as unknown."""
+    r = requests.post(f"{server.url}/batch/infer/ssb?run_sync=true", json={"images": ["blob2d"], "max_workers": 1}, timeout=120)
+    assert r.status_code == 200, r.text[:500]
+    assert "original" in requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob2d"]["labels"]

@@ -28,6 +28,8 @@ RELIANCES: tuple[tuple[str, str, str], ...] = (
     ("monailabel.endpoints.infer.nifti_to_dicom_seg (replaced: highdicom instead of dcmqi)", "lib/dicom/monailabel_hooks.py",
      "tests/hospital/test_dicomweb.py"),
     ("MONAILabelApp._download_dcmqi_tools (nothing downloaded)", "main.py", "tests/hospital/test_dicomweb.py"),
+    ("MONAILabelApp.batch_infer / BatchInferTask (multi_gpu defaults to true and divides by the GPU count)", "main.py",
+     "tests/app/test_infer.py"),
     ("monailabel.app.app middleware stack, CORSMiddleware options, exception handlers and the text of MONAI Label's "
      "HTTP 500 answers", "lib/safety/request_guard.py", "tests/app/test_bad_input.py, tests/app/test_fuzz.py"),
     ("LocalDatastore internals (_datastore, _config_ts, _lock_file, _filename, _to_id, the index file)",

@@ -51,7 +51,7 @@ class ViewerPage:
             await self.app(scope, receive, send)
         elif path.startswith(PANEL_PREFIX):
             await self._panel_file(path[len(PANEL_PREFIX):])(scope, receive, send)
-        elif path == "/ohif" or path.startswith("/ohif/"):
+        elif (path == "/ohif" or path.startswith("/ohif/")) and scope.get("method") == "GET":
             await self._ohif_page(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -72,7 +72,8 @@ class ViewerPage:
         async def rewrite(message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", [])]
-                state["html"] = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                state["html"] = (any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                                 and not any(k.lower() == b"content-encoding" for k, _ in headers))  # never edit compressed bytes
                 if not state["html"]:
                     await send(message)
                     return

@@ -25,13 +25,14 @@ RESULT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha", ".seg.nrrd")
 # clicked on), ``include_masks`` the candidates as compact JSON (:mod:`lib.infers.masks_json`).
 API_KEYS = frozenset({"foreground_mm", "include_masks"})
 
-# Request keys the app does not define but accepts: MONAI Label's infer endpoint and app add the first group; the
+# Request keys the app does not define but accepts: MONAI Label's infer endpoint, app and batch infer add the first; the
 # 3D Slicer plugin (MONAILabelClient) and the OHIF MONAI Label panel send the others with every request of any
 # model type (monailabel 0.8.5 and its plugins). They are read where they mean something here (``foreground``,
 # ``roi``, ``result_extension``, ``client_id``) and otherwise left alone.
 CLIENT_KEYS = frozenset({
     "model", "image", "image_id", "description", "save_label", "label_tag", "session", "label", "device", "timeout",
-    "logging",
+    "logging", "annotations",
+    "_id", "_image_id", "images", "labels", "max_batch_size", "multi_gpu", "gpus", "max_workers",  # batch infer
     "result_extension", "result_dtype", "result_compress", "client_id", "label_info", "roi", "slice", "reset_state",
     "selected_label_name",
     "restore_label_idx", "foreground", "background", "label_prompt", "points", "point_labels",

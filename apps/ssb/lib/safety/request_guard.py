@@ -137,6 +137,10 @@ class RequestGuard:
                 return True
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
+            if sum(map(len, chunks)) > self.max_bytes:
+                await _answer(413, f"upload is over the server's limit of {self.max_bytes} bytes (--conf max_upload_mb)")(
+                    scope, receive, send)
+                return True
         body = b"".join(chunks)
         try:
             self.check_train(model, json.loads(body) if body.strip() else None)
