@@ -7,7 +7,11 @@ Files (beside the model ``<stem>.pt``):
 
 - ``<stem>.prev.pt``: the model served before the last promotion; ``mv <stem>.prev.pt <stem>.pt`` rolls back
   (the server reloads the file at its next request);
-- ``<stem>.history.json``: ``{"runs": [...]}``, one record per training run, promoted or not.
+- ``<stem>.history.json``: ``{"runs": [...]}``, one record per training run, promoted or not;
+- ``<stem>.runs/<run id>/``: each run's fine-tuning output (about 13 MB for the shipped model). After every run
+  :func:`prune_runs` keeps the folders of promoted runs (what produced each model served so far) and of the
+  last ``keep`` runs (``--conf train_keep_runs``, default 3), and removes the others, including those of runs
+  killed half-way; the run in progress is never touched.
 
 Both replacements are a copy to a temporary file in the model's folder, then ``os.replace``: a reader of
 ``<stem>.pt`` sees the old file or the new one, never half of one.
@@ -18,12 +22,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 from lib.readers import atomic_write_json
 from lib.safety.atomic import atomic_copy
 
-__all__ = ["is_not_worse", "promote", "append_history", "read_history", "json_safe"]
+__all__ = ["is_not_worse", "promote", "append_history", "read_history", "json_safe", "prune_runs"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +72,22 @@ def append_history(path: Path, record: dict) -> None:
     runs = read_history(path)
     runs.append(json_safe(record))
     atomic_write_json(Path(path), {"runs": runs})
+
+
+def prune_runs(runs_dir: Path, history: list[dict], keep: int, protect: Collection[str] = ()) -> list[str]:
+    """Remove run folders of ``runs_dir`` that are neither promoted, nor among the last ``keep`` runs of ``history``,
+    nor in ``protect`` (the run in progress). Returns the names removed (see the module docstring)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    kept = {r.get("run_id") for r in history if r.get("status") == "promoted"}
+    kept |= {r.get("run_id") for r in history[-keep:]} if keep > 0 else set()
+    kept |= set(protect)
+    removed = []
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if folder.name not in kept:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    if removed:
+        logger.info("pruned %d old run folder(s) from %s (kept promoted runs and the last %d)", len(removed), runs_dir, keep)
+    return removed

@@ -14,6 +14,7 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
 ``steps``, ``lr``, ``batch_size``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``tolerance``
 (GED increase still counted as "not worse", default 0.01: sampling noise), ``seed``, ``max_minutes``, ``num_threads``,
+``keep_runs`` (run folders kept besides the promoted ones, :func:`lib.trainers.promotion.prune_runs`),
 and MONAI Label's ``multi_gpu`` / ``gpus`` (DistributedDataParallel, one process per listed GPU; two Gloo
 processes on a server without CUDA).
 """
@@ -35,7 +36,7 @@ from lib.model_store import ModelStore
 from lib.readers import reader_tags
 from lib.trainers.dataset import collect_labelled, split_images
 from lib.trainers.finetune import fine_tune_candidate, validate
-from lib.trainers.promotion import append_history, is_not_worse, json_safe, promote, read_history
+from lib.trainers.promotion import append_history, is_not_worse, json_safe, promote, prune_runs, read_history
 from lib.trainers.status import RunMarker, train_stats
 from lib.values import parse_bool
 
@@ -60,12 +61,13 @@ class TrainSettings:
     num_threads: int = 0
     multi_gpu: bool = False
     gpus: str = "all"
+    keep_runs: int = 3
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "lr": self.lr > 0, "batch_size": self.batch_size >= 1,
                   "val_fraction": 0 < self.val_fraction < 1, "val_candidates": self.val_candidates >= 1,
                   "val_nfe": self.val_nfe >= 1, "tolerance": self.tolerance >= 0, "max_minutes": self.max_minutes >= 0,
-                  "num_threads": self.num_threads >= 0}
+                  "num_threads": self.num_threads >= 0, "keep_runs": self.keep_runs >= 0}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training setting(s) {({k: getattr(self, k) for k in bad})}")
@@ -167,5 +169,7 @@ class SSBTrain(TrainTask):
         if reason:
             record["reason"] = reason
         append_history(self.store.sidecar("history.json"), record)
+        prune_runs(self.store.sidecar("runs"), read_history(self.store.sidecar("history.json")),
+                   int(record["settings"].get("keep_runs", 3)), protect=(record["run_id"],))
         logger.info("training run %s: %s%s", record["run_id"], status, f" ({reason})" if reason else "")
         return json_safe(record)  # type: ignore[return-value]
