@@ -140,10 +140,10 @@ def view_switch(checkpoint: Path, lidc3d: Path, cases: int = 3, conf: dict[str, 
                         steps[name].append(time.perf_counter() - t0)
                         sampled += not res["cache"]["hit"]
                     total.append(time.perf_counter() - t_case)
-                out["cache" if cache != "0" else "no_cache"] = {
-                    "steps_p50_s": {k: statistics.median(v) for k, v in steps.items()},
-                    "lesion_total_p50_s": statistics.median(total), "samplings_per_lesion": sampled / len(todo)}
+                row = {"steps_p50_s": {k: statistics.median(v) for k, v in steps.items()},
+                       "lesion_total_p50_s": statistics.median(total), "samplings_per_lesion": sampled / len(todo)}
+                out["cache" if cache != "0" else "no_cache"] = row
                 logger.info("view switch, candidate cache %s: %.2f s per lesion, %.1f samplings", cache,
-                            out["cache" if cache != "0" else "no_cache"]["lesion_total_p50_s"], sampled / len(todo))
+                            row["lesion_total_p50_s"], row["samplings_per_lesion"])
     out["cases"] = [c.nodule_id for c in todo]
     return out

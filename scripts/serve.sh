@@ -56,11 +56,9 @@ done
 model=${model:-models/ssb_lidc64.pt}
 [ -f "$model" ] || die "model checkpoint not found: $model (train one with: ssb-train --config configs/lidc64_cpu.yaml; or set SSB_MODEL_PATH=/path/to/model.pt)"
 
-"$PY" - "$HOST" "$PORT" <<'PYEOF' || die "port $PORT on $HOST is already in use: set SSB_PORT to another port"
-import socket, sys
-with socket.socket() as s:
-    s.bind((sys.argv[1], int(sys.argv[2])))
-PYEOF
+# port_free HOST PORT: whether a server could listen there now
+port_free() { "$PY" -c "import socket, sys; socket.socket().bind((sys.argv[1], int(sys.argv[2])))" "$1" "$2" 2>/dev/null; }
+port_free "$HOST" "$PORT" || die "port $PORT on $HOST is already in use: set SSB_PORT to another port"
 
 for ((i = 1; i <= $#; i++)); do  # --studies given on the command line wins (a folder or a DICOMweb URL)
   if [[ "${!i}" == "--studies" ]]; then j=$((i + 1)); STUDIES=${!j}; fi
@@ -84,7 +82,7 @@ ORTHANC_PID=
 stop_orthanc() { if [ -n "$ORTHANC_PID" ]; then kill -TERM "$ORTHANC_PID" 2>/dev/null || true; wait "$ORTHANC_PID" 2>/dev/null || true; fi; }
 if [ -z "$STUDIES" ] && [ "$PACS" != folder ] && have_orthanc; then
   OPORT=${SSB_ORTHANC_PORT:-8042}
-  if ! "$PY" -c "import socket,sys; socket.socket().bind(('127.0.0.1', int(sys.argv[1])))" "$OPORT" 2>/dev/null; then
+  if ! port_free 127.0.0.1 "$OPORT"; then
     OPORT=$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
   fi
   mkdir -p "$CACHE"

@@ -27,7 +27,7 @@ from ssb_core.metrics import diversity_divergence_index, pairwise_dice
 from ssb_core.metrics.variability import vote_fraction, vote_variability
 from ssb_core.volume import LesionCandidates, RoiPlan
 
-__all__ = ["AGREEMENT_LABELS", "CandidateSet", "disagreement_score"]
+__all__ = ["AGREEMENT_LABELS", "CandidateSet", "candidate_name", "disagreement_score", "variability_level_segments"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +76,11 @@ class CandidateSet:
         """(B, ny, nx) float32 v = 4 f (1 - f) in [0, 1] (:func:`ssb_core.metrics.variability.vote_variability`)."""
         return vote_variability(self.masks)
 
+    def variability_levels(self, levels: int) -> np.ndarray:
+        """(B, ny, nx) uint8 level ``ceil(levels * v)`` of the variability, 0 where the candidates agree."""
+        v = self.variability()
+        return np.where(v > 0, np.ceil(v * levels), 0).astype(np.uint8)
+
     def disagreement(self) -> float:
         return disagreement_score(self.variability(), self.masks.any(axis=0))
 
@@ -108,6 +113,8 @@ class CandidateSet:
             }
             for k in range(self.n)
         ]
+        for c in per:
+            c["name"] = candidate_name(c, unit)
         return {
             "candidates": per,
             "ranking": order,
@@ -117,6 +124,39 @@ class CandidateSet:
             "ddi_gen_reference": reference,
             "disagreement": round(self.disagreement(), 4),
         }
+
+
+def candidate_name(c: dict, unit: str) -> str:
+    """``candidate 2 (rank 1, 412 mm3)``: index, rank (1 = closest to the consensus) and size of a summary entry; the
+    name every viewer shows (the Slicer segments, the OHIF panel's list)."""
+    size = float(c[unit])
+    if unit == "area_mm2":
+        text = f"{size:.0f} mm2"
+    else:
+        text = f"{size / 1000:.2f} ml" if size >= 1000 else f"{size:.0f} mm3"
+    return f"candidate {c['index']} (rank {c['rank']}, {text})"
+
+
+VARIABILITY_COLOUR_STOPS = ((0.0, (0.15, 0.35, 1.0)), (0.5, (1.0, 0.9, 0.1)), (1.0, (0.9, 0.05, 0.05)))  # blue, yellow, red
+
+
+def _scale_colour(t: float) -> tuple[float, float, float]:
+    """The cold-to-hot colour scale at t in [0, 1] (RGB in [0, 1])."""
+    stops = VARIABILITY_COLOUR_STOPS
+    t = min(1.0, max(0.0, t))
+    for (t0, c0), (t1, c1) in zip(stops, stops[1:]):
+        if t <= t1:
+            w = (t - t0) / (t1 - t0)
+            return tuple(round(a + w * (b - a), 4) for a, b in zip(c0, c1, strict=True))  # type: ignore[return-value]
+    return stops[-1][1]
+
+
+def variability_level_segments(levels: int) -> list[tuple[str, int, tuple[float, float, float]]]:
+    """(name, value, RGB colour in [0, 1]) of the levels 1..L of :meth:`CandidateSet.variability_levels`:
+    ``variability <= 0.10`` ... ``variability <= 1.00``, coloured from blue (few candidates differ) to red (an even
+    split); the Slicer ``.seg.nrrd`` and the OHIF panel show the same names and colours."""
+    return [(f"variability <= {lvl / levels:.2f}", lvl, _scale_colour((lvl - 1) / max(1, levels - 1)))
+            for lvl in range(1, levels + 1)]
 
 
 def disagreement_score(variability: np.ndarray, union: np.ndarray) -> float:

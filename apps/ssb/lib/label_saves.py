@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextvars
 
+from monailabel.interfaces.datastore import DefaultLabelTag
+
 __all__ = ["SLICER_PLACEHOLDER_ID", "reader_for_save", "record_saved", "saved_tag", "set_signed_in"]
 
 SLICER_PLACEHOLDER_ID = "user-xyz"  # the 3D Slicer plugin's client id until the user sets one
-VIEWER_TAG = "final"
+VIEWER_TAG = DefaultLabelTag.FINAL.value  # "final": MONAI Label's tag for a save that names none
 
 _SIGNED_IN: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssb_signed_in_user", default=None)
 _SAVED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("ssb_saved_label", default=None)

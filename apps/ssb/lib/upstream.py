@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["RELIANCES", "SUPPORTED", "UnsupportedUpstream", "check_versions"]
+__all__ = ["RELIANCES", "SUPPORTED", "UnsupportedUpstream", "add_middleware", "check_versions", "rebuild_middleware",
+           "serving_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,3 +86,26 @@ def check_versions(installed: Mapping[str, str] | None = None, allow_untested: b
             raise UnsupportedUpstream(message)
         logger.warning("untested upstream version: %s", message)
     return installed
+
+
+def serving_app() -> Any | None:
+    """MONAI Label's FastAPI app when this process is the server (``monailabel.app`` imported), else None (a
+    training subprocess, the CLI)."""
+    module = sys.modules.get("monailabel.app")
+    return None if module is None else module.app
+
+
+def add_middleware(app: Any, cls: type, **options: Any) -> None:
+    """``cls`` as the innermost middleware of ``app`` (replacing one added before); call :func:`rebuild_middleware`
+    once the app's middleware and handlers are all set."""
+    from starlette.middleware import Middleware
+
+    app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not cls]
+    app.user_middleware.append(Middleware(cls, **options))
+
+
+def rebuild_middleware(app: Any) -> None:
+    """MONAI Label creates the app object while uvicorn already serves it (in its lifespan): the middleware stack
+    built then must be built again for middleware and exception handlers added since."""
+    if app.middleware_stack is not None:
+        app.middleware_stack = app.build_middleware_stack()

@@ -22,6 +22,8 @@ from urllib.parse import quote
 
 from starlette.responses import FileResponse, JSONResponse
 
+from lib import upstream
+
 __all__ = ["PANEL_DIR", "PANEL_PREFIX", "ViewerPage"]
 
 logger = logging.getLogger(__name__)
@@ -99,19 +101,13 @@ class ViewerPage:
 
 
 def install() -> bool:
-    """Add :class:`ViewerPage` to ``monailabel.app.app`` (False when no server runs in this process)."""
-    import sys
-
-    module = sys.modules.get("monailabel.app")
-    if module is None:
-        return False
+    """Add :class:`ViewerPage` to MONAI Label's app (False when no server runs in this process)."""
     from monailabel.config import settings
-    from starlette.middleware import Middleware
 
-    app = module.app
-    app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not ViewerPage]
-    app.user_middleware.append(Middleware(ViewerPage, prefix=settings.MONAI_LABEL_API_STR))
-    if app.middleware_stack is not None:  # already serving: rebuild once
-        app.middleware_stack = app.build_middleware_stack()
+    app = upstream.serving_app()
+    if app is None:
+        return False
+    upstream.add_middleware(app, ViewerPage, prefix=settings.MONAI_LABEL_API_STR)
+    upstream.rebuild_middleware(app)
     logger.info("OHIF pages get the SSB panel (%sssb-panel.js)", PANEL_PREFIX)
     return True

@@ -36,18 +36,6 @@
     return e;
   }
 
-  function scaleColour(t) {  // cold to hot: blue, yellow, red (the server's colour scale, lib/infers/ssb.py)
-    const stops = [[0, [38, 89, 255]], [0.5, [255, 230, 26]], [1, [230, 13, 13]]];
-    t = Math.min(1, Math.max(0, t));
-    for (let s = 1; s < stops.length; s++) {
-      if (t <= stops[s][0]) {
-        const [t0, c0] = stops[s - 1], [t1, c1] = stops[s], w = (t - t0) / (t1 - t0);
-        return c0.map((a, i) => Math.round(a + w * (c1[i] - a)));
-      }
-    }
-    return stops[stops.length - 1][1];
-  }
-
   // ---------------------------------------------------------------- the panel
   const css = { position: 'fixed', left: '8px', bottom: '8px', width: '320px', maxHeight: '62vh', overflowY: 'auto',
     zIndex: 10000, background: '#090c29', color: '#e0e6ff', border: '1px solid #3a3f99', borderRadius: '6px',
@@ -226,12 +214,6 @@
     state.segmentations = [];
   }
 
-  function candidateName(c, unit) {
-    const size = c[unit];
-    const text = unit === 'area_mm2' ? `${size.toFixed(0)} mm2` : size >= 1000 ? `${(size / 1000).toFixed(2)} ml` : `${size.toFixed(0)} mm3`;
-    return `candidate ${c.index} (rank ${c.rank}, ${text})`;
-  }
-
   const OUTLINE = { renderFill: false, renderFillInactive: false, renderOutline: true, renderOutlineInactive: true,
     outlineWidth: 1, outlineWidthInactive: 1, outlineOpacity: 1, outlineOpacityInactive: 1 };
   const FILL = { renderFill: true, renderFillInactive: true, fillAlpha: 0.55, fillAlphaInactive: 0.55, renderOutline: false,
@@ -288,16 +270,15 @@
   // browser: 34 MB for a 512 x 512 x 130 CT) is made the first time it is ticked.
   async function draw(res, displaySet) {
     await removeOurs();
-    const m = res.masks, size = volumeSize(res), unit = 'volume_mm3' in res.candidates[0] ? 'volume_mm3' : 'area_mm2';
+    const m = res.masks, size = volumeSize(res);
     const all = bits(m.candidates, size * m.num_candidates);
     state.displaySet = displaySet;
     state.rows = res.candidates.map(c => {
-      const name = candidateName(c, unit), colour = CANDIDATE_COLOURS[c.index % CANDIDATE_COLOURS.length];
+      const name = c.name, colour = CANDIDATE_COLOURS[c.index % CANDIDATE_COLOURS.length];  // the server's name
       return { id: `${SEG_PREFIX}candidate-${c.index}`, index: c.index, rank: c.rank, name, colour, visible: false, created: false,
         segments: [{ index: 1, label: name, colour }], values: all.subarray(c.index * size, (c.index + 1) * size), style: OUTLINE };
     }).sort((a, b) => a.rank - b.rank);
-    const levels = Array.from({ length: m.levels }, (_, l) => ({ index: l + 1, label: `variability <= ${((l + 1) / m.levels).toFixed(2)}`,
-      colour: scaleColour(l / Math.max(1, m.levels - 1)) }));
+    const levels = m.level_segments.map(l => ({ index: l.value, label: l.name, colour: l.colour }));  // the server's scale
     state.consensus = { id: `${SEG_PREFIX}consensus`, name: 'consensus', visible: true, created: false,
       segments: [{ index: 1, label: 'consensus', colour: CONSENSUS_COLOUR }], values: bits(m.consensus, size), style: OUTLINE };
     state.variability = { id: `${SEG_PREFIX}variability`, name: 'variability', visible: false, created: false, segments: levels,

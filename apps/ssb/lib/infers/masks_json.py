@@ -7,7 +7,9 @@ coordinates (DICOM LPS, millimetres) whatever its own volume's index order:
 - ``box_ijk``: ``{"i0", "j0", "k0", "ni", "nj", "nk"}``, the voxel box (i = column, j = row, k = slice);
 - ``candidates``: base64 of ``numpy.packbits`` of the ``(N, nk, nj, ni)`` bool array (C order, most significant
   bit first); ``consensus``: the same for ``(nk, nj, ni)`` (f >= 1/2);
-- ``variability``: base64 of the ``(nk, nj, ni)`` uint8 levels 0..L (``ceil(L v)``, 0 where v = 0), with ``levels`` L;
+- ``variability``: base64 of the ``(nk, nj, ni)`` uint8 levels 0..L (``ceil(L v)``, 0 where v = 0), with ``levels`` L
+  and ``level_segments``: ``[{"value", "name", "colour"}]`` per level (colour RGB 0..255), the names and colour
+  scale the Slicer file carries too (:func:`lib.candidate_set.variability_level_segments`);
 - ``geometry``: ``origin`` (mm, LPS), ``spacing`` (mm, i j k), ``direction`` (3 x 3, row-major; column c is
   axis c's direction), the image's ITK geometry: voxel (i, j, k) lies at origin + direction @ (spacing * ijk).
 """
@@ -20,7 +22,7 @@ import numpy as np
 
 from ssb_core.volume import box_valid
 
-from lib.candidate_set import CandidateSet
+from lib.candidate_set import CandidateSet, variability_level_segments
 from lib.imageio import LoadedImage
 
 __all__ = ["masks_json"]
@@ -35,7 +37,6 @@ def masks_json(cands: CandidateSet, image: LoadedImage, levels: int) -> dict:
     plan = cands.plan
     rows, cols = box_valid(plan, image.array.shape)
     masks = cands.masks[:, :, rows, cols]
-    v = cands.variability()[:, rows, cols]
     ref = image.reference
     dim = ref.GetDimension()
     direction = np.eye(3)
@@ -46,9 +47,11 @@ def masks_json(cands: CandidateSet, image: LoadedImage, levels: int) -> dict:
                     "ni": int(masks.shape[3]), "nj": int(masks.shape[2]), "nk": int(masks.shape[1])},
         "num_candidates": int(masks.shape[0]),
         "candidates": _b64(np.packbits(masks.astype(bool), axis=None)),
-        "consensus": _b64(np.packbits(masks.mean(axis=0) >= 0.5, axis=None)),
-        "variability": _b64(np.where(v > 0, np.ceil(v * levels), 0).astype(np.uint8)),
+        "consensus": _b64(np.packbits(cands.consensus()[:, rows, cols], axis=None)),
+        "variability": _b64(cands.variability_levels(levels)[:, rows, cols]),
         "levels": int(levels),
+        "level_segments": [{"value": value, "name": name, "colour": [round(255 * c) for c in colour]}
+                           for name, value, colour in variability_level_segments(levels)],
         "geometry": {"origin": [float(o) for o in origin], "spacing": [float(s) for s in image.spacing_xyz],
                      "direction": direction.tolist()},
     }

@@ -41,7 +41,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from ssb_core.volume import ClickPlan, GrowthSettings, RoiError, RoiPlan, crop_box, plan_roi, segment_lesion, to_full
 
 from lib.candidate_cache import CandidateCache, context_key
-from lib.candidate_set import AGREEMENT_LABELS, CandidateSet
+from lib.candidate_set import AGREEMENT_LABELS, CandidateSet, variability_level_segments
 from lib.errors import bad_request
 from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
@@ -115,7 +115,7 @@ class SSBInfer(InferTask):
         unit = "area_mm2" if image.is_2d else "volume_mm3"
         summary = cands.summary(image.voxel_volume, unit, self._reader_masks(image_id, image, plan), p.seed, names)
         clock["summarise"] = time.perf_counter()
-        result_file, label_names = self._write_output(p, cands, image, request.get("image", ""), summary["candidates"], unit)
+        result_file, label_names = self._write_output(p, cands, image, request.get("image", ""), summary["candidates"])
         variability = self._save_variability(image_id, cands, image) if self.save_variability and not hit else None
         saved = self._save_pick(p, image_id, cands, image, model.sha256, key) if p.save_as else None
         clock["write"] = time.perf_counter()
@@ -185,11 +185,11 @@ class SSBInfer(InferTask):
                 logger.warning("ignoring reader label %s/%s: %s", tag, image_id, exc)
         return np.stack(masks) if masks else None
 
-    def _write_output(self, p: InferParams, cands: CandidateSet, image: LoadedImage, path: str, per_candidate: list[dict],
-                      unit: str) -> tuple[str, dict]:
+    def _write_output(self, p: InferParams, cands: CandidateSet, image: LoadedImage, path: str,
+                      per_candidate: list[dict]) -> tuple[str, dict]:
         shape = image.array.shape
         if p.output_mode == "segments" and p.candidate < 0:
-            names = [_candidate_name(c, unit) for c in per_candidate] + ["consensus"]
+            names = [c["name"] for c in per_candidate] + ["consensus"]
             colors = [_COLORS[k % len(_COLORS)] for k in range(cands.n)] + [(1.0, 1.0, 0.0)]
             stack = np.concatenate([cands.masks, cands.consensus()[None]]).astype(np.uint8)
             out = _tempfile(".seg.nrrd")
@@ -200,13 +200,11 @@ class SSBInfer(InferTask):
             box = cands.masks[p.candidate].astype(np.uint8) * AGREEMENT_LABELS["chosen candidate"]
             names = {"chosen candidate": AGREEMENT_LABELS["chosen candidate"]}
         elif p.output_mode == "variability":
-            levels = p.variability_levels
-            v = cands.variability()
-            box = np.where(v > 0, np.ceil(v * levels), 0).astype(np.uint8)
-            names = {f"variability <= {lvl / levels:.2f}": lvl for lvl in range(1, levels + 1)}
+            box = cands.variability_levels(p.variability_levels)
+            segments = variability_level_segments(p.variability_levels)
+            names = {name: value for name, value, _ in segments}
             if ext == ".nrrd":  # a labelmap any NRRD reader reads, with the colour scale 3D Slicer shows
                 out = _tempfile(".seg.nrrd")
-                segments = [(name, lvl, _scale_color((lvl - 1) / max(1, levels - 1))) for name, lvl in names.items()]
                 write_labelmap_seg_nrrd(to_full(box, cands.plan, shape), segments, image, out)
                 return out, names
         else:
@@ -283,27 +281,6 @@ def _check_reader_name(name: str, image_id: str | None) -> None:
     check_name("save_as (reader name)", name)
     if not is_reader_tag(name):
         raise ParamError(f"save_as {name!r} is reserved by the app (original, ssb_*): choose the reader's own name")
-
-
-def _candidate_name(c: dict, unit: str) -> str:
-    """``candidate 2 (rank 1, 412 mm3)``: index, rank (1 = closest to the consensus) and size."""
-    size = float(c[unit])
-    if unit == "area_mm2":
-        text = f"{size:.0f} mm2"
-    else:
-        text = f"{size / 1000:.2f} ml" if size >= 1000 else f"{size:.0f} mm3"
-    return f"candidate {c['index']} (rank {c['rank']}, {text})"
-
-
-def _scale_color(t: float) -> tuple[float, float, float]:
-    """A cold-to-hot colour scale: t = 0 blue, 0.5 yellow, 1 red (RGB in [0, 1])."""
-    stops = [(0.0, (0.15, 0.35, 1.0)), (0.5, (1.0, 0.9, 0.1)), (1.0, (0.9, 0.05, 0.05))]
-    t = min(1.0, max(0.0, t))
-    for (t0, c0), (t1, c1) in zip(stops, stops[1:]):
-        if t <= t1:
-            w = (t - t0) / (t1 - t0)
-            return tuple(round(a + w * (b - a), 4) for a, b in zip(c0, c1, strict=True))  # type: ignore[return-value]
-    return stops[-1][1]
 
 
 def _timings(clock: dict[str, float]) -> dict:

@@ -32,12 +32,13 @@ import json
 import logging
 import re
 import shutil
-import sys
 from collections.abc import Callable, Collection
 from urllib.parse import parse_qs
 
 from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
+
+from lib import upstream
 
 __all__ = ["MODEL_CHANGE_REFUSED", "RESERVED_TAG_PREFIX", "RequestGuard", "install"]
 
@@ -120,6 +121,9 @@ class RequestGuard:
                              "app computes (the variability map); save a reader's label under the reader's name")
         return None
 
+    def _too_large(self) -> JSONResponse:
+        return _answer(413, f"upload is over the server's limit of {self.max_bytes} bytes (--conf max_upload_mb)")
+
     def _train_model(self, scope) -> str | None:
         """The model of a ``POST /train/{model}`` whose body the trainer must check first, else None."""
         path = scope.get("path", "")[len(self.prefix):]
@@ -138,8 +142,7 @@ class RequestGuard:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
             if sum(map(len, chunks)) > self.max_bytes:
-                await _answer(413, f"upload is over the server's limit of {self.max_bytes} bytes (--conf max_upload_mb)")(
-                    scope, receive, send)
+                await self._too_large()(scope, receive, send)
                 return True
         body = b"".join(chunks)
         try:
@@ -177,8 +180,7 @@ class RequestGuard:
                 state["bytes"] += len(message.get("body", b""))
                 if state["bytes"] > self.max_bytes:
                     state["answered"] = True
-                    detail = f"upload is over the server's limit of {self.max_bytes} bytes (--conf max_upload_mb)"
-                    await _answer(413, detail)(scope, receive, send)
+                    await self._too_large()(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -261,18 +263,16 @@ def install(max_upload_bytes: int, tasks: Callable[[str], Collection[str]],
             check_train: Callable[[str, object], None] | None = None, cors_origins: list[str] | None = None) -> bool:
     """Add the guard and handlers to ``monailabel.app.app``; False when no server runs in this process
     (a training subprocess, the CLI)."""
-    module = sys.modules.get("monailabel.app")
-    if module is None:
+    app = upstream.serving_app()
+    if app is None:
         return False
     from monailabel.config import settings
     from monailabel.interfaces.exception import ImageNotFoundException, LabelNotFoundException, MONAILabelException
     import pydantic
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    app = module.app
-    app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not RequestGuard]
-    app.user_middleware.append(Middleware(RequestGuard, max_upload_bytes=max_upload_bytes, tasks=tasks,
-                                          check_train=check_train, prefix=settings.MONAI_LABEL_API_STR))
+    upstream.add_middleware(app, RequestGuard, max_upload_bytes=max_upload_bytes, tasks=tasks, check_train=check_train,
+                            prefix=settings.MONAI_LABEL_API_STR)
     _restrict_cors(app, cors_origins or [])
     app.exception_handlers[json.JSONDecodeError] = _bad_json
     app.exception_handlers[ImageNotFoundException] = _not_found
@@ -282,7 +282,6 @@ def install(max_upload_bytes: int, tasks: Callable[[str], Collection[str]],
     app.exception_handlers[pydantic.ValidationError] = _invalid_body
     for kind in {row[1] for row in KNOWN_FAILURES}:
         app.exception_handlers[kind] = _known_failure
-    if app.middleware_stack is not None:  # already serving (the lifespan runs through it): rebuild once
-        app.middleware_stack = app.build_middleware_stack()
+    upstream.rebuild_middleware(app)
     logger.info("request guard installed: uploads up to %d bytes", max_upload_bytes)
     return True

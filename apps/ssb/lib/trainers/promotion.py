@@ -67,11 +67,12 @@ def json_safe(value: object) -> object:
     return value
 
 
-def append_history(path: Path, record: dict) -> None:
-    """Append ``record`` (non-finite numbers stored as null) to the run history."""
+def append_history(path: Path, record: dict) -> list[dict]:
+    """Append ``record`` (non-finite numbers stored as null) to the run history; the whole history."""
     runs = read_history(path)
     runs.append(json_safe(record))
     atomic_write_json(Path(path), {"runs": runs})
+    return runs
 
 
 def prune_runs(runs_dir: Path, history: list[dict], keep: int, protect: Collection[str] = ()) -> list[str]:

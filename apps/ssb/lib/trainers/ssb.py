@@ -168,8 +168,7 @@ class SSBTrain(TrainTask):
                       finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
         if reason:
             record["reason"] = reason
-        append_history(self.store.sidecar("history.json"), record)
-        prune_runs(self.store.sidecar("runs"), read_history(self.store.sidecar("history.json")),
-                   int(record["settings"].get("keep_runs", 3)), protect=(record["run_id"],))
+        history = append_history(self.store.sidecar("history.json"), record)
+        prune_runs(self.store.sidecar("runs"), history, int(record["settings"]["keep_runs"]), protect=(record["run_id"],))
         logger.info("training run %s: %s%s", record["run_id"], status, f" ({reason})" if reason else "")
         return json_safe(record)  # type: ignore[return-value]
