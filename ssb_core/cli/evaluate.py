@@ -132,9 +132,9 @@ def _main(argv: list[str] | None) -> int:
     else:
         rows = evaluate(pipeline, dataset, out, nfes=args.nfe, guidance_weight=args.guidance, start_noise=args.start_noise,
                         stochastic=False if args.ode else None, readers=reader, name=args.name, checkpoint_path=args.checkpoint, **common)
-    from ssb_core.evaluation.report import markdown_tables
+    from ssb_core.evaluation.report import results_tables
 
-    print(markdown_tables(rows))
+    print(results_tables(rows))
     print(f"results: {out / 'results.json'}, {out / 'results.md'}")
     return 0
 

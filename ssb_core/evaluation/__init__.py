@@ -4,7 +4,7 @@
 - :func:`evaluate_samplers` does the same for any :class:`SamplerSpec` (a baseline's
   ``sample_fn(images (B,1,H,W), num_candidates, seed) -> probs (B,N,1,H,W)``, a name and its NFE);
 - :func:`evaluate_sampler` / :func:`evaluate_readers` are the per-row building blocks (the readers' row is
-  the human reference, leave-one-reader-out).
+  the human reference, leave-one-reader-out); each row is a :class:`ssb_core.metrics.DatasetMetrics`.
 
 The metrics themselves live in :mod:`ssb_core.metrics`; :mod:`ssb_core.evaluation.scoring` only adapts them.
 """
@@ -12,7 +12,7 @@ The metrics themselves live in :mod:`ssb_core.metrics`; :mod:`ssb_core.evaluatio
 from __future__ import annotations
 
 from ssb_core.evaluation.api import checkpoint_summary, evaluate, evaluate_baseline, evaluate_samplers
-from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler
+from ssb_core.evaluation.runner import evaluate_readers, evaluate_sampler
 from ssb_core.evaluation.samplers import SampleFn, SamplerSpec, pipeline_sampler, ssb_sample_fn
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "evaluate_baseline",
     "evaluate_sampler",
     "evaluate_readers",
-    "EvaluationResult",
     "SampleFn",
     "SamplerSpec",
     "pipeline_sampler",

@@ -17,10 +17,11 @@ from torch.utils.data import Dataset
 from ssb_core.evaluation.montage import save_montage
 from ssb_core.evaluation.report import write_reports
 from ssb_core.evaluation.provenance import display_path
-from ssb_core.evaluation.runner import EvaluationResult, evaluate_readers, evaluate_sampler_conventions
+from ssb_core.evaluation.runner import evaluate_readers, evaluate_sampler_conventions
 from ssb_core.evaluation.samplers import SamplerSpec, baseline_sampler, pipeline_sampler
 from ssb_core.evaluation.scoring import metric_conventions
 from ssb_core.hashing import file_sha256
+from ssb_core.metrics import DatasetMetrics
 from ssb_core.pipeline import SSBPipeline
 
 __all__ = ["evaluate", "evaluate_baseline", "evaluate_samplers", "checkpoint_summary"]
@@ -52,7 +53,7 @@ def evaluate_samplers(
     progress: bool = False,
     title: str = "",
     run: dict[str, Any] | None = None,
-) -> list[EvaluationResult]:
+) -> list[DatasetMetrics]:
     """Run every sampler over ``dataset``; write ``results.json``, ``results.md`` and ``montages/*.png``.
 
     Args:
@@ -70,7 +71,7 @@ def evaluate_samplers(
     out = Path(output_dir)
     conventions = (absent_reader,) if isinstance(absent_reader, str) else tuple(absent_reader)
     data_sha = (dataset_info or {}).get("sha256")
-    rows: list[EvaluationResult] = []
+    rows: list[DatasetMetrics] = []
     drawn_for = {spec.name: k for k, spec in enumerate(specs)}  # the last spec of each name
     for k, spec in enumerate(specs):
         counter = {"n": 0}
@@ -145,11 +146,11 @@ def evaluate(
     device: str = "cpu",
     checkpoint_path: str | Path | None = None,
     **kwargs: Any,
-) -> list[EvaluationResult]:
+) -> list[DatasetMetrics]:
     """Evaluate an SSB checkpoint at each NFE in ``nfes`` (unset sampling knobs keep the checkpoint's defaults).
 
     ``checkpoint`` is a path or an already loaded :class:`SSBPipeline` (then ``checkpoint_path``, if given,
-    is hashed into the JSON). Returns one :class:`EvaluationResult` per NFE (plus the readers' row with
+    is hashed into the JSON). Returns one :class:`~ssb_core.metrics.DatasetMetrics` per NFE (plus the readers' row with
     ``inter_reader=True``); the remaining keyword arguments go to :func:`evaluate_samplers`.
     """
     path = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -179,7 +180,7 @@ def evaluate_baseline(
     device: str = "cpu",
     eta: float = 1.0,
     **kwargs: Any,
-) -> list[EvaluationResult]:
+) -> list[DatasetMetrics]:
     """Evaluate a trained baseline (:mod:`ssb_core.baselines.checkpoint`) like :func:`evaluate` does SSB.
 
     ``nfes``: the Gaussian baseline's step counts (None = all T steps, DDPM; fewer: DDIM with ``eta``); the Prob. U-Net has one row

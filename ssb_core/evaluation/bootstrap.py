@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssb_core.evaluation.runner import EvaluationResult
+from ssb_core.metrics import DatasetMetrics
 
 __all__ = ["PairedDifference", "paired_bootstrap", "compare_rows", "supports", "LOWER_IS_BETTER"]
 
@@ -54,7 +54,7 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, metric: str = ""
     return PairedDifference(metric, float(d.mean()), float(low), float(high), int(d.size), confidence)
 
 
-def compare_rows(a: EvaluationResult, b: EvaluationResult, metrics: Sequence[str] = ("ged", "d_max"),
+def compare_rows(a: DatasetMetrics, b: DatasetMetrics, metrics: Sequence[str] = ("ged", "d_max"),
                  **kwargs: object) -> list[PairedDifference]:
     """Paired differences ``a - b`` per metric, pairing the images by ``case_id`` (both rows must hold the same
     images under the same absent-reader convention)."""

@@ -8,7 +8,7 @@ CLI writes a montage there). Reproducibility: every batch is sampled with the sa
 k then depends only on (seed, k) (not on the batch, see :mod:`ssb_core.seeding`), and the seed is recorded with the results.
 
 :func:`evaluate_readers` is the human reference row: each reader against the others (leave-one-reader-out),
-through the metrics package's inter-reader helper.
+through the metrics package's inter-reader helper. Every row is a :class:`ssb_core.metrics.DatasetMetrics`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,41 +25,14 @@ from tqdm.auto import tqdm
 
 from ssb_core.evaluation.samplers import SampleFn
 from ssb_core.evaluation.scoring import ABSENT_READER_CONVENTIONS, CaseScorer, inter_reader_scores
+from ssb_core.metrics import DatasetMetrics
 
-__all__ = ["EvaluationResult", "evaluate_sampler", "evaluate_sampler_conventions", "evaluate_readers", "CaseCallback"]
+__all__ = ["evaluate_sampler", "evaluate_sampler_conventions", "evaluate_readers", "CaseCallback"]
 
 logger = logging.getLogger(__name__)
 
 CaseCallback = Callable[[dict, dict, np.ndarray], None]
 """``on_case(record, sample, probs)``: the case's metrics record, its sample dict and (N, H, W) probabilities."""
-
-
-@dataclass
-class EvaluationResult:
-    """One row of the benchmark: a method at one NFE over a dataset.
-
-    Attributes:
-        name, nfe, num_candidates, seed: what was run. absent_reader: the convention used for missing readers.
-        summary: mean of each metric over the images (plus ``time_per_image_s``).
-        per_case: one record per image (case_id, patient_id, readers present, every metric, sampling time).
-        settings: the sampler's settings (guidance, start noise ...), recorded as given.
-        checkpoint_sha256, dataset_sha256: SHA-256 of the weights and of the data file the row came from (None
-            where unknown; the readers' row has no weights).
-    """
-
-    name: str
-    nfe: int | None
-    num_candidates: int | None
-    seed: int | None
-    absent_reader: str
-    summary: dict[str, float]
-    per_case: list[dict[str, Any]] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    checkpoint_sha256: str | None = None
-    dataset_sha256: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _samples(dataset: Dataset, indices: Sequence[int] | None) -> tuple[list[int], Callable[[int], dict]]:
@@ -80,7 +52,7 @@ def evaluate_sampler(
     nfe: int | None,
     absent_reader: str = "exclude",
     **kwargs: Any,
-) -> EvaluationResult:
+) -> DatasetMetrics:
     """Sample ``num_candidates`` per image and score them under one absent-reader convention.
 
     ``absent_reader``: ``exclude`` (score against the present readers only) or ``empty`` (an absent reader counts
@@ -106,7 +78,7 @@ def evaluate_sampler_conventions(
     checkpoint_sha256: str | None = None,
     on_case: CaseCallback | None = None,
     progress: bool = False,
-) -> list[EvaluationResult]:
+) -> list[DatasetMetrics]:
     """Sample ``num_candidates`` per image once and score the same candidates under each absent-reader convention.
 
     Args:
@@ -126,7 +98,6 @@ def evaluate_sampler_conventions(
         raise ValueError(f"absent_reader must be one of {ABSENT_READER_CONVENTIONS}, got {bad or conventions!r}")
     idx, get = _samples(dataset, indices)
     scorers = [CaseScorer(metric_names, c) for c in conventions]
-    times: list[float] = []
     bar = tqdm(total=len(idx), desc=f"{name} nfe={nfe}", disable=not progress, dynamic_ncols=True)
     for start in range(0, len(idx), batch_size):
         batch = [get(i) for i in idx[start : start + batch_size]]
@@ -145,23 +116,21 @@ def evaluate_sampler_conventions(
             for scorer in scorers:
                 record = {**ids, **scorer.add(p > threshold, masks, present), "time_s": per_image_s}
                 scorer.per_case[-1] = record
-            times.append(per_image_s)
             if on_case is not None:
                 on_case(scorers[0].per_case[-1], sample, p)
         bar.update(len(batch))
     bar.close()
     results = []
     for convention, scorer in zip(conventions, scorers):
-        summary = scorer.summary()
-        summary["time_per_image_s"] = float(np.mean(times)) if times else float("nan")
+        result = DatasetMetrics(name, nfe, num_candidates, seed, convention, scorer.per_case, dict(settings or {}),
+                                checkpoint_sha256=checkpoint_sha256, threshold=threshold)
         logger.info("%s nfe=%s N=%d on %d images, absent readers %s: %s", name, nfe, num_candidates, len(idx), convention,
-                    {k: round(v, 4) for k, v in summary.items()})
-        results.append(EvaluationResult(name, nfe, num_candidates, seed, convention, summary, scorer.per_case, dict(settings or {}),
-                                        checkpoint_sha256=checkpoint_sha256))
+                    {k: round(v, 4) for k, v in result.summary.items()})
+        results.append(result)
     return results
 
 
-def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, absent_reader: str = "exclude") -> EvaluationResult:
+def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, absent_reader: str = "exclude") -> DatasetMetrics:
     """The human reference row: each present reader scored against the other readers (leave-one-reader-out),
     averaged over readers and then over images (the metrics package's inter-reader helper)."""
     idx, get = _samples(dataset, indices)
@@ -171,6 +140,4 @@ def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, 
         scores = inter_reader_scores(_as_numpy(s["masks"], np.uint8), _as_numpy(s["reader_present"], bool), absent_reader)
         if scores is not None:
             per_case.append({"case_id": str(s.get("case_id", "")), "patient_id": str(s.get("patient_id", "")), **scores})
-    keys = sorted({k for r in per_case for k, v in r.items() if isinstance(v, float)})
-    summary = {k: float(np.nanmean([r[k] for r in per_case if k in r])) for k in keys}
-    return EvaluationResult("Readers (leave-one-out)", None, None, None, absent_reader, summary, per_case, {"reference": "inter-reader"})
+    return DatasetMetrics("Readers (leave-one-out)", absent_reader=absent_reader, per_case=per_case, settings={"reference": "inter-reader"})

@@ -23,7 +23,7 @@ _CHEAP = {"ged": generalized_energy_distance, "d_max": max_dice_matching}
 
 
 class CaseScorer:
-    """Accumulate per-image metrics.
+    """Accumulate per-image metrics (the rows of a :class:`ssb_core.metrics.DatasetMetrics`).
 
     Args:
         metric_names: the metrics to keep (None = all of :data:`ssb_core.metrics.METRIC_NAMES`).
@@ -58,15 +58,6 @@ class CaseScorer:
             record.update(num_samples=full["num_samples"], num_readers=full["num_readers"])
         self.per_case.append(record)
         return record
-
-    def summary(self) -> dict[str, float]:
-        """Mean of each metric over the images, NaN ignored (D_DDI is NaN with fewer than two readers)."""
-        out = {}
-        for name in self.names:
-            values = np.array([r[name] for r in self.per_case], dtype=np.float64)
-            values = values[~np.isnan(values)]
-            out[name] = float(values.mean()) if values.size else float("nan")
-        return out
 
 
 def inter_reader_scores(masks: np.ndarray, present: np.ndarray, absent_reader: str) -> dict[str, Any] | None:

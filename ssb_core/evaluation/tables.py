@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ssb_core.evaluation.bootstrap import PairedDifference, compare_rows
-from ssb_core.evaluation.runner import EvaluationResult
+from ssb_core.metrics import DatasetMetrics
 
 __all__ = ["MergeError", "run_folders", "load_rows", "ordered", "headline_differences", "READERS_ROW"]
 
@@ -33,16 +33,16 @@ def run_folders(root: str | Path, prefix: str) -> list[Path]:
     return sorted(f for f in Path(root).glob(f"{prefix}*") if (f / "results.json").is_file())
 
 
-def load_rows(folders: Iterable[str | Path]) -> list[EvaluationResult]:
+def load_rows(folders: Iterable[str | Path]) -> list[DatasetMetrics]:
     """Every row of ``<folder>/results.json`` for each folder, checked to belong to one experiment (see module)."""
-    rows: list[EvaluationResult] = []
+    rows: list[DatasetMetrics] = []
     seen: dict[tuple, Path] = {}
     datasets: dict[str | None, Path] = {}
     weights: dict[str, tuple[str | None, Path]] = {}
     for folder in map(Path, folders):
         payload = json.loads((folder / "results.json").read_text())
         for raw in payload["rows"]:
-            row = EvaluationResult(**raw)
+            row = DatasetMetrics.from_dict(raw)
             datasets.setdefault(row.dataset_sha256, folder)
             if len(datasets) > 1:
                 raise MergeError(f"{folder} was computed on other data than {next(iter(datasets.values()))} "
@@ -62,12 +62,12 @@ def load_rows(folders: Iterable[str | Path]) -> list[EvaluationResult]:
     return rows
 
 
-def ordered(rows: Sequence[EvaluationResult]) -> list[EvaluationResult]:
+def ordered(rows: Sequence[DatasetMetrics]) -> list[DatasetMetrics]:
     """SSB by NFE, the Gaussian baseline (DDIM, DDPM), the Prob. U-Net, the readers; other names last."""
     return sorted(rows, key=lambda r: (_ORDER.index(r.name) if r.name in _ORDER else len(_ORDER), r.nfe or 0))
 
 
-def headline_differences(rows: Sequence[EvaluationResult], metrics: Sequence[str] = ("ged", "d_max"), *, ssb: str = "SSB",
+def headline_differences(rows: Sequence[DatasetMetrics], metrics: Sequence[str] = ("ged", "d_max"), *, ssb: str = "SSB",
                          **kwargs: object) -> list[tuple[str, list[PairedDifference]]]:
     """Paired differences behind a table's claims, for rows of one absent-reader convention on the same images:
     SSB at each NFE minus each other method's rows (not the readers), then SSB at each NFE minus SSB at its largest NFE."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ssb_core.metrics.accumulator import MetricsAccumulator
 from ssb_core.metrics.cimd import ci_score, combined_sensitivity, diversity_agreement, harmonic_mean3, max_dice_matching
-from ssb_core.metrics.dataset_metrics import DatasetMetrics, markdown_header
+from ssb_core.metrics.dataset_metrics import DatasetMetrics
 from ssb_core.metrics.ddi import DDI, ddi_from_dice_matrix, diversity_divergence_index
 from ssb_core.metrics.ged import GEDTerms, ged_terms, generalized_energy_distance
 from ssb_core.metrics.hm_iou import hungarian_matched_iou
@@ -38,6 +38,6 @@ __all__ = [
     "ImageMetrics", "METRIC_NAMES", "MetricsAccumulator", "PairwiseOverlaps", "as_mask_set", "as_reader_present",
     "ci_score", "combined_sensitivity", "ddi_from_dice_matrix", "diversity_agreement", "diversity_divergence_index",
     "ged_terms", "generalized_energy_distance", "harmonic_mean3", "hungarian_matched_iou", "image_metrics",
-    "inter_reader_dataset", "inter_reader_image", "markdown_header", "max_dice_matching", "pairwise_dice",
+    "inter_reader_dataset", "inter_reader_image", "max_dice_matching", "pairwise_dice",
     "pairwise_iou", "pairwise_overlaps", "select_readers",
 ]

@@ -4,7 +4,7 @@
     for samples, readers, present, case_id in data:
         acc.add(samples, readers, present, case_id=case_id)
     res = acc.result()              # DatasetMetrics
-    print(markdown_header(("N",)) + "\\n" + res.markdown_row(extra_columns=[16]))
+    print(results_table([res], spread=True))   # ssb_core.evaluation.report
 
 The conventions (absent readers, GED estimator, threshold) are fixed when the accumulator is built, checked
 there, applied to every image and recorded in the result.
@@ -52,8 +52,8 @@ class MetricsAccumulator:
         if clashes:
             raise ValueError(f"settings: expected no key among {_RESERVED} (pass them as arguments), got {clashes}")
         self._result = DatasetMetrics(
-            method=method,
-            absent_readers=absent_readers,
+            name=method,
+            absent_reader=absent_readers,
             ged_unbiased=ged_unbiased,
             threshold=threshold,
             settings=dict(settings or {}),
@@ -64,7 +64,7 @@ class MetricsAccumulator:
 
     @property
     def absent_readers(self) -> str:
-        return self._result.absent_readers
+        return self._result.absent_reader
 
     def add(self, samples: object, readers: object, reader_present: object | None = None, case_id: str | None = None) -> ImageMetrics:
         """Score one image (see :func:`~ssb_core.metrics.image_metrics.image_metrics`), keep and return its metrics.
@@ -76,9 +76,9 @@ class MetricsAccumulator:
             case_id: an identifier for the per-image table (default: the running index).
         """
         r = self._result
-        metrics = image_metrics(samples, readers, reader_present, r.absent_readers, r.threshold, r.ged_unbiased)
+        metrics = image_metrics(samples, readers, reader_present, r.absent_reader, r.threshold, r.ged_unbiased)
         r.append(metrics, case_id)
-        logger.debug("%s: image %s: %s", r.method, r.per_image[-1]["case_id"], metrics.metrics())
+        logger.debug("%s: image %s: %s", r.name, r.per_case[-1]["case_id"], metrics.metrics())
         return metrics
 
     def result(self) -> DatasetMetrics:

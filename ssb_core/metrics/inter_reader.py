@@ -128,8 +128,8 @@ def inter_reader_dataset(
     if case_ids is not None and len(case_ids) != stack.shape[0]:
         raise ValueError(f"case_ids: expected {stack.shape[0]} identifiers, got {len(case_ids)}")
     result = DatasetMetrics(
-        method=method,
-        absent_readers=absent_readers,
+        name=method,
+        absent_reader=absent_readers,
         ged_unbiased=ged_unbiased,
         settings={"protocol": INTER_READER_PROTOCOL},
     )
@@ -139,7 +139,7 @@ def inter_reader_dataset(
         if row is None:
             skipped += 1
             continue
-        result.per_image.append({"case_id": str(case_ids[k]) if case_ids is not None else str(k), **row})
+        result.per_case.append({"case_id": str(case_ids[k]) if case_ids is not None else str(k), **row})
     result.settings["skipped_images"] = skipped
     if skipped:
         logger.info("inter-reader: skipped %d image(s) with fewer than two present readers", skipped)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ssb_core.evaluation.bootstrap import compare_rows, paired_bootstrap, supports
-from ssb_core.evaluation.runner import EvaluationResult
+from ssb_core.metrics import DatasetMetrics
 
 
 def test_interval_holds_the_true_difference_and_shrinks_with_more_images():
@@ -39,7 +39,7 @@ def test_nan_images_left_out_and_no_claim_without_images():
 
 
 def _row(name, convention, values):
-    return EvaluationResult(name, 1, 4, 0, convention, {}, [{"case_id": c, "ged": v} for c, v in values.items()])
+    return DatasetMetrics(name, 1, 4, 0, convention, [{"case_id": c, "ged": v} for c, v in values.items()])
 
 
 def test_compare_rows_pairs_by_case_id_and_refuses_mismatches():

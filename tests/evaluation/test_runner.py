@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ssb_core.evaluation.montage import save_montage, variability_map
-from ssb_core.evaluation.report import markdown_table, write_reports
+from ssb_core.evaluation.report import results_table, write_reports
 from ssb_core.evaluation.runner import evaluate_readers, evaluate_sampler
 from ssb_core.evaluation.samplers import ssb_sample_fn
 from ssb_core.bridge import Bridge, BridgeConfig
@@ -72,7 +72,7 @@ def test_readers_row_and_reports(tmp_path):
     assert [r["name"] for r in payload["rows"]] == ["oracle", "Readers (leave-one-out)"]
     table = md_path.read_text()
     assert "| oracle |" in table and "GED ↓" in table and "absent_reader: exclude" in table
-    assert markdown_table([oracle]).count("\n") == 3
+    assert results_table([oracle]).count("\n") == 3
 
 
 def test_variability_map_and_montage(tmp_path):

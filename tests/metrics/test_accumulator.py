@@ -18,7 +18,7 @@ def test_add_and_result():
     assert first == image_metrics(s, y, [True, False], absent_readers="empty", threshold=0.5)
     res = acc.result()
     assert res.conventions() == {"absent_readers": "empty", "ged_unbiased": False, "threshold": 0.5}
-    assert res.settings == {"N": 2} and [r["case_id"] for r in res.per_image] == ["c0", "1"]
+    assert res.settings == {"N": 2} and [r["case_id"] for r in res.per_case] == ["c0", "1"]
     acc.add(s, y)
     assert len(res) == 2  # result() is a snapshot
 

@@ -1,4 +1,4 @@
-"""Dataset-level results: NaN-aware statistics, conventions, JSON round trip, the markdown table."""
+"""Dataset-level results: NaN-aware statistics, conventions, the results.json row round trip."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from ssb_core.metrics import DatasetMetrics, image_metrics, markdown_header
+from ssb_core.metrics import DatasetMetrics, image_metrics
 from tests.metrics.helpers import masks
 
 
 def _result() -> DatasetMetrics:
-    res = DatasetMetrics("toy", absent_readers="empty", settings={"N": 2, "nfe": np.int64(5)})
+    res = DatasetMetrics("toy", absent_reader="empty", settings={"N": 2, "nfe": np.int64(5)})
     same = masks("1100", "0110")
     res.append(image_metrics(same, same, absent_readers="empty"), case_id="a")  # GED 0
     res.append(image_metrics(same[:1], masks("0011"), absent_readers="empty"), case_id="b")  # GED 2, one reader: D_DDI^exp NaN
@@ -22,9 +22,9 @@ def _result() -> DatasetMetrics:
 
 def test_statistics_skip_nan_and_count():
     res = _result()
-    assert len(res) == 2 and res.per_image[1]["case_id"] == "b"
+    assert len(res) == 2 and res.per_case[1]["case_id"] == "b"
     assert res.mean("ged") == pytest.approx(1.0) and res.std("ged") == pytest.approx(1.0) and res.median("ged") == 1.0
-    assert res.count("ddi_exp") == 1 and res.summary()["ddi_exp"]["n"] == 1
+    assert res.count("ddi_exp") == 1 and res.summary["ddi_exp"] == res.mean("ddi_exp") and "time_per_image_s" not in res.summary
     assert res.mean("ddi_exp") == pytest.approx(10 - 6 * math.log2(3))
     assert math.isnan(DatasetMetrics("empty").mean("ged"))
     with pytest.raises(ValueError, match="expected names from"):
@@ -39,40 +39,29 @@ def test_conventions_are_recorded_and_not_mixed():
         res.append(image_metrics(masks("1100"), masks("1100")))  # computed with "exclude"
 
 
-def test_json_round_trip():
+def test_results_json_row_round_trip():
     res = _result()
-    text = res.to_json()
-    doc = json.loads(text)
-    assert doc["per_image"][1]["ddi_exp"] is None  # NaN -> null
-    assert doc["conventions"]["absent_readers"] == "empty" and doc["settings"]["nfe"] == 5
-    back = DatasetMetrics.from_json(text)
-    assert back.method == "toy" and back.absent_readers == "empty" and back.threshold is None
-    assert math.isnan(back.per_image[1]["ddi_exp"]) and back.mean("ged") == res.mean("ged")
-    assert back.per_image[0]["case_id"] == "a"
-    with pytest.raises(ValueError, match="expected a JSON document with format"):
-        DatasetMetrics.from_json('{"method": "x"}')
-
-
-def test_markdown_header_and_row():
-    res = _result()
-    header = markdown_header(extra_columns=("N", "NFE"))
-    row = res.markdown_row("SSB (ours)", {"N": 2, "NFE": 5})
-    assert header.splitlines()[0].startswith("| method | N | NFE | GED ↓ | D_max ↑")
-    assert header.splitlines()[0].count("|") == row.count("|") == header.splitlines()[1].count("|")
-    assert row.startswith("| SSB (ours) | 2 | 5 | 1.000 ± 1.000 |")
-    assert res.markdown_row(extra_columns=[2, 5]).startswith("| toy | 2 | 5 |")
-    short = DatasetMetrics.markdown_header(metrics=("ged", "ddi_gen"))
-    assert short.splitlines()[0] == "| method | GED ↓ | D_DDI^gen ↑ |"
-    assert DatasetMetrics("none").markdown_row(metrics=("ged",)) == "| none | – |"
+    res.per_case[0]["time_s"] = res.per_case[1]["time_s"] = 0.5
+    doc = json.loads(json.dumps(res.to_dict(), default=lambda x: x.item()))  # numpy scalars: as results.json writes them
+    assert doc["absent_reader"] == "empty" and doc["settings"]["nfe"] == 5 and doc["summary"]["ged"] == pytest.approx(1.0)
+    assert doc["summary"]["time_per_image_s"] == 0.5
+    doc["per_case"][1]["ddi_exp"] = None  # a null in the file reads as NaN
+    back = DatasetMetrics.from_dict(doc)
+    assert back.name == "toy" and back.absent_reader == "empty" and back.threshold is None
+    assert math.isnan(back.per_case[1]["ddi_exp"]) and back.mean("ged") == res.mean("ged")
+    assert back.per_case[0]["case_id"] == "a"
+    old = {"name": "x", "nfe": 2, "num_candidates": 8, "seed": 0, "absent_reader": "exclude", "summary": {"ged": 9.0},
+           "per_case": [{"case_id": "a", "ged": 0.25}], "settings": {}, "checkpoint_sha256": None, "dataset_sha256": None}
+    assert DatasetMetrics.from_dict(old).summary == {"ged": 0.25}  # rows written before: the summary is recomputed
 
 
 @pytest.mark.parametrize(
     "kwargs, err, match",
     [
-        ({"method": ""}, ValueError, "method"),
-        ({"method": "x", "absent_readers": "drop"}, ValueError, "absent_readers"),
-        ({"method": "x", "threshold": 2.0}, ValueError, "threshold"),
-        ({"method": "x", "ged_unbiased": 1}, TypeError, "ged_unbiased"),
+        ({"name": ""}, ValueError, "name"),
+        ({"name": "x", "absent_reader": "drop"}, ValueError, "absent_readers"),
+        ({"name": "x", "threshold": 2.0}, ValueError, "threshold"),
+        ({"name": "x", "ged_unbiased": 1}, TypeError, "ged_unbiased"),
     ],
 )
 def test_bad_construction(kwargs, err, match):

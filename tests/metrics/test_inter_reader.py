@@ -45,8 +45,8 @@ def test_absent_readers_in_the_protocol():
 def test_dataset_skips_single_reader_images():
     stack = np.stack([masks("1100", "0110"), masks("1100", "0000")])
     res = inter_reader_dataset(stack, np.array([[True, True], [True, False]]), case_ids=["a", "b"])
-    assert len(res) == 1 and res.per_image[0]["case_id"] == "a" and res.settings["skipped_images"] == 1
-    assert res.absent_readers == "exclude" and "leave-one-reader-out" in res.settings["protocol"]
+    assert len(res) == 1 and res.per_case[0]["case_id"] == "a" and res.settings["skipped_images"] == 1
+    assert res.absent_reader == "exclude" and "leave-one-reader-out" in res.settings["protocol"]
     with pytest.raises(ValueError, match=r"reader_present: expected shape \(2, 2\)"):
         inter_reader_dataset(stack, np.ones((2, 3), bool))
     with pytest.raises(ValueError, match=r"masks: expected shape \(S, R, H, W\)"):
