@@ -33,6 +33,8 @@ sys.path.insert(0, str(REPO))  # benchmarks/ and tests/app/_server.py (the serve
 
 import torch  # noqa: E402
 
+from ssb_core.evaluation.report import markdown_table  # noqa: E402
+
 logger = logging.getLogger("benchmark")
 DATA = REPO.parent / "shared" / "data" / "lidc64"
 LIDC3D = REPO.parent / "shared" / "data" / "lidc3d"
@@ -102,19 +104,24 @@ def run_whole_scan(args: argparse.Namespace) -> dict:
             "views": view_switch(args.checkpoint, LIDC3D, cases=1 if args.quick else 3)}
 
 
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    """:func:`~ssb_core.evaluation.report.markdown_table` as report lines."""
+    return markdown_table(header, rows).splitlines()
+
+
 def whole_scan_report(scan: dict) -> list[str]:
     s = scan["server"]
     lines = ["A click on each real nodule of the whole lidc3d chest CTs (512×512, 2.5 mm slices), 8 candidates; "
              "3D scores against the 4 readers, mean over the nodules (in-process, ONNX Runtime where installed):", "",
-             "| NFE | GED ↓ (3D) | D_max ↑ (3D) | CI ↑ | slices sampled | s / click (in-process) |", "|---|---|---|---|---|---|"]
-    for r in scan["quality"]:
-        lines.append(f"| {r['nfe']} | {r['ged']:.3f} | {r['d_max']:.3f} | {r['ci']:.3f} | {r['slices_sampled']:.1f} | {r['seconds']:.2f} |")
+             *_table(["NFE", "GED ↓ (3D)", "D_max ↑ (3D)", "CI ↑", "slices sampled", "s / click (in-process)"],
+                     [[r["nfe"], f"{r['ged']:.3f}", f"{r['d_max']:.3f}", f"{r['ci']:.3f}", f"{r['slices_sampled']:.1f}",
+                       f"{r['seconds']:.2f}"] for r in scan["quality"]])]
     lines += ["", f"Through the real server (`/infer`, the ready local setup's settings: {s['conf'].get('num_candidates')} candidates, "
               f"NFE {s['conf'].get('nfe')}; agreement labelmap answered, variability map saved): first request {s['first_request_s']:.2f} s; "
               f"warm **p50 {s['p50_s']:.2f} s**, p95 {s['p95_s']:.2f} s over {s['n']} clicks; server peak memory {s['peak_rss_mb']:.0f} MB.", "",
-              "| nodule | warm p50 s | slices sampled | sampling s | image read s |", "|---|---|---|---|---|"]
-    for n in s["per_nodule"]:
-        lines.append(f"| {n['nodule']} | {n['p50_s']:.2f} | {n['slices']} | {n['sample_s']:.2f} | {n['read_s']:.2f} |")
+              *_table(["nodule", "warm p50 s", "slices sampled", "sampling s", "image read s"],
+                      [[n["nodule"], f"{n['p50_s']:.2f}", n["slices"], f"{n['sample_s']:.2f}", f"{n['read_s']:.2f}"]
+                       for n in s["per_nodule"]])]
     return lines + [""] + view_switch_report(scan.get("views"))
 
 
@@ -125,11 +132,10 @@ def view_switch_report(views: dict | None) -> list[str]:
     on, off = views["cache"], views["no_cache"]
     lines = [f"One lesion looked at four ways and the pick saved, through the real server on whole CTs ({len(views['cases'])} "
              "nodules, p50 s per step); the candidate cache reuses the first request's sampled set:", "",
-             "| step | with cache | without cache |", "|---|---|---|"]
-    for step in on["steps_p50_s"]:
-        lines.append(f"| {step} | {on['steps_p50_s'][step]:.2f} | {off['steps_p50_s'][step]:.2f} |")
-    lines += [f"| **whole lesion** | **{on['lesion_total_p50_s']:.2f}** | **{off['lesion_total_p50_s']:.2f}** |",
-              f"| samplings per lesion | {on['samplings_per_lesion']:.0f} | {off['samplings_per_lesion']:.0f} |", "",
+             *_table(["step", "with cache", "without cache"],
+                     [*([step, f"{on['steps_p50_s'][step]:.2f}", f"{off['steps_p50_s'][step]:.2f}"] for step in on["steps_p50_s"]),
+                      ["**whole lesion**", f"**{on['lesion_total_p50_s']:.2f}**", f"**{off['lesion_total_p50_s']:.2f}**"],
+                      ["samplings per lesion", f"{on['samplings_per_lesion']:.0f}", f"{off['samplings_per_lesion']:.0f}"]]), "",
               f"Ratio in this run: {off['lesion_total_p50_s'] / on['lesion_total_p50_s']:.1f}x the time per lesion without the cache.", ""]
     return lines
 
@@ -140,25 +146,15 @@ def report(results: dict) -> str:
     sampling = results.get("sampling")
     if sampling:
         q = sampling["quality"]
-        lines += ["| method | runtime | ROI | NFE | guidance w | s (8 candidates) | ms / step | peak MB | GED ↓ | D_max ↑ |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        for r in sampling["rows"]:
-            qq = q.get(f"SSB|{r['nfe']}") if r["method"] == "SSB" and r["roi"] == "64²" and r["guidance"] == 0.0 else None
-            ged, dmax = (f"{qq['ged']:.3f}", f"{qq['d_max']:.3f}") if qq else ("", "")
-            lines.append(f"| {r['method']} | {r['runtime']} | {r['roi']} | {r['nfe']} | {r['guidance']:g} | {r['seconds']:.3f} | "
-                         f"{r['ms_per_step']:.1f} | {r['peak_mb']:.0f} | {ged} | {dmax} |")
+        lines += _table(["method", "runtime", "ROI", "NFE", "guidance w", "s (8 candidates)", "ms / step", "peak MB", "GED ↓", "D_max ↑"],
+                        [_sampling_row(r, q) for r in sampling["rows"]])
         lines += ["", *(f"- {n}" for n in sampling_ratios(sampling["rows"], q)), ""]
     server = results.get("server")
     if server:
         lines += ["`/infer` through the real server (HTTP, MONAILabelClient; 8 candidates + consensus + agreement labelmap + "
                   "variability map on a 64×64 image; ready local setup's settings):", "",
-                  "| NFE | first request s | warm p50 s | warm p95 s | 4 clients p50 s | 4 clients p95 s | requests / s (4 clients) | failed |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for s in server["settings"]:
-            c = s["concurrent"]
-            first = f"{s['first_request_s']:.2f}" + (" (cold)" if s["first_of_server"] else "")
-            lines.append(f"| {s['params']['nfe']} | {first} | {s['sequential']['p50_s']:.2f} | {s['sequential']['p95_s']:.2f} | "
-                         f"{c['p50_s']:.2f} | {c['p95_s']:.2f} | {c['requests_per_s']:.2f} | {c['failed']} |")
+                  *_table(["NFE", "first request s", "warm p50 s", "warm p95 s", "4 clients p50 s", "4 clients p95 s",
+                           "requests / s (4 clients)", "failed"], [_server_row(s) for s in server["settings"]])]
         u = server["under_training"]
         lines += ["", f"- server start-up (process start to `/info/` answering): {server['settings'][0]['startup_s']:.1f} s",
                   f"- load test: {u['clients']} clients for {u['seconds']:.0f} s while a training run (`POST /train/ssb`) was in progress "
@@ -169,10 +165,26 @@ def report(results: dict) -> str:
     training = results.get("training")
     if training:
         t, f = training["throughput"], training["finetune"]
-        lines += ["| training | figure |", "|---|---|",
-                  f"| throughput (shipped recipe, batch {t['batch_size']}) | {t['slices_per_s']:.1f} slices/s ({t['s_per_step']:.2f} s/step) |",
-                  f"| fine-tune on {f['labels']} new reader labels ({f['steps']} steps, batch {f['batch_size']}) | {f['wall_s']:.1f} s |", ""]
+        lines += [*_table(["training", "figure"],
+                          [[f"throughput (shipped recipe, batch {t['batch_size']})", f"{t['slices_per_s']:.1f} slices/s ({t['s_per_step']:.2f} s/step)"],
+                           [f"fine-tune on {f['labels']} new reader labels ({f['steps']} steps, batch {f['batch_size']})", f"{f['wall_s']:.1f} s"]]), ""]
     return "\n".join(lines)
+
+
+def _sampling_row(r: dict, q: dict) -> list[object]:
+    """One latency row; GED and D_max only on the SSB 64², unguided rows (the quality figures' setting)."""
+    qq = q.get(f"SSB|{r['nfe']}") if r["method"] == "SSB" and r["roi"] == "64²" and r["guidance"] == 0.0 else None
+    quality = [f"{qq['ged']:.3f}", f"{qq['d_max']:.3f}"] if qq else ["", ""]
+    return [r["method"], r["runtime"], r["roi"], r["nfe"], f"{r['guidance']:g}", f"{r['seconds']:.3f}",
+            f"{r['ms_per_step']:.1f}", f"{r['peak_mb']:.0f}", *quality]
+
+
+def _server_row(s: dict) -> list[object]:
+    """One server setting: first request (cold when the server had just started), sequential and concurrent figures."""
+    c = s["concurrent"]
+    first = f"{s['first_request_s']:.2f}" + (" (cold)" if s["first_of_server"] else "")
+    return [s["params"]["nfe"], first, f"{s['sequential']['p50_s']:.2f}", f"{s['sequential']['p95_s']:.2f}",
+            f"{c['p50_s']:.2f}", f"{c['p95_s']:.2f}", f"{c['requests_per_s']:.2f}", c["failed"]]
 
 
 def sampling_ratios(rows: list[dict], q: dict) -> list[str]:

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssb_core.metrics import DatasetMetrics
+from ssb_core.metrics import HIGHER_IS_BETTER, DatasetMetrics
 
 __all__ = ["PairedDifference", "paired_bootstrap", "compare_rows", "supports", "LOWER_IS_BETTER"]
 
-LOWER_IS_BETTER = frozenset({"ged"})
+LOWER_IS_BETTER = frozenset(m for m, higher in HIGHER_IS_BETTER.items() if not higher)
+"""The metrics whose smaller value is better, read from :data:`ssb_core.metrics.HIGHER_IS_BETTER` (any other
+metric counts as higher-is-better in :func:`supports`)."""
 
 
 @dataclass(frozen=True)

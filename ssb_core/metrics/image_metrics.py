@@ -49,7 +49,8 @@ HIGHER_IS_BETTER = {
     "ged": False, "d_max": True, "s_c": True, "d_a": True, "ci": True, "ci_hm": True,
     "ddi_exp": True, "ddi_gen": True, "hm_iou": True,
 }
-"""Direction of each metric (D_DDI: as the SSB paper's Table 1 marks it)."""
+"""Direction of each metric (D_DDI: as the SSB paper's Table 1 marks it); the one definition, which the paired
+bootstrap's ``LOWER_IS_BETTER`` is derived from."""
 
 
 @dataclass(frozen=True)
