@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
 
 __all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save",
-           "add_readers"]
+           "add_readers", "adopt_reader_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -180,3 +180,26 @@ def add_readers(ckpt: SSBCheckpoint, new: list[str]) -> SSBCheckpoint:
         loss=dict(ckpt.loss),
         provenance={**ckpt.provenance, "readers_added": new},
     )
+
+
+def adopt_reader_rows(base: SSBCheckpoint, source: SSBCheckpoint, readers: list[str]) -> SSBCheckpoint:
+    """``base`` with the reader embedding rows of ``readers`` taken from ``source`` (readers ``base`` lacks are
+    added first, :func:`add_readers`); every other weight stays ``base``'s.
+
+    Used to promote reader by reader a model fine-tuned with ``optim.trainable: readers``: only the readers whose
+    own labels it follows better replace their rows. Raises :class:`CheckpointError` when ``source`` differs from
+    ``base`` anywhere but the reader embedding (then rows cannot be taken alone) or lacks one of ``readers``.
+    """
+    missing = [r for r in readers if r not in source.readers]
+    if missing:
+        raise CheckpointError(f"reader(s) {missing} not in the source checkpoint's readers {source.readers}")
+    key = SSBNetwork.READER_EMBEDDING
+    shared = [k for k in base.state_dict if k != key]
+    if set(shared) != {k for k in source.state_dict if k != key} or any(not torch.equal(base.state_dict[k], source.state_dict[k]) for k in shared):
+        raise CheckpointError("the source checkpoint differs outside the reader embedding: its reader rows cannot be adopted alone")
+    out = add_readers(base, readers)
+    weight = out.state_dict[key].clone()
+    for r in readers:
+        weight[out.readers.index(r)] = source.state_dict[key][source.readers.index(r)]
+    return replace(out, state_dict={**out.state_dict, key: weight},
+                   provenance={**out.provenance, "reader_rows_from": source.provenance.get("created", "fine-tuning"), "readers_adopted": list(readers)})

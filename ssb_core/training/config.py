@@ -115,6 +115,11 @@ class OptimConfig:
         lr: peak learning rate. weight_decay, betas: AdamW's. warmup_steps: linear warm-up length.
         schedule: ``cosine`` (to ``min_lr_ratio * lr`` at ``max_steps``) or ``constant``.
         grad_clip: max global gradient norm (0 = off).
+        trainable: what the optimiser changes (:mod:`ssb_core.training.trainable`): ``all`` the whole network;
+            ``readers`` only rows of the reader label embedding; ``readers+tail`` those rows, the last decoder
+            block and the output layer.
+        train_readers: the embedding rows (reader label indices) that ``readers`` / ``readers+tail`` train; empty =
+            every reader row (the null label's row is trained only when listed).
     """
 
     lr: float = 2e-4
@@ -124,9 +129,16 @@ class OptimConfig:
     schedule: str = "cosine"
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
+    trainable: str = "all"
+    train_readers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        self.train_readers = [int(i) for i in self.train_readers]
+        if self.trainable not in ("all", "readers", "readers+tail"):
+            raise ConfigError(f"optim.trainable must be 'all', 'readers' or 'readers+tail', got {self.trainable!r}")
+        if self.trainable != "all" and self.weight_decay > 0:
+            raise ConfigError("optim.weight_decay must be 0 when only part of the network trains (AdamW would decay the frozen rows)")
         if self.schedule not in ("cosine", "constant"):
             raise ConfigError(f"optim.schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if not self.lr > 0:

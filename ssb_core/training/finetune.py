@@ -31,6 +31,8 @@ def fine_tune(
     lr: float = 5e-5,
     batch_size: int = 8,
     ema_decay: float = 0.99,
+    trainable: str = "all",
+    train_readers: Sequence[str] = (),
     val_samples: Sequence[dict] | Dataset | None = None,
     augment: bool = True,
     seed: int = 0,
@@ -52,6 +54,8 @@ def fine_tune(
         output_dir: where the checkpoint, the resume state and ``metrics.jsonl`` go.
         steps: optimiser steps; lr: constant LR after a short warm-up; batch_size: pairs per step;
             ema_decay: EMA of the fine-tuned weights (0 = none; the EMA starts from the checkpoint's weights).
+        trainable, train_readers: what changes (:mod:`ssb_core.training.trainable`): ``all``, or ``readers`` /
+            ``readers+tail`` with the embedding rows of the readers named in ``train_readers`` (empty = all).
         val_samples: optional samples for validation at the end (GED, D_max).
         augment, seed, num_threads, device, max_minutes: as in the recipe (:mod:`ssb_core.training.config`).
         name: checkpoint file stem (default: the original's recipe name + ``_finetuned``).
@@ -75,7 +79,8 @@ def fine_tune(
         "loss": {k: v for k, v in ckpt.loss.items() if k in ("gamma", "p_uncond")},
         "sampling": ckpt.sampling.to_dict(),
         "data": {"augment": augment, "readers": list(ckpt.readers)},
-        "optim": {"lr": lr, "schedule": "constant", "warmup_steps": min(20, max(1, steps // 10))},
+        "optim": {"lr": lr, "schedule": "constant", "warmup_steps": min(20, max(1, steps // 10)), "trainable": trainable,
+                  "train_readers": [ckpt.readers.index(r) for r in train_readers]},
         "train": {
             "max_steps": steps,
             "batch_size": batch_size,

@@ -41,6 +41,7 @@ from ssb_core.training.methods import build_method
 from ssb_core.training.optim import build_optimizer, build_scheduler, resolve_amp
 from ssb_core.training.setup import MetricsLog, build_datasets, data_conventions, dataset_num_readers, window_normaliser
 from ssb_core.training.state import ResumeError, capture_rng_state, load_resume, restore_rng_state, save_resume
+from ssb_core.training.trainable import restrict_trainable
 
 __all__ = ["TrainResult", "train"]
 
@@ -153,6 +154,7 @@ class _Loop:
         self.model = self.method.build_model().to(self.device)
         if init_state_dict is not None:
             self.model.load_state_dict(init_state_dict)
+        restrict_trainable(self.model, cfg.optim.trainable, cfg.optim.train_readers)
         self.ema = ModelEMA(self.model, run.ema_decay) if run.ema_decay > 0 else None
         self.net = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None) if info.is_distributed else self.model
         self.optimizer = build_optimizer(self.model, cfg.optim)

@@ -62,7 +62,7 @@ def test_info_lists_model_labels_and_params(client):
     cfg = model["config"]
     assert (cfg["num_candidates"], cfg["nfe"], cfg["guidance_weight"], cfg["seed"], cfg["candidate"]) == (4, 2, 0.0, 0, -1)
     assert cfg["output_mode"] == ["agreement", "segments", "variability"]
-    assert cfg["reader"][:4] == ["all", "none", "reader0", "reader1"]
+    assert cfg["reader"][:4] == ["all", "none", "reader0 (trained)", "reader1 (trained)"]
     ssb = info["ssb"]["ssb"]
     assert ssb["conventions"]["roi_size"] == [32, 32] and ssb["reader_map"]["null_label"] == 2
 
@@ -169,7 +169,7 @@ def _snapshot(studies: Path) -> dict:
     ("image=blob3d", {"num_candidates": "many"}, 400, "num_candidates"),
     ("image=blob3d", {"nfe": 0}, 400, "nfe"),
     ("image=blob3d", {"candidate": 7}, 400, "candidate"),
-    ("image=blob3d", {"reader": "nobody"}, 400, "reader must be one of"),
+    ("image=blob3d", {"reader": "nobody"}, 400, "'nobody' has never been seen"),
     ("image=blob3d", {"output_mode": "rainbow"}, 400, "output_mode"),
     ("image=blob3d", {"roi": [1, 2, 3]}, 400, "roi"),
 ])
@@ -201,14 +201,17 @@ def test_two_readers_submit_labels(client, server, tmp_path):
     assert {"alice", "bob"} <= set(tags)
     registry = json.loads(server.model.with_name("tiny.readers.json").read_text())
     assert registry["readers"] == {"reader0": 0, "reader1": 1} and set(registry["pending"]) == {"alice", "bob"}
-    assert "alice" in client.info()["models"]["ssb"]["config"]["reader"]
+    info = client.info()
+    assert info["models"]["ssb"]["config"]["reader"][2:] == ["reader0 (trained)", "reader1 (trained)", "alice (pending)", "bob (pending)"]
+    assert info["ssb"]["ssb"]["reader_map"]["status"] == {"reader0": "trained", "reader1": "trained", "alice": "pending",
+                                                                       "bob": "pending"}
     # the viewers' "Annotated": images with any reader's label (MONAI Label counts only the tag "final")
     objects = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]
     labelled = [i for i, o in objects.items() if any(not t.startswith("ssb_") and t != "original" for t in o["labels"])]
     stats = requests.get(f"{server.url}/datastore/?output=stats", timeout=30).json()
     assert "blob3d" in labelled and stats["completed"] == len(labelled) < stats["total"]
-    _, res = client.infer("ssb", "blob3d", {"reader": "alice", "foreground": [[24, 24, 6]]})
-    assert "not in the model yet" in res["reader_style"] and res["ddi_gen_reference"].startswith("2 reader label")
+    _, res = client.infer("ssb", "blob3d", {"reader": "alice (pending)", "foreground": [[24, 24, 6]]})  # as the dropdown sends it
+    assert "is pending" in res["reader_style"] and res["ddi_gen_reference"].startswith("2 reader label")
 
 
 def test_model_loaded_once(server):

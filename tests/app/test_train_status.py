@@ -22,11 +22,13 @@ def test_a_run_in_progress_shows_its_steps_and_the_served_models_metric(tmp_path
     run_dir = tmp_path / "runs" / "r2"
     run_dir.mkdir(parents=True)
     (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 10}) + "\n" + json.dumps({"step": 20}) + "\n")
-    history = [{"run_id": "r1", "status": "promoted", "elapsed_s": 12.0, "metrics": {"served": {"d_max": 0.5}, "candidate": {"d_max": 0.61}}}]
+    gate = {"alice": {"verdict": "better", "images": 6, "served_dice": 0.5, "candidate_dice": 0.61, "interval": [0.04, 0.17]}}
+    history = [{"run_id": "r1", "status": "promoted", "elapsed_s": 12.0, "gate": gate, "accuracy": 0.61}]
     marker.start("r2", 50, run_dir)  # this process is the "training" process: alive
     stats = train_stats(history, marker)
     assert stats["status"] == "running" and (stats["epoch"], stats["total_epochs"]) == (20, 50)
     assert stats["best_metric"] == 0.61 and "total_time" not in stats  # the viewers show progress while total_time is absent
+    assert stats["readers"] == gate  # each reader's verdict of the last judged run
     marker.finish()
     stats = train_stats(history, marker)
     assert stats["status"] == "promoted" and stats["total_time"] == 12.0 and "epoch" not in stats
@@ -38,10 +40,10 @@ def test_the_marker_of_a_killed_run_is_ignored(tmp_path, whose):
     pid, started = (int(dead), 0.0) if whose == "a killed run" else (os.getpid(), 12345.0)  # alive, but another process
     (tmp_path / "m.training.json").write_text(json.dumps({"run_id": "r9", "steps": 5, "run_dir": str(tmp_path), "pid": pid,
                                                           "pid_started": started}))
-    history = [{"run_id": "r1", "status": "not promoted", "reason": "candidate GED 0.5 > served 0.4 + tolerance 0.01",
-                "elapsed_s": 3.0, "metrics": {"served": {"d_max": 0.55}, "candidate": {"d_max": 0.2}}}]
+    history = [{"run_id": "r1", "status": "not promoted", "reason": "no reader's held-out masks are followed better beyond the noise",
+                "elapsed_s": 3.0, "gate": {"bob": {"verdict": "no clear change"}}, "accuracy": 0.55}]
     stats = train_stats(history, RunMarker(tmp_path / "m.training.json"))
-    assert stats["status"] == "not promoted" and stats["best_metric"] == 0.55 and "GED" in stats["reason"]
+    assert stats["status"] == "not promoted" and stats["best_metric"] == 0.55 and "beyond the noise" in stats["reason"]
 
 
 def test_old_run_folders_are_pruned_but_promoted_ones_and_the_last_few_are_kept(tmp_path):

@@ -118,6 +118,7 @@ def test_make_serve_then_ohif_candidates_variability_pick_and_save_as_alice(tmp_
             # 2. the reader's name, "Click a lesion", a click on the nodule
             page.fill("#ssb-reader", "alice")
             page.locator("#ssb-reader").dispatch_event("change")
+            assert "never seen" in page.locator("#ssb-reader-state").inner_text()  # no label under that name yet
             page.fill("#ssb-count", str(N))
             point = page.evaluate(GO_TO, world)
             page.click("#ssb-click")
@@ -166,6 +167,7 @@ def test_make_serve_then_ohif_candidates_variability_pick_and_save_as_alice(tmp_
             page.wait_for_function("() => window.ssbPanel.saved || (window.ssbPanel.error && !window.ssbPanel.busy)", timeout=WAIT_MS)
             saved = page.evaluate("() => ({saved: window.ssbPanel.saved, error: window.ssbPanel.error})")
             assert saved["error"] is None and saved["saved"]["candidate"] == k and saved["saved"]["reader"] == "alice", saved
+            page.wait_for_function("() => document.querySelector('#ssb-reader-state').innerText.includes('pending')", timeout=WAIT_MS)
             _shot(page, "06-saved.png")
 
         # the server holds alice's label = candidate k of the set on screen, voxel for voxel

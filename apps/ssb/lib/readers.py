@@ -11,7 +11,14 @@ The map lives in ``<model stem>.readers.json`` beside the checkpoint:
 - ``pending``: readers seen in the datastore but not yet in the model. Until a training run adds them they
   are served with the null label (the unconditional style); the train task then grows the label embedding
   by one row per pending reader, initialised from the null row (:func:`ssb_core.checkpoint.add_readers`), so a
-  new reader starts exactly where its null-label mapping was.
+  new reader starts exactly where its null-label mapping was, and adds the reader to the served model only when
+  the run's gate finds the model follows that reader's held-out masks better (:mod:`lib.trainers.ssb`);
+- ``status``: every reader's status, ``trained`` (in the served model: shipped with it, or promoted by a run that
+  included them) or ``pending``. A name neither trained nor pending has **never been seen**: an infer request
+  naming it is answered 400 with that word and the valid names.
+
+The dropdown of the viewers (``reader`` in the model's ``config``) shows the status beside each name
+(``alice (pending)``); either form is accepted back (:func:`reader_name`).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from pathlib import Path
 
 from lib.safety.atomic import atomic_write_text
 
-__all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "ReaderRegistry", "atomic_write_json"]
+__all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "reader_name", "ReaderRegistry", "atomic_write_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +46,11 @@ def is_reader_tag(tag: str) -> bool:
 def reader_tags(datastore: object, image_id: str) -> list[str]:
     """The reader tags holding a label for ``image_id`` (sorted)."""
     return sorted(t for t in datastore.get_labels_by_image_id(image_id) if is_reader_tag(t))  # type: ignore[attr-defined]
+
+
+def reader_name(choice: str) -> str:
+    """The reader name of a dropdown entry: ``"alice (pending)"`` -> ``"alice"`` (plain names unchanged)."""
+    return choice.split(" (", 1)[0].strip()
 
 
 def atomic_write_json(path: Path, data: object) -> None:
@@ -73,6 +85,7 @@ class ReaderRegistry:
             "readers": {name: i for i, name in enumerate(self.trained)},
             "null_label": self.null_label,
             "pending": dict(self.pending),
+            "status": self.statuses(),
             "note": "pending readers are served with the null label until a training run adds them to the model",
         }
 
@@ -108,12 +121,17 @@ class ReaderRegistry:
             logger.info("new reader(s) %s: served with the null label until the next training run", new)
         return new
 
+    def statuses(self) -> dict[str, str]:
+        """``{reader: "trained" | "pending"}``."""
+        return {**{n: "trained" for n in self.trained}, **{n: "pending" for n in sorted(self.pending)}}
+
     def label_for(self, name: str | None) -> tuple[int | None, str]:
         """(label index, or None = cycle through the readers; how it was resolved) for a ``reader`` param.
 
         Raises:
             KeyError: an unknown reader name (the message lists the valid ones).
         """
+        name = reader_name(name) if name else name
         if name in ("", "all", None):
             return None, "each candidate imitates the trained readers in turn"
         if name in ("none", "null", "consensus"):
@@ -121,8 +139,11 @@ class ReaderRegistry:
         if name in self.trained:
             return self.trained.index(name), f"reader {name!r} (label {self.trained.index(name)})"
         if name in self.pending:
-            return self.null_label, f"reader {name!r} is not in the model yet: null label until the next training run"
-        raise KeyError(f"unknown reader {name!r}: expected one of {self.choices()}")
+            return self.null_label, (f"reader {name!r} is pending (labels saved, not in the served model yet): null label until a training run "
+                                     "finds that the model follows their labels better")
+        raise KeyError(f"reader {name!r} has never been seen (no label saved under that name, not in the model): expected one of "
+                       f"{['all', 'none', *self.statuses()]}")
 
     def choices(self) -> list[str]:
-        return ["all", "none", *self.trained, *sorted(self.pending)]
+        """The dropdown: ``all``, ``none``, then every reader with its status (``reader0 (trained)``, ``alice (pending)``)."""
+        return ["all", "none", *(f"{n} ({status})" for n, status in self.statuses().items())]

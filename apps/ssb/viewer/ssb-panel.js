@@ -46,7 +46,11 @@
   const ui = {};
   ui.reader = h('input', { id: 'ssb-reader', placeholder: 'your name', style: { ...input, width: '150px' },
     value: localStorage.getItem('ssb.reader') || '' });
-  ui.reader.addEventListener('change', () => { localStorage.setItem('ssb.reader', ui.reader.value.trim()); refresh(); });
+  ui.reader.addEventListener('change', () => {
+    localStorage.setItem('ssb.reader', ui.reader.value.trim());
+    ui.readerState.textContent = readerText(ui.reader.value.trim());
+    refresh();
+  });
   ui.count = h('input', { id: 'ssb-count', type: 'number', min: 1, max: 32, value: 8, style: { ...input, width: '50px' } });
   ui.clickButton = h('button', { id: 'ssb-click', style: button, onclick: arm }, 'Click a lesion');
   ui.status = h('div', { id: 'ssb-status', style: { margin: '4px 0', minHeight: '16px', color: '#9ab' } },
@@ -55,9 +59,10 @@
   ui.save = h('button', { id: 'ssb-save', style: { ...button, background: '#2a9d4a' }, onclick: save, disabled: true },
     'Save');
   ui.model = h('div', { id: 'ssb-model', style: { marginTop: '6px', color: '#9ab', fontSize: '12px' } });
+  ui.readerState = h('div', { id: 'ssb-reader-state', style: { color: '#9ab', fontSize: '12px' } });
   ui.panel = h('div', { id: 'ssb-panel', style: css },
     h('div', { style: { fontWeight: 'bold', marginBottom: '6px' } }, 'SSB: candidates for one lesion'),
-    h('div', {}, 'Reader ', ui.reader, '  N ', ui.count), ui.clickButton, ui.status, ui.list, ui.save, ui.model);
+    h('div', {}, 'Reader ', ui.reader, '  N ', ui.count), ui.readerState, ui.clickButton, ui.status, ui.list, ui.save, ui.model);
 
   function setStatus(text, isError) {
     ui.status.textContent = text;
@@ -81,11 +86,11 @@
   // ---------------------------------------------------------------- the model's training, in words
   function modelText(ts) {  // train_stats of /info/ (lib/trainers/status.py)
     if (!ts) return '';
-    const metric = ts.best_metric != null ? ` (D_max ${ts.best_metric.toFixed(2)} on held-out slices)` : '';
+    const metric = ts.best_metric != null ? ` (Dice ${ts.best_metric.toFixed(2)} to the readers' held-out masks)` : '';
     switch (ts.status) {
       case 'running': return `Model: training, step ${ts.epoch} of ${ts.total_epochs}…`;
       case 'promoted': return `Model: updated by the last training run${metric}.`;
-      case 'not promoted': return `Model: the last training run was not better, kept the model${metric}: ${ts.reason || ''}`;
+      case 'not promoted': return `Model: the last training run was not measurably better, kept the model${metric}: ${ts.reason || ''}`;
       case 'skipped': return `Model: the last training run was skipped: ${ts.reason || ''}`;
       case 'never trained': return 'Model: as shipped (not trained on this site\'s labels yet).';
       default: return `Model: ${ts.status}`;
@@ -96,8 +101,19 @@
     try {
       const info = await (await fetch('/info/', { credentials: 'same-origin' })).json();
       state.training = info.train_stats && info.train_stats.ssb;
+      const ssb = info.ssb && info.ssb.ssb;
+      state.readerStatus = (ssb && ssb.reader_map && ssb.reader_map.status) || {};
       ui.model.textContent = modelText(state.training);
+      ui.readerState.textContent = readerText(ui.reader.value.trim());
     } catch (e) { log('info: ' + e); }
+  }
+
+  function readerText(name) {  // reader_map.status of /info/ (lib/readers.py): trained, pending, or never seen
+    if (!name) return '';
+    const status = (state.readerStatus || {})[name];
+    if (status === 'trained') return `Your style (${name}): trained: the model has learned your outlines.`;
+    if (status === 'pending') return `Your style (${name}): pending: your labels are saved; the model learns your style once a training run measures an improvement.`;
+    return `Your style (${name}): never seen: save a candidate under your name to start teaching the model your style.`;
   }
   setInterval(() => { if (ui.panel.style.display !== 'none') pollModel(); }, 15000);
 
@@ -356,6 +372,7 @@
       state.saved = res.saved;
       setStatus(`Saved candidate ${state.pick} as ${reader}'s label` + (res.saved.seg_series ? ' (DICOM SEG in the PACS).' : '.'));
       log(`saved candidate ${state.pick} as ${reader}; same sampled set: ${res.cache.hit}`);
+      pollModel();  // the reader is now pending (or still trained)
     } catch (e) {
       setStatus('Not saved: ' + e.message, true);
     } finally {

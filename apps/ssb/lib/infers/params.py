@@ -15,6 +15,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lib.readers import reader_name
+
 __all__ = ["API_KEYS", "CLIENT_KEYS", "OUTPUT_MODES", "RESULT_EXTENSIONS", "ParamError", "InferParams", "default_config"]
 
 OUTPUT_MODES = ("agreement", "segments", "variability")
@@ -169,8 +171,11 @@ class InferParams:
         if candidate >= n:
             raise ParamError(f"candidate must be -1 or an index in [0, {n - 1}] (num_candidates is {n}), got {candidate}")
         reader = _first(get("reader"))
-        if not isinstance(reader, str) or reader not in reader_choices:
-            raise ParamError(f"reader must be one of {reader_choices}, got {request.get('reader')!r}")
+        names = [reader_name(c) for c in reader_choices]
+        if not isinstance(reader, str) or reader_name(reader) not in names:
+            raise ParamError(f"reader {request.get('reader')!r} has never been seen (no label saved under that name, not in the "
+                             f"model): reader must be one of {names} ('all': the trained readers in turn, 'none': no reader's style)")
+        reader = reader_name(reader)
         ext = request.get("result_extension") or None
         if ext is not None and ext not in RESULT_EXTENSIONS:
             raise ParamError(f"result_extension must be one of {list(RESULT_EXTENSIONS)}, got {ext!r}")

@@ -9,8 +9,11 @@ ROI slice; ``patient_id`` = the image id, the unit of the validation split).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ssb_core.data.splits import grouped_split
 from ssb_core.volume import scan_training_samples
@@ -19,7 +22,7 @@ from lib.conventions import ModelConventions
 from lib.imageio import ImageReadError, read_image, read_mask_like
 from lib.readers import reader_tags
 
-__all__ = ["LabelledImage", "collect_labelled", "split_images"]
+__all__ = ["LabelledImage", "collect_labelled", "split_images", "label_counts", "samples_of", "too_few_reason"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +77,34 @@ def split_images(images: list[LabelledImage], val_fraction: float, seed: int = 0
         return list(images), []
     train, val = grouped_split([i.image_id for i in images], [1.0 - val_fraction, val_fraction], seed=seed, balance="groups")
     return [images[i] for i in train], [images[i] for i in val]
+
+
+def label_counts(train: list[LabelledImage], val: list[LabelledImage]) -> dict[str, dict[str, int]]:
+    """``{reader: {"train_images": n, "held_out_images": m}}`` for every reader with a label."""
+    readers = sorted({r for i in [*train, *val] for r in i.readers})
+    return {r: {"train_images": sum(r in i.readers for i in train), "held_out_images": sum(r in i.readers for i in val)} for r in readers}
+
+
+def samples_of(images: list[LabelledImage], slots: list[str], readers: list[str] | None = None) -> list[dict]:
+    """The samples of ``images``; with ``readers``, only those readers' masks are kept present (slices holding none of
+    them are left out: with only their embedding rows training, another reader's pair would teach nothing)."""
+    samples = [x for i in images for x in i.samples]
+    if readers is None:
+        return samples
+    keep = np.isin(np.asarray(slots), readers)
+    out = []
+    for x in samples:
+        present = np.asarray(x["reader_present"], bool) & keep
+        if present.any():
+            out.append({**x, "reader_present": present})
+    return out
+
+
+def too_few_reason(counts: dict[str, dict[str, int]], min_val_images: int, val_fraction: float) -> str:
+    """Why no reader can take part in a run: each reader's labelled and held-out images, and what is needed."""
+    per_reader = ", ".join(f"{r} {c['train_images'] + c['held_out_images']} labelled image(s), {c['held_out_images']} held out"
+                           for r, c in counts.items())
+    needed = math.ceil(min_val_images / val_fraction)
+    return (f"too few labels for a sound decision: {per_reader}; a reader needs at least {min_val_images} held-out images "
+            f"(about {needed} labelled images at val_fraction {val_fraction}) before a run can tell an improvement from noise. "
+            "Nothing was trained")

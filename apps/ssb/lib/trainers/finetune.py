@@ -2,9 +2,9 @@
 
 - :func:`fine_tune_candidate` calls :func:`ssb_core.training.fine_tune` (L_SSB with reader-label dropout,
   the "guidance dropout" of classifier-free guidance, EMA weights), starting from the served model;
-- :func:`validate` scores a model on held-out samples with :func:`ssb_core.evaluation.evaluate_sampler`
-  (GED and D_max from :mod:`ssb_core.metrics`), the same seed for every model so that two models are
-  compared on the same noise paths.
+- :func:`judge_readers` scores the served and the candidate model on each reader's held-out masks
+  (:mod:`ssb_core.evaluation.reader_fidelity`: candidates conditioned on that reader, the same seeds for both
+  models so that they are compared on the same noise paths) and decides per reader with a paired bootstrap.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ssb_core.checkpoint import SSBCheckpoint
+from ssb_core.evaluation.reader_fidelity import ReaderDecision
 from ssb_core.pipeline import SSBPipeline
 
-__all__ = ["FineTuneResult", "fine_tune_candidate", "validate"]
+__all__ = ["FineTuneResult", "fine_tune_candidate", "judge_readers"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +46,19 @@ def fine_tune_candidate(
     device: str,
     multi_gpu: bool = False,
     gpus: str = "all",
+    trainable: str = "readers",
+    train_readers: list[str] | None = None,
 ) -> FineTuneResult:
     """Continue training ``ckpt`` on ``samples`` (see :mod:`lib.trainers.dataset`); writes ``candidate.pt``.
 
     ``multi_gpu``: DistributedDataParallel over the GPUs listed in ``gpus`` (``"all"`` or ``"0,1"``), one
     process each (:func:`ssb_core.training.launch.fine_tune_multiprocess`); on a server without CUDA, two
-    CPU processes with Gloo. ``batch_size`` is then per process.
+    CPU processes with Gloo. ``batch_size`` is then per process. ``trainable`` / ``train_readers``: what changes
+    (:mod:`ssb_core.training.trainable`).
     """
     kwargs = dict(checkpoint=ckpt, samples=samples, output_dir=output_dir, steps=steps, lr=lr, batch_size=min(batch_size, len(samples)),
-                  seed=seed, max_minutes=max_minutes, num_threads=num_threads, name="candidate")
+                  seed=seed, max_minutes=max_minutes, num_threads=num_threads, name="candidate", trainable=trainable,
+                  train_readers=list(train_readers or ()))
     if multi_gpu:
         from ssb_core.training.launch import fine_tune_multiprocess
 
@@ -66,22 +71,38 @@ def fine_tune_candidate(
     return FineTuneResult(Path(result.checkpoint_path), int(result.steps), float(result.elapsed_s), str(result.stopped))
 
 
-def validate(ckpt: SSBCheckpoint, samples: list[dict], *, num_candidates: int, nfe: int, seed: int, device: str) -> dict:
-    """``{"ged": ..., "d_max": ...}`` of ``ckpt`` on ``samples`` (means over slices).
+def judge_readers(served: SSBCheckpoint, candidate: SSBCheckpoint, samples: list[dict], readers: list[str], slots: list[str], *,
+                  num_candidates: int, nfe: int, seeds: list[int], min_images: int, min_gain: float, confidence: float,
+                  device: str) -> dict[str, ReaderDecision]:
+    """One :class:`~ssb_core.evaluation.reader_fidelity.ReaderDecision` per reader of ``readers``: the served and the
+    candidate model scored on that reader's held-out masks (slot ``slots.index(reader)`` of ``samples``) with the
+    same seeds; a reader the served model does not know is served with its null label.
 
-    A model that cannot be sampled (NaN/Inf weights after a diverged run) scores GED = inf, with ``error``.
+    A candidate that cannot be sampled (NaN/Inf weights after a diverged run) is ``worse`` for every reader.
     """
-    from ssb_core.evaluation import evaluate_sampler, pipeline_sampler
+    from ssb_core.evaluation.reader_fidelity import decide_reader, reader_fidelity
 
-    pipeline = SSBPipeline(ckpt, device=device)
-    spec = pipeline_sampler(pipeline, nfe=min(nfe, ckpt.bridge.num_timesteps))
-    try:
-        res = evaluate_sampler(spec.sample_fn, samples, name="validation", nfe=spec.nfe, num_candidates=num_candidates, seed=seed,
-                               metric_names=("ged", "d_max"))
-    except ValueError as exc:  # a diverged model: NaN/Inf inside the sampler
-        logger.warning("validation failed: %s", exc)
-        return {"ged": math.inf, "d_max": 0.0, "error": str(exc)}
-    out = {k: float(res.summary[k]) for k in ("ged", "d_max")}
-    if not math.isfinite(out["ged"]):
-        out["ged"] = math.inf
+    models = {"served": SSBPipeline(served, device=device), "candidate": SSBPipeline(candidate, device=device)}
+    out = {}
+    for reader in readers:
+        scores = {}
+        for which, pipe in models.items():
+            known = pipe.checkpoint.readers
+            label = known.index(reader) if reader in known else pipe.checkpoint.network.null_label
+            try:
+                scores[which] = reader_fidelity(pipe, samples, slots.index(reader), label, num_candidates=num_candidates, nfe=nfe,
+                                                seeds=seeds)
+            except ValueError as exc:  # NaN/Inf inside the sampler
+                if which == "served":
+                    raise
+                logger.warning("the candidate cannot be sampled: %s", exc)
+                scores[which] = None
+        if scores["candidate"] is None:
+            s = scores["served"].summary()
+            out[reader] = ReaderDecision(reader, "worse", len(scores["served"].image_ids), s["dice"], math.nan, math.nan, (math.nan, math.nan),
+                                         s["volume_bias"], math.nan)
+        else:
+            out[reader] = decide_reader(reader, scores["served"], scores["candidate"], min_images=min_images, min_gain=min_gain,
+                                        confidence=confidence)
+        logger.info("gate %s", out[reader].describe())
     return out

@@ -1,7 +1,7 @@
-"""Promoting a fine-tuned model: only when it is not worse, atomically, keeping the previous one.
+"""Promoting a fine-tuned model: atomically, keeping the previous one, and the run history.
 
-Rule: the candidate replaces the served model when its GED on the held-out images is at most the served
-model's GED plus ``tolerance`` (GED: lower is better; both scored with the same seed, candidates and NFE).
+When a model is promoted is the train task's gate (:mod:`lib.trainers.ssb`: per reader, a paired bootstrap of
+the held-out Dice); this module only does the file work.
 
 Files (beside the model ``<stem>.pt``):
 
@@ -29,15 +29,17 @@ from pathlib import Path
 from lib.readers import atomic_write_json
 from lib.safety.atomic import atomic_copy
 
-__all__ = ["is_not_worse", "promote", "append_history", "read_history", "json_safe", "prune_runs"]
+__all__ = ["served_accuracy", "promote", "append_history", "read_history", "json_safe", "prune_runs"]
 
 logger = logging.getLogger(__name__)
 
 
-def is_not_worse(candidate: dict, served: dict, tolerance: float) -> bool:
-    """GED of the candidate <= GED of the served model + tolerance (a non-finite GED is worse)."""
-    c, s = candidate.get("ged", math.inf), served.get("ged", math.inf)
-    return math.isfinite(c) and (c <= s + tolerance or not math.isfinite(s))
+def served_accuracy(decisions: dict, promoted: list[str]) -> float | None:
+    """Mean held-out Dice, over the judged readers, of what is served after the run (the candidate's for promoted
+    readers, the served model's for the others): the "Accuracy" the viewers show. None when nothing was judged."""
+    values = [d.candidate_dice if r in promoted else d.served_dice for r, d in decisions.items()]
+    values = [v for v in values if math.isfinite(v)]
+    return round(sum(values) / len(values), 4) if values else None
 
 
 def promote(candidate: Path, model_path: Path) -> Path:

@@ -7,8 +7,10 @@ from the run in progress and the run history, and adds what the SSB panel shows 
 
 - ``status``: ``running``, or the last run's ``promoted`` / ``not promoted`` / ``skipped``, or ``never trained``;
   ``reason`` says why a run was skipped or not promoted;
-- ``best_metric``: D_max (the best Dice of a candidate to each reader, averaged) of the model now served, on
-  the last run's held-out slices (the candidate's when it was promoted, else the served model's);
+- ``best_metric``: the mean Dice of the candidates conditioned on each judged reader to that reader's held-out
+  masks, for what is served after the last run that judged readers (the ``accuracy`` of its record);
+- ``readers``: the last judged run's verdict per reader (``better`` / ``no clear change`` / ``worse`` / ``too few
+  images``) with the Dice before and after and the interval of the difference;
 - ``epoch`` / ``total_epochs``: optimiser steps done / planned in the run in progress (from its
   ``metrics.jsonl``).
 
@@ -61,19 +63,20 @@ def _steps_done(run_dir: Path) -> int:
         return 0
 
 
-def _served_d_max(run: dict) -> float | None:
-    metrics = run.get("metrics") or {}
-    which = "candidate" if run.get("status") == "promoted" else "served"
-    value = (metrics.get(which) or {}).get("d_max")
+def _served_accuracy(run: dict) -> float | None:
+    value = run.get("accuracy")
     return float(value) if isinstance(value, (int, float)) else None
 
 
 def train_stats(history: list[dict], marker: RunMarker) -> dict:
     """The ``train_stats`` entry of one trainer (see the module docstring)."""
     out: dict = {"runs": len(history), "last_run": history[-1] if history else None}
-    measured = [d for d in (_served_d_max(r) for r in history) if d is not None]
+    measured = [d for d in (_served_accuracy(r) for r in history) if d is not None]
     if measured:
         out["best_metric"] = round(measured[-1], 4)
+    judged = [r for r in history if r.get("gate")]
+    if judged:
+        out["readers"] = judged[-1]["gate"]
     running = marker.current()
     if running:
         out.update(status="running", run_id=running["run_id"], total_epochs=running["steps"],
