@@ -298,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recipes", nargs="*", metavar="NAME", help="compare fine-tuning recipes in-process (20 labels): "
                         "all of RECIPES, or those named; results merged by name into recipes.json")
     parser.add_argument("--server", action="store_true", help="10/20/40 labels through a real annotation server")
+    parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                        help="a train-task parameter for --server (e.g. trainable=all); the results go to server-<key>-<value>.*")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -325,9 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         (args.out / "recipes.md").write_text(recipe_table(results))
         print(recipe_table(results))  # noqa: T201 - the benchmark's table
     if args.server:
-        results = {**server_adaptation(), **provenance}
-        (args.out / "server.json").write_text(json.dumps(results, indent=2))
-        (args.out / "server.md").write_text(server_table(results))
+        train = dict(item.split("=", 1) for item in args.train)
+        stem = "-".join(["server", *(f"{k}-{v}" for k, v in train.items())])
+        results = {**server_adaptation(train=train), "train_settings": train, **provenance}
+        (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2))
+        (args.out / f"{stem}.md").write_text(server_table(results))
         print(server_table(results))  # noqa: T201 - the benchmark's table
     return 0
 

@@ -40,6 +40,7 @@ def fine_tune_candidate(
     steps: int,
     lr: float,
     batch_size: int,
+    ema_decay: float = 0.0,
     seed: int,
     max_minutes: float,
     num_threads: int,
@@ -56,7 +57,7 @@ def fine_tune_candidate(
     CPU processes with Gloo. ``batch_size`` is then per process. ``trainable`` / ``train_readers``: what changes
     (:mod:`ssb_core.training.trainable`).
     """
-    kwargs = dict(checkpoint=ckpt, samples=samples, output_dir=output_dir, steps=steps, lr=lr, batch_size=min(batch_size, len(samples)),
+    kwargs = dict(checkpoint=ckpt, samples=samples, output_dir=output_dir, steps=steps, lr=lr, batch_size=min(batch_size, len(samples)), ema_decay=ema_decay,
                   seed=seed, max_minutes=max_minutes, num_threads=num_threads, name="candidate", trainable=trainable,
                   train_readers=list(train_readers or ()))
     if multi_gpu:

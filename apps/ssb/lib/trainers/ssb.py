@@ -22,7 +22,7 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
    kept as ``<stem>.prev.pt``; the run and every reader's numbers appended to ``<stem>.history.json`` either way.
 
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
-``steps``, ``lr``, ``batch_size``, ``trainable``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``,
+``steps``, ``lr`` (0: the scope's measured rate, :data:`RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``,
 ``min_val_images``, ``min_gain``, ``confidence``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept
 besides the promoted ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
 (DistributedDataParallel, one process per listed GPU; two Gloo processes on a server without CUDA).
@@ -55,13 +55,17 @@ __all__ = ["SSBTrain", "TrainSettings"]
 logger = logging.getLogger(__name__)
 
 
+RECIPE_LR = {"readers": 3e-2, "readers+tail": 1e-3, "all": 2e-4}  # measured, docs/finetuning.md
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Settings of one training run (each a request parameter and a ``--conf train_<name>`` default)."""
 
     steps: int = 200
-    lr: float = 1e-2
+    lr: float = 0.0  # 0: the measured learning rate of the scope (RECIPE_LR)
     batch_size: int = 8
+    ema_decay: float = 0.0
     trainable: str = "readers"
     val_fraction: float = 0.25
     val_candidates: int = 4
@@ -78,7 +82,7 @@ class TrainSettings:
     keep_runs: int = 3
 
     def __post_init__(self) -> None:
-        checks = {"steps": self.steps >= 1, "lr": self.lr > 0, "batch_size": self.batch_size >= 1,
+        checks = {"steps": self.steps >= 1, "lr": self.lr >= 0, "ema_decay": 0 <= self.ema_decay < 1, "batch_size": self.batch_size >= 1,
                   "val_fraction": 0 < self.val_fraction < 1, "val_candidates": self.val_candidates >= 1,
                   "val_nfe": self.val_nfe >= 1, "val_seeds": self.val_seeds >= 1, "min_val_images": self.min_val_images >= 1,
                   "min_gain": 0 <= self.min_gain < 1,
@@ -169,7 +173,8 @@ class SSBTrain(TrainTask):
             return self._finish(record, "skipped", t0, reason=too_few_reason(counts, s.min_val_images, s.val_fraction))
         train_samples = samples_of(train, list(start.readers), taking_part if s.trainable != "all" else None)
         val_samples = [x for i in val for x in i.samples]
-        ft = fine_tune_candidate(start, train_samples, run_dir, steps=s.steps, lr=s.lr, batch_size=s.batch_size, seed=s.seed,
+        ft = fine_tune_candidate(start, train_samples, run_dir, steps=s.steps, lr=s.lr or RECIPE_LR[s.trainable], batch_size=s.batch_size,
+                                 ema_decay=s.ema_decay, seed=s.seed,
                                  max_minutes=s.max_minutes, num_threads=s.num_threads, device=str(self.store.device), multi_gpu=s.multi_gpu,
                                  gpus=s.gpus, trainable=s.trainable, train_readers=taking_part if s.trainable != "all" else None)
         candidate = load_checkpoint(ft.checkpoint_path)
@@ -178,7 +183,7 @@ class SSBTrain(TrainTask):
                                   min_gain=s.min_gain, confidence=s.confidence, device=str(self.store.device))
         better = [r for r, d in decisions.items() if d.verdict == "better"]
         worse = [r for r, d in decisions.items() if d.verdict == "worse"]
-        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, train_s=round(ft.elapsed_s, 2),
+        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, lr=s.lr or RECIPE_LR[s.trainable], train_s=round(ft.elapsed_s, 2),
                       world_size=ft.world_size, candidate_path=str(ft.checkpoint_path),
                       gate={r: d.to_dict() for r, d in decisions.items()}, promoted_readers=[],
                       accuracy=served_accuracy(decisions, better if s.trainable == "readers" or not worse else []))
