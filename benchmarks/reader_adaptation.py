@@ -10,10 +10,12 @@ any choice:
   their masks: volume bias, mean Dice and D_max (:mod:`ssb_core.evaluation.reader_fidelity`);
 - the four trained readers: the same figures against their own masks, before and after (must not get worse).
 
-Two parts:
+Three parts:
 
 - :func:`recipe_sweep` (``--recipes``): fine-tuning recipes compared in-process on the 20-label set (how the
   annotation server's default recipe was chosen; ``docs/finetuning.md``);
+- :func:`gate_check` (``--gate``): the server's recipe and gate on readers with and without a style of their own
+  (how ``min_gain`` was chosen);
 - :func:`server_adaptation` (``--server``): the labels submitted through a real annotation server
   (``PUT /datastore/label``), ``POST /train/ssb`` with the server's defaults, and the model it then serves
   scored as above, with the run's gate decision.
@@ -210,6 +212,69 @@ def recipe_table(results: dict) -> str:
     return caption + markdown_table(("recipe", "fine-tuning s", "generous: volume bias", "generous: Dice", "other readers: worst Dice change"), rows)
 
 
+STYLES = ("generous", "anyone", "scatter")
+
+
+def style_masks(style: str, pool: Sequence[dict], seed: int = 0) -> list[np.ndarray]:
+    """A reader's masks on ``pool`` (from :func:`labelled_pool`): ``generous`` (slot 4), ``anyone`` (one of the
+    real readers at random on each slice: no style of their own) or ``scatter`` (that, shifted by up to 2 pixels
+    in each direction at random)."""
+    from ssb_core.data import build_dataset
+
+    if style == "generous":
+        return [np.asarray(s["masks"][4]) for s in pool]
+    ds = build_dataset({"format": "lidc64", "path": str(DATA / "val.npz")})
+    by_case = {str(ds[i]["case_id"]): ds[i] for i in range(len(ds))}
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in pool:
+        real = by_case[str(s["case_id"])]
+        mask = np.asarray(real["masks"])[rng.choice(np.flatnonzero(np.asarray(real["reader_present"])))]
+        out.append(np.roll(mask, tuple(rng.integers(-2, 3, size=2)), axis=(0, 1)) if style == "scatter" else mask)
+    return out
+
+
+def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 8, num_threads: int = 1) -> dict:
+    """The server's recipe and gate (its default settings) on readers with and without a style: fine-tuned on
+    ``train`` val slices of each, judged on the next ``held_out``. Returns each style's decision."""
+    from ssb_core.checkpoint import add_readers, load_checkpoint
+    from ssb_core.evaluation.reader_fidelity import decide_reader, reader_fidelity
+    from ssb_core.pipeline import SSBPipeline, set_cpu_threads
+    from ssb_core.training import fine_tune
+
+    set_cpu_threads(num_threads)
+    pool = labelled_pool(train + held_out)
+    start = add_readers(load_checkpoint(MODEL), [READER])
+    out = {"train": train, "held_out": held_out, "styles": {}}
+    for style in styles:
+        data = []
+        for s, mask in zip(pool, style_masks(style, pool)):
+            masks = np.zeros_like(s["masks"])
+            masks[4] = mask
+            data.append({**s, "masks": masks})
+        with tempfile.TemporaryDirectory(prefix="ssb-gate-") as tmp:
+            res = fine_tune(start, data[:train], output_dir=tmp, steps=200, lr=3e-2, ema_decay=0.0, batch_size=8, seed=0,
+                            num_threads=num_threads, device="cpu", name="candidate", trainable="readers", train_readers=[READER])
+            tuned = load_checkpoint(res.checkpoint_path)
+        scores = [reader_fidelity(SSBPipeline(m), data[train:], 4, label, num_candidates=4, nfe=2, seeds=(0, 1))
+                  for m, label in ((start, start.network.null_label), (tuned, 4))]
+        decision = decide_reader(style, *scores, min_images=5, min_gain=0.02)
+        out["styles"][style] = decision.to_dict()
+        logger.info("%s", decision.describe())
+    return out
+
+
+def gate_table(results: dict) -> str:
+    from ssb_core.evaluation.report import markdown_table
+
+    rows = [(style, d["verdict"], f"{d['served_dice']:.3f} -> {d['candidate_dice']:.3f}",
+             f"{d['dice_difference']:+.3f} [{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}]",
+             f"{d['served_volume_bias']:+.3f} -> {d['candidate_volume_bias']:+.3f}") for style, d in results["styles"].items()]
+    return (f"Fine-tuned on {results['train']} val slices of each reader, judged on the next {results['held_out']} (the server's "
+            "default recipe and gate settings)\n\n" + markdown_table(("reader", "verdict", "Dice served -> candidate",
+                                                                     "difference [95% CI]", "volume bias"), rows))
+
+
 SPACING_XYZ = (0.7, 0.7, 2.5)  # lidc64's in-plane pixels; one slice, LIDC's usual slice spacing
 
 
@@ -262,7 +327,7 @@ def server_adaptation(counts: Sequence[int] = LABEL_COUNTS, scoring: Scoring | N
         with running_server(tmp / "studies", model, tmp / "server.log", {"num_threads": 1}) as srv:
             client = client_for(srv, tmp)
             before = score_model(load_checkpoint(model), test, scoring, readers)
-            done = 0
+            served, done = before, 0
             for count in counts:
                 submit_labels(client, ids[done:count], [s["masks"][4] for s in pool[done:count]], READER, tmp)
                 done = count
@@ -272,7 +337,9 @@ def server_adaptation(counts: Sequence[int] = LABEL_COUNTS, scoring: Scoring | N
                     time.sleep(2.0)
                 wall = time.perf_counter() - t0
                 run = json.loads(model.with_name(f"{model.stem}.history.json").read_text())["runs"][-1]
-                after = score_model(load_checkpoint(model), test, scoring, readers)
+                if run["status"] == "promoted":  # otherwise the served file is the one scored last
+                    served = score_model(load_checkpoint(model), test, scoring, readers)
+                after = served
                 logger.info("%d labels: %s (%s) in %.0f s", count, run["status"], run.get("reason", ""), wall)
                 out["runs"].append({"labels": count, "task": task.get("id"), "status": run["status"], "reason": run.get("reason"),
                                     "gate": run.get("gate"), "train_s": run.get("train_s"), "run_wall_s": round(wall, 1),
@@ -298,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--recipes", nargs="*", metavar="NAME", help="compare fine-tuning recipes in-process (20 labels): "
                         "all of RECIPES, or those named; results merged by name into recipes.json")
     parser.add_argument("--server", action="store_true", help="10/20/40 labels through a real annotation server")
+    parser.add_argument("--gate", action="store_true", help="the server's recipe and gate on readers with and without a style")
     parser.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                         help="a train-task parameter for --server (e.g. trainable=all); the results go to server-<key>-<value>.*")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -326,6 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         path.write_text(json.dumps(results, indent=2))
         (args.out / "recipes.md").write_text(recipe_table(results))
         print(recipe_table(results))  # noqa: T201 - the benchmark's table
+    if args.gate:
+        results = {**gate_check(), **provenance}
+        (args.out / "gate.json").write_text(json.dumps(results, indent=2))
+        (args.out / "gate.md").write_text(gate_table(results))
+        print(gate_table(results))  # noqa: T201 - the benchmark's table
     if args.server:
         train = dict(item.split("=", 1) for item in args.train)
         stem = "-".join(["server", *(f"{k}-{v}" for k, v in train.items())])

@@ -14,7 +14,7 @@ data's SHA-256, the command and the code version; markdown; montages of every me
 - ``lidc128``: ``ssb-evaluate`` on the 28 lidc128-jpg crops (another framing) -> ``docs/results/lidc128_jpg/``;
 - ``lidc3d``: ``scripts/whole_scan_results.py``, a click on each nodule of the whole CTs -> ``docs/results/lidc3d/``.
 
-Then the tables in ``README.md`` and ``models/MODEL_CARD.md`` between ``<!-- results:NAME -->`` and
+Then the tables in ``README.md``, ``models/MODEL_CARD.md`` and ``docs/finetuning.md`` between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->`` are replaced by tables generated from those files (nothing else is touched).
 """
 
@@ -30,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "docs" / "results"
-DOCS = (REPO / "README.md", REPO / "models" / "MODEL_CARD.md")
+DOCS = (REPO / "README.md", REPO / "models" / "MODEL_CARD.md", REPO / "docs" / "finetuning.md")
+ADAPTATION = REPO / "benchmarks" / "results" / "reader_adaptation"  # python -m benchmarks.reader_adaptation
 sys.path.insert(0, str(REPO / "scripts"))
 logger = logging.getLogger("results")
 
@@ -100,9 +101,11 @@ def lidc64_blocks() -> dict[str, str]:
 
 
 def file_blocks() -> dict[str, str]:
-    """Tables that a part already writes as markdown (lidc3d, lidc128-jpg)."""
+    """Tables that a part already writes as markdown (lidc3d, lidc128-jpg, the reader-adaptation benchmark)."""
     blocks = {}
-    for name, path in (("lidc3d", RESULTS / "lidc3d" / "results.md"), ("lidc128", RESULTS / "lidc128_jpg" / "results.md")):
+    for name, path in (("lidc3d", RESULTS / "lidc3d" / "results.md"), ("lidc128", RESULTS / "lidc128_jpg" / "results.md"),
+                       ("reader_recipes", ADAPTATION / "recipes.md"), ("reader_gate", ADAPTATION / "gate.md"),
+                       ("reader_server", ADAPTATION / "server.md"), ("reader_server_all", ADAPTATION / "server-trainable-all.md")):
         if path.is_file():
             text = path.read_text()
             blocks[name] = text.split("\n- ", 1)[0].rstrip() + "\n"  # the table(s), without the conventions list

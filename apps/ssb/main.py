@@ -128,19 +128,19 @@ class SSBApp(MONAILabelApp):
     def init_trainers(self) -> dict[str, TrainTask]:
         return {name: t for name, config in self.models.items() if (t := config.trainer()) is not None}
 
-    def init_strategies(self) -> dict[str, Strategy]:
-        out: dict[str, Strategy] = {}
+    def _per_model(self, method: str) -> dict[str, Any]:
+        """What each model config's ``method()`` returns (None, one object named after the model, or a dict), merged."""
+        out: dict[str, Any] = {}
         for config in self.models.values():
-            s = config.strategy()
+            s = getattr(config, method)()
             out.update(s if isinstance(s, dict) else {} if s is None else {config.name: s})
         return out
 
+    def init_strategies(self) -> dict[str, Strategy]:
+        return self._per_model("strategy")
+
     def init_scoring_methods(self) -> dict[str, ScoringMethod]:
-        out: dict[str, ScoringMethod] = {}
-        for config in self.models.values():
-            s = config.scoring_method()
-            out.update(s if isinstance(s, dict) else {} if s is None else {config.name: s})
-        return out
+        return self._per_model("scoring_method")
 
     def info(self) -> dict[str, Any]:
         meta = super().info()

@@ -86,25 +86,16 @@ def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _scatter(pool: list[dict], ids: range, seed: int = 0) -> list[np.ndarray]:
+def _scatter(pool: list[dict], seed: int = 0) -> list[np.ndarray]:
     """One real reader's mask per slice (drawn at random), shifted by up to 2 pixels in each direction."""
-    from ssb_core.data import build_dataset
-    from tests.conftest import SHARED_DATA
+    from benchmarks.reader_adaptation import style_masks
 
-    ds = build_dataset({"format": "lidc64", "path": str(SHARED_DATA / "lidc64" / "val.npz")})
-    by_case = {str(ds[i]["case_id"]): ds[i] for i in range(len(ds))}
-    rng = np.random.default_rng(seed)
-    out = []
-    for k in ids:
-        real = by_case[str(pool[k]["case_id"])]
-        mask = np.asarray(real["masks"])[rng.choice(np.flatnonzero(np.asarray(real["reader_present"])))]
-        out.append(np.roll(mask, tuple(rng.integers(-2, 3, size=2)), axis=(0, 1)))
-    return out
+    return style_masks("scatter", pool, seed)
 
 
 def test_too_few_labels_are_skipped_with_the_reason_before_training(server, client, pool, tmp_path):
     served = _sha(server.model)
-    _submit(client, tmp_path, _ids(0, 3), _scatter(pool, range(0, 3), seed=1), "carol")
+    _submit(client, tmp_path, _ids(0, 3), _scatter(pool[:3], seed=1), "carol")
     run = _train(server, client)
     counts = run["label_counts"]["carol"]
     assert run["status"] == "skipped" and counts["train_images"] + counts["held_out_images"] == 3, run
@@ -123,7 +114,7 @@ def _figure(gate: dict, reader: str) -> str:
 
 def test_labels_without_a_style_are_not_promoted(server, client, pool, tmp_path, report_figure):
     served = _sha(server.model)
-    _submit(client, tmp_path, _ids(0, 20), _scatter(pool, range(0, 20)), "scatter")
+    _submit(client, tmp_path, _ids(0, 20), _scatter(pool[:20]), "scatter")
     run = _train(server, client)
     gate = run["gate"]["scatter"]
     report_figure(_figure(gate, "scatter"))
@@ -140,7 +131,9 @@ def test_a_consistent_style_is_promoted_for_that_reader_alone(server, client, po
     from ssb_core.network import SSBNetwork
 
     before = load_checkpoint(server.model)
-    _submit(client, tmp_path, _ids(0, 20), [np.asarray(s["masks"][4]) for s in pool[:20]], "generous")  # the same images: the same split
+    from benchmarks.reader_adaptation import style_masks
+
+    _submit(client, tmp_path, _ids(0, 20), style_masks("generous", pool[:20]), "generous")  # the same images: the same split
     run = _train(server, client)
     gate = run["gate"]["generous"]
     report_figure(_figure(gate, "generous"))

@@ -18,12 +18,13 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
    own, ``docs/finetuning.md``);
    with ``trainable: readers`` exactly those readers' rows replace theirs in the served model
    (:func:`ssb_core.checkpoint.adopt_reader_rows`); with ``all`` / ``readers+tail`` the whole candidate replaces
-   the served model only when at least one reader is better and none is worse. Atomically, the previous model
+   the served model only when at least one reader is better, none is worse, and every reader the model serves
+   was judged (:func:`lib.trainers.promotion.decide_promotion`; ``allow_unchecked`` lifts the last rule). Atomically, the previous model
    kept as ``<stem>.prev.pt``; the run and every reader's numbers appended to ``<stem>.history.json`` either way.
 
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
 ``steps``, ``lr`` (0: the scope's measured rate, :data:`RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``,
-``min_val_images``, ``min_gain``, ``confidence``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept
+``min_val_images``, ``min_gain``, ``confidence``, ``allow_unchecked``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept
 besides the promoted ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
 (DistributedDataParallel, one process per listed GPU; two Gloo processes on a server without CUDA).
 """
@@ -46,7 +47,7 @@ from lib.model_store import ModelStore
 from lib.readers import reader_tags
 from lib.trainers.dataset import collect_labelled, label_counts, samples_of, split_images, too_few_reason
 from lib.trainers.finetune import fine_tune_candidate, judge_readers
-from lib.trainers.promotion import append_history, json_safe, promote, prune_runs, read_history, served_accuracy
+from lib.trainers.promotion import append_history, decide_promotion, json_safe, promote, prune_runs, read_history, served_accuracy
 from lib.trainers.status import RunMarker, train_stats
 from lib.values import parse_bool
 
@@ -74,6 +75,7 @@ class TrainSettings:
     min_val_images: int = 5
     min_gain: float = 0.02
     confidence: float = 0.95
+    allow_unchecked: bool = False
     seed: int = 0
     max_minutes: float = 10.0
     num_threads: int = 0
@@ -181,16 +183,14 @@ class SSBTrain(TrainTask):
         decisions = judge_readers(served, candidate, val_samples, taking_part, list(start.readers), num_candidates=s.val_candidates,
                                   nfe=s.val_nfe, seeds=[s.seed + k for k in range(s.val_seeds)], min_images=s.min_val_images,
                                   min_gain=s.min_gain, confidence=s.confidence, device=str(self.store.device))
-        better = [r for r, d in decisions.items() if d.verdict == "better"]
-        worse = [r for r, d in decisions.items() if d.verdict == "worse"]
+        better, why_not = decide_promotion(decisions, s.trainable, list(served.readers), s.min_gain, s.allow_unchecked)
+        changed = better if s.trainable == "readers" else list(decisions) if better else []
         record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, lr=s.lr or RECIPE_LR[s.trainable], train_s=round(ft.elapsed_s, 2),
                       world_size=ft.world_size, candidate_path=str(ft.checkpoint_path),
-                      gate={r: d.to_dict() for r, d in decisions.items()}, promoted_readers=[],
-                      accuracy=served_accuracy(decisions, better if s.trainable == "readers" or not worse else []))
+                      gate={r: d.to_dict() for r, d in decisions.items()}, promoted_readers=[], accuracy=served_accuracy(decisions, changed))
         verdicts = "; ".join(d.describe() for d in decisions.values())
-        if not better or (s.trainable != "readers" and worse):
-            what = (f"no reader's held-out masks are followed better beyond the noise by at least {s.min_gain} Dice" if not better else f"worse for {worse}")
-            return self._finish(record, "not promoted", t0, reason=f"{what}: {verdicts}")
+        if why_not:
+            return self._finish(record, "not promoted", t0, reason=f"{why_not}: {verdicts}")
         if s.trainable == "readers":
             promoted = adopt_reader_rows(served, candidate, better)
             save_checkpoint(promoted, run_dir / "promoted.pt")
