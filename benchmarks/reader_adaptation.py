@@ -200,6 +200,14 @@ def _worst_other(readers: dict) -> str:
     return f"{name} {row['difference']:+.3f} [{row['interval'][0]:+.3f}, {row['interval'][1]:+.3f}]"
 
 
+def _others_bias(readers: dict) -> str:
+    """The range of the trained readers' volume-bias changes, and whether each interval excludes 0."""
+    rows = [r["volume_bias"] for n, r in readers.items() if n != READER]
+    low, high = min(r["difference"] for r in rows), max(r["difference"] for r in rows)
+    moved = sum(r["interval"][0] > 0 or r["interval"][1] < 0 for r in rows)
+    return f"{low:+.3f} to {high:+.3f} ({moved} of {len(rows)} beyond noise)"
+
+
 def recipe_table(results: dict) -> str:
     """Markdown: per recipe, the generous reader's volume bias and Dice before -> after and the worst change of another reader."""
     from ssb_core.evaluation.report import markdown_table
@@ -208,8 +216,9 @@ def recipe_table(results: dict) -> str:
     caption = (f"Fine-tuned on {results['labels']} labels of the generous reader; held out: lidc64 test, 15 nodules "
                f"({sc['num_candidates']} candidates x {len(sc['seeds'])} seed(s), NFE {sc['nfe']}); [95% paired bootstrap interval over nodules]\n\n")
     rows = [(r["name"], f"{r['train_s']:.0f}", _change(r["readers"][READER]["volume_bias"]), _change(r["readers"][READER]["dice"]),
-             _worst_other(r["readers"])) for r in results["recipes"]]
-    return caption + markdown_table(("recipe", "fine-tuning s", "generous: volume bias", "generous: Dice", "other readers: worst Dice change"), rows)
+             _worst_other(r["readers"]), _others_bias(r["readers"])) for r in results["recipes"]]
+    return caption + markdown_table(("recipe", "fine-tuning s", "generous: volume bias", "generous: Dice", "other readers: worst Dice change",
+                                     "other readers: volume bias change"), rows)
 
 
 STYLES = ("generous", "anyone", "scatter")
@@ -355,9 +364,9 @@ def server_table(results: dict) -> str:
     for r in results["runs"]:
         g = r["readers"][READER]
         rows.append((r["labels"], r["status"], f"{r['run_wall_s']:.0f}", _change(g["volume_bias"]), _change(g["d_max"]), _change(g["dice"]),
-                     _worst_other(r["readers"])))
+                     _worst_other(r["readers"]), _others_bias(r["readers"])))
     return markdown_table(("labels submitted", "run", "wall s", "generous: volume bias", "generous: D_max", "generous: Dice",
-                           "other readers: worst Dice change"), rows)
+                           "other readers: worst Dice change", "other readers: volume bias change"), rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
