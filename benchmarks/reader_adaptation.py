@@ -44,6 +44,7 @@ MODEL = REPO / "models" / "ssb_lidc64.pt"
 OUT = REPO / "benchmarks" / "results" / "reader_adaptation"
 READER = "generous"
 LABEL_COUNTS = (10, 20, 40)
+GUIDED = 1.0  # the server benchmark also scores the reader's candidates with guidance_weight 1 (a request parameter)
 
 __all__ = ["generous_mask", "labelled_pool", "held_out", "score_model", "recipe_sweep", "server_adaptation"]
 
@@ -106,13 +107,15 @@ class Scoring:
     seeds: tuple[int, ...] = (0,)
 
 
-def score_model(checkpoint: object, samples: Sequence[dict], scoring: Scoring, readers: Sequence[str]) -> dict:
+def score_model(checkpoint: object, samples: Sequence[dict], scoring: Scoring, readers: Sequence[str], guidance_weight: float = 0.0) -> dict:
     """``{reader: ReaderFidelity}`` for each of ``readers`` (slot = index in reader0..3 + generous); a reader the
-    checkpoint does not know is scored with the null label."""
+    checkpoint does not know is scored with the null label. ``guidance_weight``: the infer request's parameter of
+    that name (classifier-free guidance: each reader's difference from the null label amplified)."""
     from ssb_core.evaluation.reader_fidelity import reader_fidelity
     from ssb_core.pipeline import SSBPipeline
 
     pipeline = SSBPipeline(checkpoint)  # type: ignore[arg-type]
+    pipeline.defaults = pipeline.defaults.replace(guidance_weight=guidance_weight)
     slots = ["reader0", "reader1", "reader2", "reader3", READER]
     out = {}
     for name in readers:
@@ -337,6 +340,7 @@ def server_adaptation(counts: Sequence[int] = LABEL_COUNTS, scoring: Scoring | N
             client = client_for(srv, tmp)
             before = score_model(load_checkpoint(model), test, scoring, readers)
             served, done = before, 0
+            guided = score_model(load_checkpoint(model), test, scoring, [READER], guidance_weight=GUIDED)
             for count in counts:
                 submit_labels(client, ids[done:count], [s["masks"][4] for s in pool[done:count]], READER, tmp)
                 done = count
@@ -348,11 +352,13 @@ def server_adaptation(counts: Sequence[int] = LABEL_COUNTS, scoring: Scoring | N
                 run = json.loads(model.with_name(f"{model.stem}.history.json").read_text())["runs"][-1]
                 if run["status"] == "promoted":  # otherwise the served file is the one scored last
                     served = score_model(load_checkpoint(model), test, scoring, readers)
+                    guided = score_model(load_checkpoint(model), test, scoring, [READER], guidance_weight=GUIDED)
                 after = served
                 logger.info("%d labels: %s (%s) in %.0f s", count, run["status"], run.get("reason", ""), wall)
                 out["runs"].append({"labels": count, "task": task.get("id"), "status": run["status"], "reason": run.get("reason"),
                                     "gate": run.get("gate"), "train_s": run.get("train_s"), "run_wall_s": round(wall, 1),
-                                    "readers": _compare(before, after)})
+                                    "readers": _compare(before, after),
+                                    "guided": {"guidance_weight": GUIDED, **_compare({READER: before[READER]}, guided)}})
     return out
 
 
@@ -363,9 +369,12 @@ def server_table(results: dict) -> str:
     rows = []
     for r in results["runs"]:
         g = r["readers"][READER]
+        guided = r.get("guided", {}).get(READER)
         rows.append((r["labels"], r["status"], f"{r['run_wall_s']:.0f}", _change(g["volume_bias"]), _change(g["d_max"]), _change(g["dice"]),
+                     _change(guided["volume_bias"]) if guided else "", _change(guided["dice"]) if guided else "",
                      _worst_other(r["readers"]), _others_bias(r["readers"])))
     return markdown_table(("labels submitted", "run", "wall s", "generous: volume bias", "generous: D_max", "generous: Dice",
+                           f"generous, guidance_weight {GUIDED:g}: volume bias", f"generous, guidance_weight {GUIDED:g}: Dice",
                            "other readers: worst Dice change", "other readers: volume bias change"), rows)
 
 

@@ -84,7 +84,7 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
     roi = res["roi"]
     assert roi["source"] == "foreground" and roi["slices"][0] <= 12 <= roi["slices"][1]  # grown from the clicked slice
     assert roi["num_slices"] == roi["slices"][1] - roi["slices"][0] + 1 and set(roi["stopped"]) == {"below", "above"}
-    assert [c["seed"] for c in res["candidates"]] == [0, 1, 2, 3] and sorted(res["ranking"]) == [0, 1, 2, 3]
+    assert [(c["index"], c["seed"]) for c in res["candidates"]] == [(0, 0), (1, 0), (2, 0), (3, 0)] and sorted(res["ranking"]) == [0, 1, 2, 3]
     assert all(c["volume_mm3"] >= 0 and 0 <= c["dice_to_consensus"] <= 1 for c in res["candidates"])
     assert res["ddi_gen"] is not None and res["timings"]["total_s"] > 0
     assert results["candidate"]["candidates"] == res["candidates"]  # same seed, same candidates

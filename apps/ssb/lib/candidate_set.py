@@ -105,7 +105,7 @@ class CandidateSet:
         per = [
             {
                 "index": k,
-                "seed": int(seed) + k,
+                "seed": int(seed),  # candidate k of this seed: the same again with (seed, candidate=k)
                 "reader": reader_names[k] if k < len(reader_names) else None,
                 unit: round(float(flat[k].sum()) * voxel_volume, 3),
                 "dice_to_consensus": round(float(dice[k]), 4),

@@ -57,8 +57,8 @@ def fine_tune_candidate(
     CPU processes with Gloo. ``batch_size`` is then per process. ``trainable`` / ``train_readers``: what changes
     (:mod:`ssb_core.training.trainable`).
     """
-    kwargs = dict(checkpoint=ckpt, samples=samples, output_dir=output_dir, steps=steps, lr=lr, batch_size=min(batch_size, len(samples)), ema_decay=ema_decay,
-                  seed=seed, max_minutes=max_minutes, num_threads=num_threads, name="candidate", trainable=trainable,
+    kwargs = dict(checkpoint=ckpt, samples=samples, output_dir=output_dir, steps=steps, lr=lr, batch_size=min(batch_size, len(samples)),
+                  ema_decay=ema_decay, seed=seed, max_minutes=max_minutes, num_threads=num_threads, name="candidate", trainable=trainable,
                   train_readers=list(train_readers or ()))
     if multi_gpu:
         from ssb_core.training.launch import fine_tune_multiprocess

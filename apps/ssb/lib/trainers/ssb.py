@@ -23,9 +23,10 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
    kept as ``<stem>.prev.pt``; the run and every reader's numbers appended to ``<stem>.history.json`` either way.
 
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
-``steps``, ``lr`` (0: the scope's measured rate, :data:`RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``, ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``,
-``min_val_images``, ``min_gain``, ``confidence``, ``allow_unchecked``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept
-besides the promoted ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
+``steps``, ``lr`` (0: the scope's measured rate, :data:`RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``,
+``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``, ``min_val_images``, ``min_gain``, ``confidence``,
+``allow_unchecked``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept besides the promoted
+ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
 (DistributedDataParallel, one process per listed GPU; two Gloo processes on a server without CUDA).
 """
 
@@ -173,21 +174,22 @@ class SSBTrain(TrainTask):
         taking_part = [r for r, c in counts.items() if c["train_images"] >= 1 and c["held_out_images"] >= s.min_val_images]
         if not taking_part:
             return self._finish(record, "skipped", t0, reason=too_few_reason(counts, s.min_val_images, s.val_fraction))
-        train_samples = samples_of(train, list(start.readers), taking_part if s.trainable != "all" else None)
+        rows = taking_part if s.trainable != "all" else None  # the embedding rows that train (None: the whole network)
+        train_samples = samples_of(train, list(start.readers), rows)
         val_samples = [x for i in val for x in i.samples]
-        ft = fine_tune_candidate(start, train_samples, run_dir, steps=s.steps, lr=s.lr or RECIPE_LR[s.trainable], batch_size=s.batch_size,
-                                 ema_decay=s.ema_decay, seed=s.seed,
-                                 max_minutes=s.max_minutes, num_threads=s.num_threads, device=str(self.store.device), multi_gpu=s.multi_gpu,
-                                 gpus=s.gpus, trainable=s.trainable, train_readers=taking_part if s.trainable != "all" else None)
+        lr = s.lr or RECIPE_LR[s.trainable]
+        ft = fine_tune_candidate(start, train_samples, run_dir, steps=s.steps, lr=lr, batch_size=s.batch_size, ema_decay=s.ema_decay,
+                                 seed=s.seed, max_minutes=s.max_minutes, num_threads=s.num_threads, device=str(self.store.device),
+                                 multi_gpu=s.multi_gpu, gpus=s.gpus, trainable=s.trainable, train_readers=rows)
         candidate = load_checkpoint(ft.checkpoint_path)
         decisions = judge_readers(served, candidate, val_samples, taking_part, list(start.readers), num_candidates=s.val_candidates,
                                   nfe=s.val_nfe, seeds=[s.seed + k for k in range(s.val_seeds)], min_images=s.min_val_images,
                                   min_gain=s.min_gain, confidence=s.confidence, device=str(self.store.device))
         better, why_not = decide_promotion(decisions, s.trainable, list(served.readers), s.min_gain, s.allow_unchecked)
         changed = better if s.trainable == "readers" else list(decisions) if better else []
-        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, lr=s.lr or RECIPE_LR[s.trainable], train_s=round(ft.elapsed_s, 2),
-                      world_size=ft.world_size, candidate_path=str(ft.checkpoint_path),
-                      gate={r: d.to_dict() for r, d in decisions.items()}, promoted_readers=[], accuracy=served_accuracy(decisions, changed))
+        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, lr=lr, train_s=round(ft.elapsed_s, 2),
+                      world_size=ft.world_size, candidate_path=str(ft.checkpoint_path), gate={r: d.to_dict() for r, d in decisions.items()},
+                      promoted_readers=[], accuracy=served_accuracy(decisions, changed))
         verdicts = "; ".join(d.describe() for d in decisions.values())
         if why_not:
             return self._finish(record, "not promoted", t0, reason=f"{why_not}: {verdicts}")
