@@ -3,7 +3,8 @@
 - throughput: ``ssb-train``'s loop on lidc64 training slices (the shipped model's recipe, ``configs/lidc64_cpu.yaml``)
   for a few steps, no validation; slices/s = steps x batch / training wall time (the first step excluded);
 - fine-tuning: :func:`ssb_core.training.fine_tune` from the shipped model on 20 reader labels (20 slices with
-  one reader each), with the annotation app's default train settings (50 steps, batch 8, lr 5e-5).
+  one reader each), the whole network for 50 steps at batch 8 and lr 5e-5 (the annotation server's first recipe;
+  its current one, and how it was chosen: ``benchmarks/reader_adaptation.py``, ``docs/finetuning.md``).
 
 Used by ``scripts/benchmark.py``.
 """
