@@ -44,7 +44,6 @@ MODEL = REPO / "models" / "ssb_lidc64.pt"
 OUT = REPO / "benchmarks" / "results" / "reader_adaptation"
 READER = "generous"
 LABEL_COUNTS = (10, 20, 40)
-GUIDED = 1.0  # the server benchmark also scores the reader's candidates with guidance_weight 1 (a request parameter)
 
 __all__ = ["generous_mask", "labelled_pool", "held_out", "score_model", "recipe_sweep", "server_adaptation"]
 
@@ -107,22 +106,23 @@ class Scoring:
     seeds: tuple[int, ...] = (0,)
 
 
-def score_model(checkpoint: object, samples: Sequence[dict], scoring: Scoring, readers: Sequence[str], guidance_weight: float = 0.0) -> dict:
-    """``{reader: ReaderFidelity}`` for each of ``readers`` (slot = index in reader0..3 + generous); a reader the
-    checkpoint does not know is scored with the null label. ``guidance_weight``: the infer request's parameter of
-    that name (classifier-free guidance: each reader's difference from the null label amplified)."""
+def score_model(checkpoint: object, samples: Sequence[dict], scoring: Scoring, readers: Sequence[str]) -> dict:
+    """``{reader: ReaderFidelity}`` for each of ``readers`` (slot = index in reader0..3 + generous), each as the
+    server serves that reader when a request sets no guidance weight: a reader the checkpoint does not know with
+    the null label, one a training run adapted with the guidance weight it recorded
+    (:func:`ssb_core.checkpoint.reader_guidance`)."""
+    from ssb_core.checkpoint import reader_guidance
     from ssb_core.evaluation.reader_fidelity import reader_fidelity
     from ssb_core.pipeline import SSBPipeline
 
     pipeline = SSBPipeline(checkpoint)  # type: ignore[arg-type]
-    pipeline.defaults = pipeline.defaults.replace(guidance_weight=guidance_weight)
     slots = ["reader0", "reader1", "reader2", "reader3", READER]
     out = {}
     for name in readers:
         known = list(pipeline.checkpoint.readers)
         label = known.index(name) if name in known else pipeline.checkpoint.network.null_label
         out[name] = reader_fidelity(pipeline, samples, slots.index(name), label, num_candidates=scoring.num_candidates,
-                                    nfe=scoring.nfe, seeds=scoring.seeds)
+                                    nfe=scoring.nfe, seeds=scoring.seeds, guidance_weight=reader_guidance(pipeline.checkpoint, name))
     return out
 
 
@@ -268,8 +268,8 @@ def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 
             res = fine_tune(start, data[:train], output_dir=tmp, steps=200, lr=3e-2, ema_decay=0.0, batch_size=8, seed=0,
                             num_threads=num_threads, device="cpu", name="candidate", trainable="readers", train_readers=[READER])
             tuned = load_checkpoint(res.checkpoint_path)
-        scores = [reader_fidelity(SSBPipeline(m), data[train:], 4, label, num_candidates=4, nfe=2, seeds=(0, 1))
-                  for m, label in ((start, start.network.null_label), (tuned, 4))]
+        scores = [reader_fidelity(SSBPipeline(m), data[train:], 4, label, num_candidates=4, nfe=2, seeds=(0, 1), guidance_weight=w)
+                  for m, label, w in ((start, start.network.null_label, 0.0), (tuned, 4, 1.0))]  # as the server judges
         decision = decide_reader(style, *scores, min_images=5, min_gain=0.02)
         out["styles"][style] = decision.to_dict()
         logger.info("%s", decision.describe())
@@ -340,7 +340,6 @@ def server_adaptation(counts: Sequence[int] = LABEL_COUNTS, scoring: Scoring | N
             client = client_for(srv, tmp)
             before = score_model(load_checkpoint(model), test, scoring, readers)
             served, done = before, 0
-            guided = score_model(load_checkpoint(model), test, scoring, [READER], guidance_weight=GUIDED)
             for count in counts:
                 submit_labels(client, ids[done:count], [s["masks"][4] for s in pool[done:count]], READER, tmp)
                 done = count
@@ -352,13 +351,11 @@ def server_adaptation(counts: Sequence[int] = LABEL_COUNTS, scoring: Scoring | N
                 run = json.loads(model.with_name(f"{model.stem}.history.json").read_text())["runs"][-1]
                 if run["status"] == "promoted":  # otherwise the served file is the one scored last
                     served = score_model(load_checkpoint(model), test, scoring, readers)
-                    guided = score_model(load_checkpoint(model), test, scoring, [READER], guidance_weight=GUIDED)
                 after = served
                 logger.info("%d labels: %s (%s) in %.0f s", count, run["status"], run.get("reason", ""), wall)
                 out["runs"].append({"labels": count, "task": task.get("id"), "status": run["status"], "reason": run.get("reason"),
                                     "gate": run.get("gate"), "train_s": run.get("train_s"), "run_wall_s": round(wall, 1),
-                                    "readers": _compare(before, after),
-                                    "guided": {"guidance_weight": GUIDED, **_compare({READER: before[READER]}, guided)}})
+                                    "readers": _compare(before, after)})
     return out
 
 
@@ -369,12 +366,9 @@ def server_table(results: dict) -> str:
     rows = []
     for r in results["runs"]:
         g = r["readers"][READER]
-        guided = r.get("guided", {}).get(READER)
         rows.append((r["labels"], r["status"], f"{r['run_wall_s']:.0f}", _change(g["volume_bias"]), _change(g["d_max"]), _change(g["dice"]),
-                     _change(guided["volume_bias"]) if guided else "", _change(guided["dice"]) if guided else "",
                      _worst_other(r["readers"]), _others_bias(r["readers"])))
     return markdown_table(("labels submitted", "run", "wall s", "generous: volume bias", "generous: D_max", "generous: Dice",
-                           f"generous, guidance_weight {GUIDED:g}: volume bias", f"generous, guidance_weight {GUIDED:g}: Dice",
                            "other readers: worst Dice change", "other readers: volume bias change"), rows)
 
 

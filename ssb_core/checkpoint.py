@@ -33,7 +33,7 @@ from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
 
 __all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save",
-           "add_readers", "adopt_reader_rows"]
+           "add_readers", "adopt_reader_rows", "reader_guidance", "with_reader_guidance"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,3 +203,23 @@ def adopt_reader_rows(base: SSBCheckpoint, source: SSBCheckpoint, readers: list[
         weight[out.readers.index(r)] = source.state_dict[key][source.readers.index(r)]
     return replace(out, state_dict={**out.state_dict, key: weight},
                    provenance={**out.provenance, "reader_rows_from": source.provenance.get("created", "fine-tuning"), "readers_adopted": list(readers)})
+
+
+READER_GUIDANCE = "reader_guidance"  # key of ``SSBCheckpoint.data``: {reader: guidance weight served by default}
+
+
+def reader_guidance(ckpt: SSBCheckpoint, reader: str) -> float:
+    """The guidance weight ``reader``'s candidates are served with when a request does not set one (0 = none).
+
+    Set by the annotation server's train task for the readers it adapted (their style's strength); readers the
+    model was shipped with have none."""
+    return float(dict(ckpt.data.get(READER_GUIDANCE) or {}).get(reader, 0.0))
+
+
+def with_reader_guidance(ckpt: SSBCheckpoint, weights: dict[str, float]) -> SSBCheckpoint:
+    """A copy of ``ckpt`` whose readers in ``weights`` are served with that guidance weight by default."""
+    unknown = [r for r in weights if r not in ckpt.readers]
+    if unknown:
+        raise CheckpointError(f"reader(s) {unknown} not in the checkpoint's readers {ckpt.readers}")
+    merged = {**dict(ckpt.data.get(READER_GUIDANCE) or {}), **{r: float(w) for r, w in weights.items()}}
+    return replace(ckpt, data={**ckpt.data, READER_GUIDANCE: merged})

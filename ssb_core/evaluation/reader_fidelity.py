@@ -62,7 +62,7 @@ def _images_of(samples: Sequence[dict], slot: int) -> dict[str, list[dict]]:
 
 
 def reader_fidelity(pipeline: SSBPipeline, samples: Sequence[dict], slot: int, label: int, *, num_candidates: int = 4,
-                    nfe: int = 5, seeds: Sequence[int] = (0, 1, 2), batch: int = 32) -> ReaderFidelity:
+                    nfe: int = 5, seeds: Sequence[int] = (0, 1, 2), batch: int = 32, guidance_weight: float = 0.0) -> ReaderFidelity:
     """Scores of ``pipeline`` conditioned on ``label`` against mask slot ``slot`` of ``samples``.
 
     Args:
@@ -73,8 +73,10 @@ def reader_fidelity(pipeline: SSBPipeline, samples: Sequence[dict], slot: int, l
             reader's index in the model, or its null label).
         num_candidates, nfe, seeds: candidates per seed, sampler steps, and the seeds (each a disjoint set of
             candidates, :mod:`ssb_core.seeding`).
+        guidance_weight: classifier-free guidance w (the reader's difference from the null label amplified).
     """
-    sample_fn = pipeline_sampler(pipeline, nfe=min(nfe, pipeline.checkpoint.bridge.num_timesteps), readers=label).sample_fn
+    sample_fn = pipeline_sampler(pipeline, nfe=min(nfe, pipeline.checkpoint.bridge.num_timesteps), readers=label,
+                                 guidance_weight=guidance_weight).sample_fn
     groups = _images_of(samples, slot)
     ids, dice, d_max, bias = [], [], [], []
     for image_id, slices in groups.items():

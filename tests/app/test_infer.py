@@ -60,7 +60,7 @@ def test_info_lists_model_labels_and_params(client):
     assert model["labels"] == {"some candidates": 1, "consensus": 2, "all candidates": 3, "chosen candidate": 4}
     assert info["labels"][:3] == ["some candidates", "consensus", "all candidates"]
     cfg = model["config"]
-    assert (cfg["num_candidates"], cfg["nfe"], cfg["guidance_weight"], cfg["seed"], cfg["candidate"]) == (4, 2, 0.0, 0, -1)
+    assert (cfg["num_candidates"], cfg["nfe"], cfg["guidance_weight"], cfg["seed"], cfg["candidate"]) == (4, 2, -1.0, 0, -1)  # guidance -1: the reader's own
     assert cfg["output_mode"] == ["agreement", "segments", "variability"]
     assert cfg["reader"][:4] == ["all", "none", "reader0 (trained)", "reader1 (trained)"]
     ssb = info["ssb"]["ssb"]

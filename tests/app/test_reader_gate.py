@@ -153,3 +153,9 @@ def test_a_consistent_style_is_promoted_for_that_reader_alone(server, client, po
                                                           "scatter": "pending"}
     assert "generous (trained)" in info["models"]["ssb"]["config"]["reader"] and info["train_stats"]["ssb"]["status"] == "promoted"
     assert info["train_stats"]["ssb"]["readers"]["generous"]["verdict"] == "better"
+    # the generous reader is served with the guidance weight the gate judged; asked for explicitly, another one
+    _, own = client.infer("ssb", "val000", {"foreground": [[32, 32, 0]], "reader": "generous (trained)"})
+    assert own["params"]["guidance_weight"] == 1.0 and "guidance 1, the strength of their style" in own["reader_style"]
+    _, plain = client.infer("ssb", "val000", {"foreground": [[32, 32, 0]], "reader": "generous", "guidance_weight": 0})
+    _, shipped = client.infer("ssb", "val000", {"foreground": [[32, 32, 0]], "reader": "reader0"})
+    assert plain["params"]["guidance_weight"] == 0.0 and shipped["params"]["guidance_weight"] == 0.0  # the model's default

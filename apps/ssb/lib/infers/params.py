@@ -70,6 +70,16 @@ def _int(name: str, value: Any, lo: int, hi: int) -> int:
     return v
 
 
+AUTO_GUIDANCE = -1.0
+
+
+def _guidance(value: Any) -> float:
+    """``guidance_weight``: -1 (:data:`AUTO_GUIDANCE`, the reader's own or the model's default) or w in [0, 100]."""
+    if _first(value) in (AUTO_GUIDANCE, str(AUTO_GUIDANCE), "-1", -1):
+        return AUTO_GUIDANCE
+    return _float("guidance_weight", value, 0.0, 100.0)
+
+
 def _float(name: str, value: Any, lo: float, hi: float) -> float:
     v = _first(value)
     try:
@@ -106,7 +116,7 @@ def default_config(defaults: dict, reader_choices: list[str]) -> dict:
     return {
         "num_candidates": int(defaults["num_candidates"]),
         "nfe": int(defaults["nfe"]),
-        "guidance_weight": float(defaults["guidance_weight"]),
+        "guidance_weight": AUTO_GUIDANCE,  # the reader's own (set by training), else the model's default
         "seed": 0,
         "reader": list(reader_choices),
         "output_mode": list(OUTPUT_MODES),
@@ -122,7 +132,9 @@ class InferParams:
 
     Attributes:
         num_candidates: N candidates (1 .. ``max_candidates``). nfe: network calls per candidate (1 .. T).
-        guidance_weight: classifier-free guidance w >= 0. seed: another seed gives a new, disjoint set of candidates.
+        guidance_weight: classifier-free guidance w >= 0, or -1 (the default): the reader's own weight, set when a
+            training run adapted the model to them (:func:`ssb_core.checkpoint.reader_guidance`), else the model's
+            default. seed: another seed gives a new, disjoint set of candidates.
         reader: ``all`` (candidates cycle through the trained readers), ``none`` (null label) or a reader name.
         output_mode: ``agreement`` (uint8 labelmap), ``segments`` (.seg.nrrd, one segment per candidate plus
             the consensus) or ``variability`` (the variability map scaled to ``variability_levels`` uint8 levels).
@@ -188,7 +200,7 @@ class InferParams:
         return cls(
             num_candidates=n,
             nfe=_int("nfe", get("nfe"), 1, max_nfe),
-            guidance_weight=_float("guidance_weight", get("guidance_weight"), 0.0, 100.0),
+            guidance_weight=_guidance(get("guidance_weight")),
             seed=_int("seed", get("seed"), 0, 2**31 - 1),
             reader=reader,
             output_mode=_choice("output_mode", get("output_mode"), OUTPUT_MODES),

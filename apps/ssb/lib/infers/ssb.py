@@ -38,6 +38,7 @@ import numpy as np
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
+from ssb_core.checkpoint import reader_guidance
 from ssb_core.volume import ClickPlan, GrowthSettings, RoiError, RoiPlan, crop_box, plan_roi, segment_lesion, to_full
 
 from lib.candidate_cache import CandidateCache, context_key
@@ -46,7 +47,7 @@ from lib.errors import bad_request
 from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
 from lib.infers.masks_json import masks_json
-from lib.infers.params import RESULT_EXTENSIONS, InferParams, ParamError, default_config
+from lib.infers.params import AUTO_GUIDANCE, RESULT_EXTENSIONS, InferParams, ParamError, default_config
 from lib.model_store import ModelStore
 from lib.readers import is_reader_tag, reader_tags
 from lib.safety.names import UnsafeNameError, check_name
@@ -156,6 +157,10 @@ class SSBInfer(InferTask):
                 p = replace(p, foreground=_mm_to_ijk(p.foreground_mm, image))
             plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
+            if p.guidance_weight == AUTO_GUIDANCE:
+                own = reader_guidance(pipe.checkpoint, p.reader) if label is not None and label < pipe.checkpoint.network.null_label else 0.0
+                p = replace(p, guidance_weight=own or float(pipe.defaults.guidance_weight))
+                how += f"; guidance {own:g}, the strength of their style learned in training" if own else ""
             if p.save_as:
                 _check_reader_name(p.save_as, request.get("image_id"))
             size = (p.num_candidates + 1) * image.array.size

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssb_core.checkpoint import SSBCheckpoint
+from ssb_core.checkpoint import SSBCheckpoint, reader_guidance
 from ssb_core.evaluation.reader_fidelity import ReaderDecision
 from ssb_core.pipeline import SSBPipeline
 
@@ -74,10 +74,12 @@ def fine_tune_candidate(
 
 def judge_readers(served: SSBCheckpoint, candidate: SSBCheckpoint, samples: list[dict], readers: list[str], slots: list[str], *,
                   num_candidates: int, nfe: int, seeds: list[int], min_images: int, min_gain: float, confidence: float,
-                  device: str) -> dict[str, ReaderDecision]:
+                  device: str, candidate_guidance: float = 0.0) -> dict[str, ReaderDecision]:
     """One :class:`~ssb_core.evaluation.reader_fidelity.ReaderDecision` per reader of ``readers``: the served and the
     candidate model scored on that reader's held-out masks (slot ``slots.index(reader)`` of ``samples``) with the
-    same seeds; a reader the served model does not know is served with its null label.
+    same seeds, each as it would serve the reader: a reader the served model does not know with its null label,
+    one it knows with their guidance weight (:func:`ssb_core.checkpoint.reader_guidance`); the candidate with
+    ``candidate_guidance``.
 
     A candidate that cannot be sampled (NaN/Inf weights after a diverged run) is ``worse`` for every reader.
     """
@@ -90,9 +92,10 @@ def judge_readers(served: SSBCheckpoint, candidate: SSBCheckpoint, samples: list
         for which, pipe in models.items():
             known = pipe.checkpoint.readers
             label = known.index(reader) if reader in known else pipe.checkpoint.network.null_label
+            guidance = candidate_guidance if which == "candidate" else reader_guidance(pipe.checkpoint, reader)
             try:
                 scores[which] = reader_fidelity(pipe, samples, slots.index(reader), label, num_candidates=num_candidates, nfe=nfe,
-                                                seeds=seeds)
+                                                seeds=seeds, guidance_weight=guidance)
             except ValueError as exc:  # NaN/Inf inside the sampler
                 if which == "served":
                     raise

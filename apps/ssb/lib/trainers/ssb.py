@@ -12,7 +12,8 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
    the readers taking part (``trainable: readers``; the recipe and its measurement: ``docs/finetuning.md``), so
    every other reader's output stays bit-identical;
 4. the gate, per reader: served and candidate model scored on that reader's held-out masks (candidates
-   conditioned on the reader, ``val_seeds`` seeds), the mean paired Dice difference with its
+   conditioned on the reader, ``val_seeds`` seeds; the candidate with the ``reader_guidance`` weight (1) it will
+   serve the reader with by default: classifier-free guidance amplifying the reader's new row), the mean paired Dice difference with its
    ``confidence`` bootstrap interval over images. A reader is promoted only when the interval's lower end lies
    above ``min_gain`` (0.02 Dice: readers without a consistent style gained up to that much from a row of their
    own, ``docs/finetuning.md``);
@@ -25,7 +26,7 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
 ``steps``, ``lr`` (0: the scope's measured rate, :data:`RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``,
 ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``, ``min_val_images``, ``min_gain``, ``confidence``,
-``allow_unchecked``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept besides the promoted
+``allow_unchecked``, ``reader_guidance``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept besides the promoted
 ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
 (DistributedDataParallel, one process per listed GPU; two Gloo processes on a server without CUDA).
 """
@@ -41,7 +42,7 @@ from typing import Any, Callable
 
 from monailabel.interfaces.tasks.train import TrainTask
 
-from ssb_core.checkpoint import add_readers, adopt_reader_rows, load_checkpoint, save_checkpoint
+from ssb_core.checkpoint import add_readers, adopt_reader_rows, load_checkpoint, save_checkpoint, with_reader_guidance
 from ssb_core.training.trainable import TRAINABLE_SCOPES
 
 from lib.model_store import ModelStore
@@ -77,6 +78,7 @@ class TrainSettings:
     min_gain: float = 0.02
     confidence: float = 0.95
     allow_unchecked: bool = False
+    reader_guidance: float = 1.0  # the guidance weight an adapted reader is served with by default (docs/finetuning.md)
     seed: int = 0
     max_minutes: float = 10.0
     num_threads: int = 0
@@ -88,7 +90,7 @@ class TrainSettings:
         checks = {"steps": self.steps >= 1, "lr": self.lr >= 0, "ema_decay": 0 <= self.ema_decay < 1, "batch_size": self.batch_size >= 1,
                   "val_fraction": 0 < self.val_fraction < 1, "val_candidates": self.val_candidates >= 1,
                   "val_nfe": self.val_nfe >= 1, "val_seeds": self.val_seeds >= 1, "min_val_images": self.min_val_images >= 1,
-                  "min_gain": 0 <= self.min_gain < 1,
+                  "min_gain": 0 <= self.min_gain < 1, "reader_guidance": 0 <= self.reader_guidance <= 10,
                   "confidence": 0 < self.confidence < 1, "trainable": self.trainable in TRAINABLE_SCOPES, "max_minutes": self.max_minutes >= 0,
                   "num_threads": self.num_threads >= 0, "keep_runs": self.keep_runs >= 0}
         bad = [k for k, ok in checks.items() if not ok]
@@ -184,7 +186,8 @@ class SSBTrain(TrainTask):
         candidate = load_checkpoint(ft.checkpoint_path)
         decisions = judge_readers(served, candidate, val_samples, taking_part, list(start.readers), num_candidates=s.val_candidates,
                                   nfe=s.val_nfe, seeds=[s.seed + k for k in range(s.val_seeds)], min_images=s.min_val_images,
-                                  min_gain=s.min_gain, confidence=s.confidence, device=str(self.store.device))
+                                  min_gain=s.min_gain, confidence=s.confidence, device=str(self.store.device),
+                                  candidate_guidance=s.reader_guidance)
         better, why_not = decide_promotion(decisions, s.trainable, list(served.readers), s.min_gain, s.allow_unchecked)
         changed = better if s.trainable == "readers" else list(decisions) if better else []
         record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, lr=lr, train_s=round(ft.elapsed_s, 2),
@@ -193,12 +196,9 @@ class SSBTrain(TrainTask):
         verdicts = "; ".join(d.describe() for d in decisions.values())
         if why_not:
             return self._finish(record, "not promoted", t0, reason=f"{why_not}: {verdicts}")
-        if s.trainable == "readers":
-            promoted = adopt_reader_rows(served, candidate, better)
-            save_checkpoint(promoted, run_dir / "promoted.pt")
-            source = run_dir / "promoted.pt"
-        else:
-            promoted, source = candidate, ft.checkpoint_path
+        promoted = adopt_reader_rows(served, candidate, better) if s.trainable == "readers" else candidate
+        promoted = with_reader_guidance(promoted, {r: s.reader_guidance for r in better})  # what the gate judged
+        source = save_checkpoint(promoted, run_dir / "promoted.pt")
         record.update(promoted_readers=better, previous_model=str(promote(source, self.store.path)))
         self.store.readers.set_trained(list(promoted.readers))
         return self._finish(record, "promoted", t0, reason=f"better for {better}: {verdicts}")
