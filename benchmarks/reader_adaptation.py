@@ -110,8 +110,8 @@ def score_model(checkpoint: object, samples: Sequence[dict], scoring: Scoring, r
     """``{reader: ReaderFidelity}`` for each of ``readers`` (slot = index in reader0..3 + generous), each as the
     server serves that reader when a request sets no guidance weight: a reader the checkpoint does not know with
     the null label, one a training run adapted with the guidance weight it recorded
-    (:func:`ssb_core.checkpoint.reader_guidance`)."""
-    from ssb_core.checkpoint import reader_guidance
+    (:func:`ssb_core.checkpoint.served_as`)."""
+    from ssb_core.checkpoint import served_as
     from ssb_core.evaluation.reader_fidelity import reader_fidelity
     from ssb_core.pipeline import SSBPipeline
 
@@ -119,10 +119,9 @@ def score_model(checkpoint: object, samples: Sequence[dict], scoring: Scoring, r
     slots = ["reader0", "reader1", "reader2", "reader3", READER]
     out = {}
     for name in readers:
-        known = list(pipeline.checkpoint.readers)
-        label = known.index(name) if name in known else pipeline.checkpoint.network.null_label
+        label, guidance = served_as(pipeline.checkpoint, name)
         out[name] = reader_fidelity(pipeline, samples, slots.index(name), label, num_candidates=scoring.num_candidates,
-                                    nfe=scoring.nfe, seeds=scoring.seeds, guidance_weight=reader_guidance(pipeline.checkpoint, name))
+                                    nfe=scoring.nfe, seeds=scoring.seeds, guidance_weight=guidance)
     return out
 
 
@@ -246,6 +245,19 @@ def style_masks(style: str, pool: Sequence[dict], seed: int = 0) -> list[np.ndar
     return out
 
 
+def _server_train_defaults() -> tuple[object, dict]:
+    """The annotation server's default train settings and its learning rate per scope (``apps/ssb/lib/trainers``)."""
+    import sys
+
+    from tests.app._server import APP_DIR
+
+    if str(APP_DIR) not in sys.path:
+        sys.path.insert(0, str(APP_DIR))
+    from lib.trainers.ssb import RECIPE_LR, TrainSettings
+
+    return TrainSettings(), RECIPE_LR
+
+
 def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 8, num_threads: int = 1) -> dict:
     """The server's recipe and gate (its default settings) on readers with and without a style: fine-tuned on
     ``train`` val slices of each, judged on the next ``held_out``. Returns each style's decision."""
@@ -254,6 +266,7 @@ def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 
     from ssb_core.pipeline import SSBPipeline, set_cpu_threads
     from ssb_core.training import fine_tune
 
+    d, recipe_lr = _server_train_defaults()
     set_cpu_threads(num_threads)
     pool = labelled_pool(train + held_out)
     start = add_readers(load_checkpoint(MODEL), [READER])
@@ -265,12 +278,15 @@ def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 
             masks[4] = mask
             data.append({**s, "masks": masks})
         with tempfile.TemporaryDirectory(prefix="ssb-gate-") as tmp:
-            res = fine_tune(start, data[:train], output_dir=tmp, steps=200, lr=3e-2, ema_decay=0.0, batch_size=8, seed=0,
-                            num_threads=num_threads, device="cpu", name="candidate", trainable="readers", train_readers=[READER])
+            res = fine_tune(start, data[:train], output_dir=tmp, steps=d.steps, lr=d.lr or recipe_lr[d.trainable], ema_decay=d.ema_decay,
+                            batch_size=d.batch_size, seed=d.seed, num_threads=num_threads, device="cpu", name="candidate",
+                            trainable=d.trainable, train_readers=[READER])
             tuned = load_checkpoint(res.checkpoint_path)
-        scores = [reader_fidelity(SSBPipeline(m), data[train:], 4, label, num_candidates=4, nfe=2, seeds=(0, 1), guidance_weight=w)
-                  for m, label, w in ((start, start.network.null_label, 0.0), (tuned, 4, 1.0))]  # as the server judges
-        decision = decide_reader(style, *scores, min_images=5, min_gain=0.02)
+        seeds = [d.seed + k for k in range(d.val_seeds)]
+        scores = [reader_fidelity(SSBPipeline(m), data[train:], 4, label, num_candidates=d.val_candidates, nfe=d.val_nfe, seeds=seeds,
+                                  guidance_weight=w)
+                  for m, label, w in ((start, start.network.null_label, 0.0), (tuned, 4, d.reader_guidance))]  # as the server judges
+        decision = decide_reader(style, *scores, min_images=d.min_val_images, min_gain=d.min_gain, confidence=d.confidence)
         out["styles"][style] = decision.to_dict()
         logger.info("%s", decision.describe())
     return out

@@ -33,7 +33,7 @@ from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
 
 __all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save",
-           "add_readers", "adopt_reader_rows", "reader_guidance", "with_reader_guidance"]
+           "add_readers", "adopt_reader_rows", "reader_guidance", "served_as", "with_reader_guidance"]
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +214,14 @@ def reader_guidance(ckpt: SSBCheckpoint, reader: str) -> float:
     Set by the annotation server's train task for the readers it adapted (their style's strength); readers the
     model was shipped with have none."""
     return float(dict(ckpt.data.get(READER_GUIDANCE) or {}).get(reader, 0.0))
+
+
+def served_as(ckpt: SSBCheckpoint, reader: str) -> tuple[int, float]:
+    """(label, guidance weight) ``ckpt`` serves ``reader`` with when a request sets no guidance: their label and
+    :func:`reader_guidance`, or the null label and no guidance for a reader it does not know."""
+    if reader not in ckpt.readers:
+        return ckpt.network.null_label, 0.0
+    return ckpt.readers.index(reader), reader_guidance(ckpt, reader)
 
 
 def with_reader_guidance(ckpt: SSBCheckpoint, weights: dict[str, float]) -> SSBCheckpoint:

@@ -34,6 +34,7 @@ from ssb_core.bridge import BridgeConfig
 from ssb_core.candidates import SamplingConfig
 from ssb_core.loss import LossConfig
 from ssb_core.network import NetworkConfig
+from ssb_core.training.trainable import TRAINABLE_SCOPES
 
 __all__ = [
     "ConfigError",
@@ -135,8 +136,8 @@ class OptimConfig:
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
         self.train_readers = [int(i) for i in self.train_readers]
-        if self.trainable not in ("all", "readers", "readers+tail"):
-            raise ConfigError(f"optim.trainable must be 'all', 'readers' or 'readers+tail', got {self.trainable!r}")
+        if self.trainable not in TRAINABLE_SCOPES:
+            raise ConfigError(f"optim.trainable must be one of {list(TRAINABLE_SCOPES)}, got {self.trainable!r}")
         if self.trainable != "all" and self.weight_decay > 0:
             raise ConfigError("optim.weight_decay must be 0 when only part of the network trains (AdamW would decay the frozen rows)")
         if self.schedule not in ("cosine", "constant"):

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssb_core.checkpoint import SSBCheckpoint, reader_guidance
+from ssb_core.checkpoint import SSBCheckpoint, served_as
 from ssb_core.evaluation.reader_fidelity import ReaderDecision
 from ssb_core.pipeline import SSBPipeline
 
@@ -77,8 +77,7 @@ def judge_readers(served: SSBCheckpoint, candidate: SSBCheckpoint, samples: list
                   device: str, candidate_guidance: float = 0.0) -> dict[str, ReaderDecision]:
     """One :class:`~ssb_core.evaluation.reader_fidelity.ReaderDecision` per reader of ``readers``: the served and the
     candidate model scored on that reader's held-out masks (slot ``slots.index(reader)`` of ``samples``) with the
-    same seeds, each as it would serve the reader: a reader the served model does not know with its null label,
-    one it knows with their guidance weight (:func:`ssb_core.checkpoint.reader_guidance`); the candidate with
+    same seeds, each as it would serve the reader (:func:`ssb_core.checkpoint.served_as`), the candidate with
     ``candidate_guidance``.
 
     A candidate that cannot be sampled (NaN/Inf weights after a diverged run) is ``worse`` for every reader.
@@ -90,9 +89,9 @@ def judge_readers(served: SSBCheckpoint, candidate: SSBCheckpoint, samples: list
     for reader in readers:
         scores = {}
         for which, pipe in models.items():
-            known = pipe.checkpoint.readers
-            label = known.index(reader) if reader in known else pipe.checkpoint.network.null_label
-            guidance = candidate_guidance if which == "candidate" else reader_guidance(pipe.checkpoint, reader)
+            label, guidance = served_as(pipe.checkpoint, reader)
+            if which == "candidate":
+                guidance = candidate_guidance
             try:
                 scores[which] = reader_fidelity(pipe, samples, slots.index(reader), label, num_candidates=num_candidates, nfe=nfe,
                                                 seeds=seeds, guidance_weight=guidance)
