@@ -245,31 +245,33 @@ def style_masks(style: str, pool: Sequence[dict], seed: int = 0) -> list[np.ndar
     return out
 
 
-def _server_train_defaults() -> tuple[object, dict]:
-    """The annotation server's default train settings and its learning rate per scope (``apps/ssb/lib/trainers``)."""
+def _server_train_defaults() -> object:
+    """The annotation server's default train settings (``apps/ssb/lib/trainers/ssb.py``)."""
     import sys
 
     from tests.app._server import APP_DIR
 
     if str(APP_DIR) not in sys.path:
         sys.path.insert(0, str(APP_DIR))
-    from lib.trainers.ssb import RECIPE_LR, TrainSettings
+    from lib.trainers.ssb import TrainSettings
 
-    return TrainSettings(), RECIPE_LR
+    return TrainSettings()
 
 
 def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 8, num_threads: int = 1) -> dict:
     """The server's recipe and gate (its default settings) on readers with and without a style: fine-tuned on
     ``train`` val slices of each, judged on the next ``held_out``. Returns each style's decision."""
     from ssb_core.checkpoint import add_readers, load_checkpoint
-    from ssb_core.evaluation.reader_fidelity import decide_reader, reader_fidelity
-    from ssb_core.pipeline import SSBPipeline, set_cpu_threads
+    from ssb_core.evaluation.reader_gate import judge_readers
+    from ssb_core.pipeline import set_cpu_threads
     from ssb_core.training import fine_tune
+    from ssb_core.training.trainable import RECIPE_LR
 
-    d, recipe_lr = _server_train_defaults()
+    d = _server_train_defaults()
     set_cpu_threads(num_threads)
     pool = labelled_pool(train + held_out)
-    start = add_readers(load_checkpoint(MODEL), [READER])
+    served = load_checkpoint(MODEL)
+    start = add_readers(served, [READER])
     out = {"train": train, "held_out": held_out, "styles": {}}
     for style in styles:
         data = []
@@ -278,17 +280,15 @@ def gate_check(styles: Sequence[str] = STYLES, train: int = 18, held_out: int = 
             masks[4] = mask
             data.append({**s, "masks": masks})
         with tempfile.TemporaryDirectory(prefix="ssb-gate-") as tmp:
-            res = fine_tune(start, data[:train], output_dir=tmp, steps=d.steps, lr=d.lr or recipe_lr[d.trainable], ema_decay=d.ema_decay,
+            res = fine_tune(start, data[:train], output_dir=tmp, steps=d.steps, lr=d.lr or RECIPE_LR[d.trainable], ema_decay=d.ema_decay,
                             batch_size=d.batch_size, seed=d.seed, num_threads=num_threads, device="cpu", name="candidate",
                             trainable=d.trainable, train_readers=[READER])
             tuned = load_checkpoint(res.checkpoint_path)
-        seeds = [d.seed + k for k in range(d.val_seeds)]
-        scores = [reader_fidelity(SSBPipeline(m), data[train:], 4, label, num_candidates=d.val_candidates, nfe=d.val_nfe, seeds=seeds,
-                                  guidance_weight=w)
-                  for m, label, w in ((start, start.network.null_label, 0.0), (tuned, 4, d.reader_guidance))]  # as the server judges
-        decision = decide_reader(style, *scores, min_images=d.min_val_images, min_gain=d.min_gain, confidence=d.confidence)
+        decision = judge_readers(served, tuned, data[train:], [READER], list(start.readers), num_candidates=d.val_candidates, nfe=d.val_nfe,
+                                 seeds=[d.seed + k for k in range(d.val_seeds)], min_images=d.min_val_images, min_gain=d.min_gain,
+                                 confidence=d.confidence, candidate_guidance=d.reader_guidance)[READER]  # as the server judges
         out["styles"][style] = decision.to_dict()
-        logger.info("%s", decision.describe())
+        logger.info("style %s: %s", style, decision.verdict)
     return out
 
 

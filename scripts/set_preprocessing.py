@@ -30,11 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ckpt = load_checkpoint(args.checkpoint)
-    text = args.intensity.strip()
-    intensity = IntensityConvention.from_dict(json.loads(text) if text.startswith("{") else text)
+    intensity = IntensityConvention.parse(args.intensity)
     spacing = args.spacing_mm * 2 if len(args.spacing_mm) == 1 else args.spacing_mm[:2]
     pre = Preprocessing(tuple(ckpt.data["roi_size"]), tuple(spacing), intensity, args.scope)
-    ckpt.data = {**ckpt.data, "preprocessing": pre.to_dict(), "intensity": intensity.to_dict(), "spacing": list(pre.spacing_mm)}
+    ckpt.data = {**ckpt.data, **pre.checkpoint_data()}
     save_checkpoint(ckpt, args.out or args.checkpoint)
     logger.info("%s: preprocessing %s", args.out or args.checkpoint, json.dumps(pre.to_dict()))
     return 0

@@ -13,28 +13,43 @@ A 2D SSB model looks at one axial slice at a time through a square window. :clas
 
 Training applies the convention per sample (a training sample IS one model-sized window); the annotation app,
 the volume inference (:mod:`ssb_core.volume`) and the benchmarks call :meth:`Preprocessing.model_input`, which
-cuts the same windows out of a whole scan and normalises them the same way. The checkpoint stores
-:meth:`Preprocessing.to_dict` under ``data["preprocessing"]``.
+cuts the same windows out of a whole scan and normalises them the same way.
+
+In a checkpoint (:meth:`Preprocessing.checkpoint_data`): :meth:`Preprocessing.to_dict` under
+``data["preprocessing"]``, plus the older flat entries ``intensity``, ``spacing`` and ``roi_size``.
+:meth:`Preprocessing.from_checkpoint` reads it back; a checkpoint written before ``data["preprocessing"]``
+existed (*legacy*) is read from those flat entries, with a caller's fallback pixel size when ``spacing`` is
+empty and the intensity convention applied to the whole image (scope ``"image"``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ssb_core.data.intensity import IntensityConvention
 
-__all__ = ["Preprocessing", "PreprocessingError", "SCOPES", "LIDC64_PREPROCESSING"]
+if TYPE_CHECKING:
+    from ssb_core.checkpoint import SSBCheckpoint
+
+__all__ = ["Preprocessing", "PreprocessingError", "LegacyIntensityError", "SCOPES", "LIDC64_PREPROCESSING"]
+
+logger = logging.getLogger(__name__)
 
 SCOPES = ("window", "image")
 
 
 class PreprocessingError(ValueError):
     """A checkpoint's preprocessing description is missing or cannot be used."""
+
+
+class LegacyIntensityError(PreprocessingError):
+    """A legacy checkpoint's intensity convention cannot be built: the caller must supply one."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +92,74 @@ class Preprocessing:
         except (KeyError, TypeError, ValueError) as exc:
             raise PreprocessingError(f"preprocessing {dict(d)!r}: {exc}") from None
 
+    def checkpoint_data(self) -> dict[str, Any]:
+        """The ``data`` entries a checkpoint stores (see the module docstring)."""
+        return {"preprocessing": self.to_dict(), "intensity": self.intensity.to_dict(), "spacing": list(self.spacing_mm),
+                "roi_size": list(self.roi_size)}
+
+    @staticmethod
+    def is_recorded(data: Mapping[str, Any]) -> bool:
+        """True when a checkpoint's ``data`` has ``data["preprocessing"]``; False for a legacy checkpoint."""
+        return isinstance(data.get("preprocessing"), Mapping)
+
     @classmethod
     def from_checkpoint_data(cls, data: Mapping[str, Any]) -> "Preprocessing":
         """The checkpoint's ``data["preprocessing"]``; raises PreprocessingError when it has none (a checkpoint
         from before this definition: write one with ``scripts/set_preprocessing.py``)."""
         desc = data.get("preprocessing")
-        if not isinstance(desc, Mapping):
+        if not cls.is_recorded(data):
             raise PreprocessingError("the checkpoint has no data['preprocessing'] (how its inputs were prepared); "
                                      "record it with scripts/set_preprocessing.py")
         return cls.from_dict(desc)
+
+    @classmethod
+    def from_legacy_data(cls, data: Mapping[str, Any], fallback_spacing_mm: float,
+                         intensity: IntensityConvention | None = None) -> "Preprocessing":
+        """A legacy checkpoint's ``data``: its ``roi_size``, its ``spacing`` (``fallback_spacing_mm`` when it has
+        none that is usable) and its ``intensity`` (unless ``intensity`` replaces it), scope ``"image"``.
+
+        Raises:
+            PreprocessingError: no ``roi_size`` [H, W]; LegacyIntensityError: no usable intensity convention.
+        """
+        roi = data.get("roi_size")
+        if not isinstance(roi, (list, tuple)) or len(roi) != 2:
+            raise PreprocessingError(f"checkpoint data['roi_size'] must be [H, W] (the 2D model's input size), got {roi!r}")
+        spacing = data.get("spacing")
+        spacing = [spacing, spacing] if isinstance(spacing, (int, float)) else spacing
+        if not (isinstance(spacing, (list, tuple)) and len(spacing) >= 2 and all(float(s) > 0 for s in spacing[-2:])):
+            spacing = [fallback_spacing_mm] * 2
+        if intensity is None:
+            try:
+                intensity = IntensityConvention.from_dict(data.get("intensity", "none"))
+            except ValueError as exc:
+                raise LegacyIntensityError(f"checkpoint intensity convention {data.get('intensity')!r}: {exc}") from None
+        logger.warning("the checkpoint has no data['preprocessing']: using roi_size %s, %s mm, intensity %s on the whole "
+                       "image; record the model's real preprocessing with scripts/set_preprocessing.py", roi, spacing[-2:],
+                       intensity.describe())
+        return cls(tuple(roi), tuple(float(s) for s in spacing[-2:]), intensity, "image")
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: "SSBCheckpoint", fallback_spacing_mm: float,
+                        intensity: IntensityConvention | None = None) -> "Preprocessing":
+        """How ``ckpt``'s inputs are prepared: its ``data["preprocessing"]``, or for a legacy checkpoint
+        :meth:`from_legacy_data`; ``intensity`` replaces the checkpoint's convention (its scope stays the
+        checkpoint's).
+
+        Raises:
+            PreprocessingError: no usable description, or a ``roi_size`` that is not a multiple of the network's
+                ``size_multiple`` (LegacyIntensityError: a legacy checkpoint without a usable intensity convention).
+        """
+        data = ckpt.data or {}
+        if cls.is_recorded(data):
+            pre = cls.from_checkpoint_data(data)
+        else:
+            pre = cls.from_legacy_data(data, fallback_spacing_mm, intensity)
+        if intensity is not None:
+            pre = replace(pre, intensity=intensity)
+        mult = ckpt.network.size_multiple
+        if any(s % mult for s in pre.roi_size):
+            raise PreprocessingError(f"roi_size {pre.roi_size} is not a multiple of the network's {mult}")
+        return pre
 
     def zoomed(self, scale: float) -> "Preprocessing":
         """The same definition with model pixels ``scale`` times larger (a window covering ``scale`` times more)."""

@@ -19,11 +19,13 @@ Kinds (``params`` in brackets):
   -1000 ... 400 HU mapped to -1.5 ... 4.5 (:data:`LUNG_WINDOW`), about the lidc64 range.
 
 ``to_dict()`` is flat: ``{"kind": ..., **params}`` (``"method"`` is accepted as an alias of ``"kind"`` by
-``from_dict``, which also reads the ``{"kind": ..., "params": {...}}`` nesting).
+``from_dict``, which also reads the ``{"kind": ..., "params": {...}}`` nesting). :meth:`IntensityConvention.parse`
+reads one from a line of text (a command-line or server option): a kind, or that dict as JSON.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -100,6 +102,13 @@ class IntensityConvention:
         d.pop("method", None)
         nested = d.pop("params", None) or {}
         return cls(str(kind), {**d, **dict(nested)})
+
+    @classmethod
+    def parse(cls, text: str) -> "IntensityConvention":
+        """A kind (``zscore``, ``none``) or a JSON dict (``{"kind": "window", "a_min": -1000, ...}``); surrounding
+        blanks are ignored. Raises ValueError for text that is neither, or a convention that cannot be built."""
+        text = text.strip()
+        return cls.from_dict(json.loads(text) if text.startswith("{") else text)
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Normalise ``image`` (any shape) and return float32 of the same shape."""

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import torch.multiprocessing as mp
 
-__all__ = ["free_port", "resolve_gpus", "fine_tune_multiprocess"]
+__all__ = ["free_port", "resolve_gpus", "fine_tune_multiprocess", "fine_tune_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,3 +106,20 @@ def fine_tune_multiprocess(world_size: int | None = None, gpus: str | Sequence[i
                 os.environ.pop("CUDA_VISIBLE_DEVICES", None)
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = env_before
+
+
+def fine_tune_summary(*, multi_gpu: bool = False, gpus: str | Sequence[int] | None = "all", device: str = "auto",
+                      **fine_tune_kwargs: Any) -> dict[str, Any]:
+    """:func:`ssb_core.training.fine_tune` in this process on ``device``, or with ``multi_gpu`` in one process per
+    GPU of ``gpus`` (:func:`fine_tune_multiprocess`; two Gloo processes without CUDA).
+
+    Returns:
+        the same summary either way: ``checkpoint_path`` (str), ``steps``, ``elapsed_s``, ``stopped``, ``world_size``.
+    """
+    if multi_gpu:
+        return fine_tune_multiprocess(gpus=gpus, **fine_tune_kwargs)
+    from ssb_core.training.finetune import fine_tune
+
+    result = fine_tune(device=device, **fine_tune_kwargs)
+    return {"checkpoint_path": str(result.checkpoint_path), "steps": int(result.steps), "elapsed_s": float(result.elapsed_s),
+            "stopped": str(result.stopped), "world_size": 1}

@@ -24,11 +24,12 @@ from torch import nn
 
 from ssb_core.network import SSBNetwork
 
-__all__ = ["TRAINABLE_SCOPES", "restrict_trainable", "tail_prefixes"]
+__all__ = ["RECIPE_LR", "TRAINABLE_SCOPES", "restrict_trainable", "tail_prefixes"]
 
 logger = logging.getLogger(__name__)
 
 TRAINABLE_SCOPES = ("all", "readers", "readers+tail")
+RECIPE_LR = {"readers": 3e-2, "readers+tail": 1e-3, "all": 2e-4}  # the measured learning rate of each scope (docs/finetuning.md)
 
 
 def tail_prefixes(names: list[str]) -> tuple[str, ...]:

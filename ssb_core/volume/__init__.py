@@ -3,13 +3,17 @@
 - :mod:`ssb_core.volume.roi`: the in-plane box at the model's physical scale, the seeds, the growth range;
 - :mod:`ssb_core.volume.lesion`: which parts of a candidate belong to the clicked lesion (3D connectivity);
 - :mod:`ssb_core.volume.inference`: sampling slice batches outwards from the click until every candidate ends;
+- :mod:`ssb_core.volume.agreement`: how far the candidates agree (agreement labels, variability, per-candidate figures);
 - :mod:`ssb_core.volume.training`: training samples from a scan and its readers' masks, prepared like a click.
 """
 
+from ssb_core.volume.agreement import (AGREEMENT_LABELS, CandidateSummary, agreement_labels, consensus,
+                                       disagreement_score, variability_levels)
 from ssb_core.volume.inference import GrowthSettings, LesionCandidates, segment_lesion
 from ssb_core.volume.lesion import keep_connected, seed_region
 from ssb_core.volume.roi import ClickPlan, RoiError, RoiPlan, box_valid, crop_box, plan_roi, to_box, to_full
 from ssb_core.volume.training import scan_training_samples, union_box
 
-__all__ = ["GrowthSettings", "LesionCandidates", "segment_lesion", "keep_connected", "seed_region", "ClickPlan",
+__all__ = ["AGREEMENT_LABELS", "CandidateSummary", "agreement_labels", "consensus", "disagreement_score",
+           "variability_levels", "GrowthSettings", "LesionCandidates", "segment_lesion", "keep_connected", "seed_region", "ClickPlan",
            "RoiError", "RoiPlan", "box_valid", "crop_box", "plan_roi", "to_box", "to_full", "scan_training_samples", "union_box"]

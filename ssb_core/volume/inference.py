@@ -97,6 +97,10 @@ class LesionCandidates:
     def num_slices(self) -> int:
         return len(self.plan.slices)
 
+    @property
+    def num_candidates(self) -> int:
+        return int(self.masks.shape[0])
+
 
 def _sample_slices(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx: np.ndarray, box: RoiPlan,
                    slices: Sequence[int], config: SamplingConfig, readers: int | Sequence[int] | None, seed: int,

@@ -60,21 +60,3 @@ def test_old_run_folders_are_pruned_but_promoted_ones_and_the_last_few_are_kept(
     assert sorted(p.name for p in runs.iterdir()) == ["r1", "r4", "r5"]  # the promoted run and the last two
     assert prune_runs(runs, history, keep=0, protect=("r5",)) == ["r4"]
     assert prune_runs(tmp_path / "absent", history, keep=3) == []
-
-
-@pytest.mark.parametrize(("scope", "verdicts", "allow", "promoted", "why"), [
-    ("readers", {"alice": "better", "bob": "no clear change"}, False, ["alice"], None),  # reader by reader
-    ("readers", {"alice": "slightly better", "bob": "worse"}, False, [], "beyond the noise"),
-    ("all", {"alice": "better", "bob": "worse"}, False, [], "worse for ['bob']"),
-    ("all", {"alice": "better"}, False, [], "also for ['reader0']"),  # the shipped reader cannot be checked here
-    ("all", {"alice": "better"}, True, ["alice"], None),
-    ("readers+tail", {"alice": "better", "reader0": "no clear change"}, False, ["alice"], None),
-])
-def test_the_promotion_decision(scope, verdicts, allow, promoted, why):
-    from types import SimpleNamespace
-
-    from lib.trainers.promotion import decide_promotion
-
-    decisions = {r: SimpleNamespace(verdict=v) for r, v in verdicts.items()}
-    chosen, reason = decide_promotion(decisions, scope, ["reader0"], 0.02, allow)
-    assert chosen == promoted and (reason is None if why is None else why in reason), reason

@@ -13,11 +13,20 @@ from tests.app._server import APP_DIR, REPO_ROOT, free_port, write_tiny_checkpoi
 if str(APP_DIR) not in sys.path:
     sys.path.insert(0, str(APP_DIR))
 
-from lib.upstream import SUPPORTED, UnsupportedUpstream, check_versions  # noqa: E402
+from lib.upstream import RELIANCES, SUPPORTED, UnsupportedUpstream, check_versions  # noqa: E402
 
 
 def test_the_installed_monailabel_is_a_supported_one():
     assert check_versions(allow_untested=False)["monailabel"] in SUPPORTED["monailabel"]
+
+
+def test_every_reliance_names_app_code_and_tests_that_exist():
+    """The table stays true: each reliance's place in the app and the tests that fail when upstream changes exist."""
+    for what, where, tests in RELIANCES:
+        for path in where.split(","):
+            assert (APP_DIR / path.split("(")[0].strip()).is_file(), (what, path)
+        for test in tests.split(","):
+            assert (REPO_ROOT / test.strip()).is_file(), (what, test)
 
 
 def test_another_version_is_refused_naming_the_supported_ones_unless_allowed(caplog):

@@ -114,3 +114,13 @@ def test_partial_training_refuses_weight_decay_and_unknown_scopes():
         OptimConfig(trainable="readers", weight_decay=0.01)
     with pytest.raises(ConfigError, match="optim.trainable must be"):
         OptimConfig(trainable="decoder")
+
+
+def test_the_summary_of_a_fine_tuning_in_this_process(tmp_path, random_tiny_network):
+    from ssb_core.training.launch import fine_tune_summary
+
+    summary = fine_tune_summary(device="cpu", checkpoint=_shipped(tmp_path, random_tiny_network), samples=_one_reader_samples(1, 2),
+                                output_dir=tmp_path / "ft", name="candidate", steps=2, batch_size=2, num_threads=1, trainable="readers",
+                                train_readers=["ann_b"])
+    assert summary["steps"] == 2 and summary["world_size"] == 1 and summary["stopped"] == "max_steps"
+    assert load_checkpoint(summary["checkpoint_path"]).readers == ["ann_a", "ann_b", "ann_c", "ann_d"]

@@ -5,7 +5,7 @@ Files beside the checkpoint ``<dir>/<stem>.pt``:
 - ``<stem>.readers.json``: reader name -> label index (:mod:`lib.readers`);
 - ``<stem>.history.json``: one record per training run (:mod:`lib.trainers.promotion`);
 - ``<stem>.prev.pt``: the model before the last promotion (rollback: rename it over ``<stem>.pt``);
-- ``<stem>.runs/<run id>/``: each training run's output (:mod:`lib.trainers.finetune`);
+- ``<stem>.runs/<run id>/``: each training run's output (the candidate; pruned by :func:`lib.trainers.promotion.prune_runs`);
 - ``<stem>.retrain.json``: the background-retraining counter (:mod:`lib.retrain`).
 
 A promotion replaces ``<stem>.pt`` atomically (``os.replace``); the store notices the new file (its

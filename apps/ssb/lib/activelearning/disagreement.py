@@ -4,7 +4,7 @@
   unlabelled image (the lesion at the image centre, at the model's own scale, ``scoring_candidates`` at
   ``scoring_nfe``, seed 0) and stores in the
   image's info ``ssb_disagreement = {score, ddi_gen, model, ...}``: ``score`` is the mean variability
-  ``4 f (1 - f)`` over the voxels any candidate covers (:mod:`lib.candidate_set`), ``ddi_gen`` the
+  ``4 f (1 - f)`` over the voxels any candidate covers (:mod:`ssb_core.volume.agreement`), ``ddi_gen`` the
   D_DDI^gen of the candidates against each other. Images already scored by the current model are skipped.
 - :class:`Disagreement` (``POST /activelearning/disagreement``) returns the unlabelled image with the highest
   stored score, scoring first (in the server) any image that has no score from the current model yet.
@@ -25,7 +25,7 @@ from monailabel.interfaces.tasks.strategy import Strategy
 
 from ssb_core.volume import GrowthSettings, plan_roi, segment_lesion
 
-from lib.candidate_set import CandidateSet
+from lib.candidate_set import summary_json
 from lib.imageio import ImageReadError, read_image
 from lib.model_store import ModelStore
 from lib.readers import reader_tags
@@ -51,8 +51,7 @@ def score_image(store: ModelStore, path: str, num_candidates: int, nfe: int, see
     # at the model's own scale: the score ranks images, and a lesion too large for the window is one to label
     lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, None, seed,
                             GrowthSettings(scales=(1.0,)))
-    cands = CandidateSet.from_lesion(lesion)
-    summary = cands.summary(image.voxel_volume, "volume_mm3", None, seed, [])
+    summary = summary_json(lesion.masks, image.voxel_volume, "volume_mm3", None, seed, [])
     return {"score": summary["disagreement"], "ddi_gen": summary["ddi_gen"], "model": model.sha256[:16],
             "num_candidates": num_candidates, "nfe": config.nfe, "ts": int(time.time())}
 

@@ -4,7 +4,7 @@
   segment): one segment per channel, names and colours from its ``Segment{i}_Name`` / ``_Color`` fields;
 - a labelmap (NRRD, NIfTI, MHA): one segment per label value present, named by ``label_info[i]["name"]``
   when the client sent it (MONAI Label's convention: one entry per label value, in increasing order), else
-  by the app's own label names (:data:`lib.candidate_set.AGREEMENT_LABELS`), else ``label <value>``.
+  by the app's own label names (:data:`ssb_core.volume.AGREEMENT_LABELS`), else ``label <value>``.
 
 The returned reference image carries the file's grid (origin, spacing, direction; LPS like SimpleITK).
 """
@@ -17,7 +17,8 @@ import nrrd
 import numpy as np
 import SimpleITK as sitk
 
-from lib.candidate_set import AGREEMENT_LABELS
+from ssb_core.volume import AGREEMENT_LABELS
+
 from lib.dicom.seg_write import Segment
 
 __all__ = ["read_label_file"]

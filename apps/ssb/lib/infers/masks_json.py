@@ -20,9 +20,9 @@ import base64
 
 import numpy as np
 
-from ssb_core.volume import box_valid
+from ssb_core.volume import LesionCandidates, box_valid, consensus, variability_levels
 
-from lib.candidate_set import CandidateSet, variability_level_segments
+from lib.candidate_set import variability_level_segments
 from lib.imageio import LoadedImage
 
 __all__ = ["masks_json"]
@@ -32,7 +32,7 @@ def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def masks_json(cands: CandidateSet, image: LoadedImage, levels: int) -> dict:
+def masks_json(cands: LesionCandidates, image: LoadedImage, levels: int) -> dict:
     """The ``masks`` entry of an answer (see the module docstring)."""
     plan = cands.plan
     rows, cols = box_valid(plan, image.array.shape)
@@ -47,8 +47,8 @@ def masks_json(cands: CandidateSet, image: LoadedImage, levels: int) -> dict:
                     "ni": int(masks.shape[3]), "nj": int(masks.shape[2]), "nk": int(masks.shape[1])},
         "num_candidates": int(masks.shape[0]),
         "candidates": _b64(np.packbits(masks.astype(bool), axis=None)),
-        "consensus": _b64(np.packbits(cands.consensus()[:, rows, cols], axis=None)),
-        "variability": _b64(cands.variability_levels(levels)[:, rows, cols]),
+        "consensus": _b64(np.packbits(consensus(cands.masks)[:, rows, cols], axis=None)),
+        "variability": _b64(variability_levels(cands.masks, levels)[:, rows, cols]),
         "levels": int(levels),
         "level_segments": [{"value": value, "name": name, "colour": [round(255 * c) for c in colour]}
                            for name, value, colour in variability_level_segments(levels)],

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lib.readers import reader_name
+from lib.values import parse_bool
 
 __all__ = ["API_KEYS", "CLIENT_KEYS", "OUTPUT_MODES", "RESULT_EXTENSIONS", "ParamError", "InferParams", "default_config"]
 
@@ -102,13 +103,10 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 
 def _bool(name: str, value: Any) -> bool:
     v = _first(value)
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", ""):
-        return v.strip().lower() in ("true", "1")
-    if v in (0, 1):
-        return bool(v)
-    raise ParamError(f"{name} must be true or false, got {value!r}")
+    try:
+        return False if isinstance(v, str) and not v.strip() else parse_bool(v)  # an empty field of a viewer's form: false
+    except ValueError:
+        raise ParamError(f"{name} must be true or false, got {value!r}") from None
 
 
 def default_config(defaults: dict, reader_choices: list[str]) -> dict:

@@ -39,10 +39,12 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from ssb_core.checkpoint import reader_guidance
-from ssb_core.volume import ClickPlan, GrowthSettings, RoiError, RoiPlan, crop_box, plan_roi, segment_lesion, to_full
+from ssb_core.metrics.variability import vote_variability
+from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, LesionCandidates, RoiError, RoiPlan, agreement_labels,
+                             consensus, crop_box, plan_roi, segment_lesion, to_full, variability_levels)
 
 from lib.candidate_cache import CandidateCache, context_key
-from lib.candidate_set import AGREEMENT_LABELS, CandidateSet, variability_level_segments
+from lib.candidate_set import summary_json, variability_level_segments
 from lib.errors import bad_request
 from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
@@ -109,16 +111,15 @@ class SSBInfer(InferTask):
                                     self.growth)
             self.cache.put(key, model.sha256, lesion)
         clock["sample"] = time.perf_counter()
-        cands = CandidateSet.from_lesion(lesion)
         plan = lesion.plan
         image_id = request.get("image_id")
         names = self._candidate_readers(label, p.num_candidates, pipe.checkpoint.readers)
         unit = "area_mm2" if image.is_2d else "volume_mm3"
-        summary = cands.summary(image.voxel_volume, unit, self._reader_masks(image_id, image, plan), p.seed, names)
+        summary = summary_json(lesion.masks, image.voxel_volume, unit, self._reader_masks(image_id, image, plan), p.seed, names)
         clock["summarise"] = time.perf_counter()
-        result_file, label_names = self._write_output(p, cands, image, request.get("image", ""), summary["candidates"])
-        variability = self._save_variability(image_id, cands, image) if self.save_variability and not hit else None
-        saved = self._save_pick(p, image_id, cands, image, model.sha256, key) if p.save_as else None
+        result_file, label_names = self._write_output(p, lesion, image, request.get("image", ""), summary["candidates"])
+        variability = self._save_variability(image_id, lesion, image) if self.save_variability and not hit else None
+        saved = self._save_pick(p, image_id, lesion, image, model.sha256, key) if p.save_as else None
         clock["write"] = time.perf_counter()
         result = {
             "model": {"path": str(self.store.path), "sha256": model.sha256[:16], "readers": list(pipe.checkpoint.readers)},
@@ -131,13 +132,13 @@ class SSBInfer(InferTask):
             "reader_style": how,
             "seed": p.seed,
             **summary,
-            "variability": variability if not hit else self._variability_info(image_id, cands),
+            "variability": variability if not hit else self._variability_info(image_id, lesion),
             "output": {"mode": "candidate" if p.candidate >= 0 else p.output_mode, "candidate": p.candidate,
                        "file_format": _ext(result_file)},
             "label_names": label_names,
             "cache": {"context": key, "hit": hit, **self.cache.stats()},
             "saved": saved,
-            "masks": masks_json(cands, image, p.variability_levels) if p.include_masks else None,
+            "masks": masks_json(lesion, image, p.variability_levels) if p.include_masks else None,
             **_timings(clock),
         }
         logger.info("ssb infer %s: %d candidates x %d slices at NFE %d in %.2f s (%s)", image_id or "file", p.num_candidates,
@@ -190,13 +191,13 @@ class SSBInfer(InferTask):
                 logger.warning("ignoring reader label %s/%s: %s", tag, image_id, exc)
         return np.stack(masks) if masks else None
 
-    def _write_output(self, p: InferParams, cands: CandidateSet, image: LoadedImage, path: str,
+    def _write_output(self, p: InferParams, cands: LesionCandidates, image: LoadedImage, path: str,
                       per_candidate: list[dict]) -> tuple[str, dict]:
         shape = image.array.shape
         if p.output_mode == "segments" and p.candidate < 0:
             names = [c["name"] for c in per_candidate] + ["consensus"]
-            colors = [_COLORS[k % len(_COLORS)] for k in range(cands.n)] + [(1.0, 1.0, 0.0)]
-            stack = np.concatenate([cands.masks, cands.consensus()[None]]).astype(np.uint8)
+            colors = [_COLORS[k % len(_COLORS)] for k in range(cands.num_candidates)] + [(1.0, 1.0, 0.0)]
+            stack = np.concatenate([cands.masks, consensus(cands.masks)[None]]).astype(np.uint8)
             out = _tempfile(".seg.nrrd")
             write_seg_nrrd(to_full(stack, cands.plan, shape), names, colors, image, out)
             return out, {name: i + 1 for i, name in enumerate(names)}
@@ -205,7 +206,7 @@ class SSBInfer(InferTask):
             box = cands.masks[p.candidate].astype(np.uint8) * AGREEMENT_LABELS["chosen candidate"]
             names = {"chosen candidate": AGREEMENT_LABELS["chosen candidate"]}
         elif p.output_mode == "variability":
-            box = cands.variability_levels(p.variability_levels)
+            box = variability_levels(cands.masks, p.variability_levels)
             segments = variability_level_segments(p.variability_levels)
             names = {name: value for name, value, _ in segments}
             if ext == ".nrrd":  # a labelmap any NRRD reader reads, with the colour scale 3D Slicer shows
@@ -213,22 +214,22 @@ class SSBInfer(InferTask):
                 write_labelmap_seg_nrrd(to_full(box, cands.plan, shape), segments, image, out)
                 return out, names
         else:
-            box = cands.agreement()
+            box = agreement_labels(cands.masks)
             names = {k: v for k, v in AGREEMENT_LABELS.items() if v <= 3}
         out = _tempfile(ext)
         write_like(to_full(box, cands.plan, shape), image, out, np.uint8)
         return out, names
 
-    def _save_variability(self, image_id: str | None, cands: CandidateSet, image: LoadedImage) -> dict | None:
+    def _save_variability(self, image_id: str | None, cands: LesionCandidates, image: LoadedImage) -> dict | None:
         """Save the float variability map in the datastore (tag ``ssb_variability``); None for non-datastore images."""
         if not image_id:
             return None
-        v = cands.variability()
+        v = vote_variability(cands.masks)
         tmp = _tempfile(".nrrd")
         try:
             write_like(to_full(v, cands.plan, image.array.shape), image, tmp, np.float32)
             self.datastore().save_label(image_id, tmp, VARIABILITY_TAG, {"definition": VARIABILITY_DEFINITION,
-                                                                          "num_candidates": cands.n})
+                                                                          "num_candidates": cands.num_candidates})
         except Exception as exc:  # a read-only or remote datastore: the segmentation is still answered
             logger.warning("variability map of %s not saved: %s", image_id, exc)
             return {"tag": VARIABILITY_TAG, "saved": False, "error": str(exc)}
@@ -237,14 +238,15 @@ class SSBInfer(InferTask):
         return self._variability_info(image_id, cands)
 
     @staticmethod
-    def _variability_info(image_id: str | None, cands: CandidateSet) -> dict | None:
+    def _variability_info(image_id: str | None, cands: LesionCandidates) -> dict | None:
         """Where the saved float map of this candidate set is (written when the set was sampled)."""
         if not image_id:
             return None
         return {"tag": VARIABILITY_TAG, "label": image_id, "download": f"/datastore/label?label={image_id}&tag={VARIABILITY_TAG}",
-                "definition": VARIABILITY_DEFINITION, "num_candidates": cands.n, "max": round(float(cands.variability().max()), 4)}
+                "definition": VARIABILITY_DEFINITION, "num_candidates": cands.num_candidates,
+                "max": round(float(vote_variability(cands.masks).max()), 4)}
 
-    def _save_pick(self, p: InferParams, image_id: str, cands: CandidateSet, image: LoadedImage, model_sha256: str,
+    def _save_pick(self, p: InferParams, image_id: str, cands: LesionCandidates, image: LoadedImage, model_sha256: str,
                    context: str | None) -> dict:
         """Candidate ``p.candidate`` of this very set saved as reader ``p.save_as``'s label (binary, lesion = 1)."""
         k = p.candidate

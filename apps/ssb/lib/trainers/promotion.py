@@ -1,7 +1,7 @@
 """Promoting a fine-tuned model: atomically, keeping the previous one, and the run history.
 
-When a model is promoted is the train task's gate (:mod:`lib.trainers.ssb`: per reader, a paired bootstrap of
-the held-out Dice); this module only does the file work.
+When a model is promoted is the gate's decision (:mod:`ssb_core.evaluation.reader_gate`: per reader, a paired
+bootstrap of the held-out Dice); this module only does the file work.
 
 Files (beside the model ``<stem>.pt``):
 
@@ -29,43 +29,9 @@ from pathlib import Path
 from lib.readers import atomic_write_json
 from lib.safety.atomic import atomic_copy
 
-__all__ = ["decide_promotion", "served_accuracy", "promote", "append_history", "read_history", "json_safe", "prune_runs"]
+__all__ = ["promote", "append_history", "read_history", "json_safe", "prune_runs"]
 
 logger = logging.getLogger(__name__)
-
-
-def decide_promotion(decisions: dict, scope: str, served_readers: list[str], min_gain: float,
-                     allow_unchecked: bool = False) -> tuple[list[str], str | None]:
-    """(the readers whose improvement is promoted, why nothing is promoted or None) from a run's per-reader verdicts.
-
-    - ``readers`` scope: every reader found ``better``; the other readers' weights are untouched anyway.
-    - ``readers+tail`` / ``all``: the whole network changes for every reader, so the candidate is promoted only when
-      a reader is better, none is worse, and every reader the served model serves was judged on held-out labels.
-      A reader without them cannot be shown not to be worse: measured, whole-network fine-tuning on one generous
-      reader made the four shipped readers' candidates far larger than their own masks while their Dice stayed
-      within its noise (``docs/finetuning.md``). ``allow_unchecked`` promotes anyway.
-    """
-    better = [r for r, d in decisions.items() if d.verdict == "better"]
-    if not better:
-        return [], f"no reader's held-out masks are followed better beyond the noise by at least {min_gain} Dice"
-    if scope == "readers":
-        return better, None
-    worse = [r for r, d in decisions.items() if d.verdict == "worse"]
-    if worse:
-        return [], f"the whole network would change, and it is worse for {worse}"
-    unchecked = [r for r in served_readers if r not in decisions or decisions[r].verdict == "too few images"]
-    if unchecked and not allow_unchecked:
-        return [], (f"the whole network would change, also for {unchecked}, who have too few held-out labels here to check "
-                    "that it is not worse for them (allow_unchecked: true promotes it anyway)")
-    return better, None
-
-
-def served_accuracy(decisions: dict, promoted: list[str]) -> float | None:
-    """Mean held-out Dice, over the judged readers, of what is served after the run (the candidate's for promoted
-    readers, the served model's for the others): the "Accuracy" the viewers show. None when nothing was judged."""
-    values = [d.candidate_dice if r in promoted else d.served_dice for r, d in decisions.items()]
-    values = [v for v in values if math.isfinite(v)]
-    return round(sum(values) / len(values), 4) if values else None
 
 
 def promote(candidate: Path, model_path: Path) -> Path:

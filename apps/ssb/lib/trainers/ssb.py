@@ -4,14 +4,16 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
 
 1. every reader tag in the datastore; readers the model does not know yet get a new label-embedding row
    (initialised from the null label, :func:`ssb_core.checkpoint.add_readers`);
-2. the labelled images split by image into training and held-out sets (:mod:`lib.trainers.dataset`); a reader
+2. the labelled images (:mod:`lib.trainers.dataset`) split by image into training and held-out sets
+   (:mod:`ssb_core.training.labelled_images`); a reader
    takes part only with at least ``min_val_images`` held-out images (a paired comparison on fewer means
    nothing: even 4 improvements out of 4 happen by chance once in 16). When no reader has that many, the run is
    skipped before training and says how many labels are missing;
-3. fine-tuning from the served weights (:mod:`lib.trainers.finetune`): by default only the embedding rows of
+3. fine-tuning from the served weights (:func:`ssb_core.training.launch.fine_tune_summary`, one process or one per
+   GPU): by default only the embedding rows of
    the readers taking part (``trainable: readers``; the recipe and its measurement: ``docs/finetuning.md``), so
    every other reader's output stays bit-identical;
-4. the gate, per reader: served and candidate model scored on that reader's held-out masks (candidates
+4. the gate, per reader (:mod:`ssb_core.evaluation.reader_gate`): served and candidate model scored on that reader's held-out masks (candidates
    conditioned on the reader, ``val_seeds`` seeds; the candidate with the ``reader_guidance`` weight (1) it will
    serve the reader with by default: classifier-free guidance amplifying the reader's new row), the mean paired Dice difference with its
    ``confidence`` bootstrap interval over images. A reader is promoted only when the interval's lower end lies
@@ -20,11 +22,11 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
    with ``trainable: readers`` exactly those readers' rows replace theirs in the served model
    (:func:`ssb_core.checkpoint.adopt_reader_rows`); with ``all`` / ``readers+tail`` the whole candidate replaces
    the served model only when at least one reader is better, none is worse, and every reader the model serves
-   was judged (:func:`lib.trainers.promotion.decide_promotion`; ``allow_unchecked`` lifts the last rule). Atomically, the previous model
+   was judged (``allow_unchecked`` lifts the last rule). Atomically (:mod:`lib.trainers.promotion`), the previous model
    kept as ``<stem>.prev.pt``; the run and every reader's numbers appended to ``<stem>.history.json`` either way.
 
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
-``steps``, ``lr`` (0: the scope's measured rate, :data:`RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``,
+``steps``, ``lr`` (0: the scope's measured rate, :data:`ssb_core.training.trainable.RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``,
 ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``, ``min_val_images``, ``min_gain``, ``confidence``,
 ``allow_unchecked``, ``reader_guidance``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept besides the promoted
 ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
@@ -42,14 +44,16 @@ from typing import Any, Callable
 
 from monailabel.interfaces.tasks.train import TrainTask
 
-from ssb_core.checkpoint import add_readers, adopt_reader_rows, load_checkpoint, save_checkpoint, with_reader_guidance
-from ssb_core.training.trainable import TRAINABLE_SCOPES
+from ssb_core.checkpoint import add_readers, load_checkpoint, save_checkpoint
+from ssb_core.evaluation.reader_gate import decide_promotion, judge_readers, promoted_model, served_accuracy
+from ssb_core.training.labelled_images import label_counts, readers_taking_part, samples_of, split_images, too_few_reason
+from ssb_core.training.launch import fine_tune_summary
+from ssb_core.training.trainable import RECIPE_LR, TRAINABLE_SCOPES
 
 from lib.model_store import ModelStore
 from lib.readers import reader_tags
-from lib.trainers.dataset import collect_labelled, label_counts, samples_of, split_images, too_few_reason
-from lib.trainers.finetune import fine_tune_candidate, judge_readers
-from lib.trainers.promotion import append_history, decide_promotion, json_safe, promote, prune_runs, read_history, served_accuracy
+from lib.trainers.dataset import collect_labelled
+from lib.trainers.promotion import append_history, json_safe, promote, prune_runs, read_history
 from lib.trainers.status import RunMarker, train_stats
 from lib.values import parse_bool
 
@@ -58,33 +62,30 @@ __all__ = ["SSBTrain", "TrainSettings"]
 logger = logging.getLogger(__name__)
 
 
-RECIPE_LR = {"readers": 3e-2, "readers+tail": 1e-3, "all": 2e-4}  # measured, docs/finetuning.md
-
-
 @dataclass(frozen=True)
 class TrainSettings:
     """Settings of one training run (each a request parameter and a ``--conf train_<name>`` default)."""
 
-    steps: int = 200
+    steps: int = 200  # optimiser steps of the fine-tuning
     lr: float = 0.0  # 0: the measured learning rate of the scope (RECIPE_LR)
-    batch_size: int = 8
-    ema_decay: float = 0.0
-    trainable: str = "readers"
-    val_fraction: float = 0.25
-    val_candidates: int = 4
-    val_nfe: int = 2
-    val_seeds: int = 2
-    min_val_images: int = 5
-    min_gain: float = 0.02
-    confidence: float = 0.95
-    allow_unchecked: bool = False
+    batch_size: int = 8  # slices per step (per process with multi_gpu)
+    ema_decay: float = 0.0  # 0: the candidate holds the raw weights
+    trainable: str = "readers"  # what changes: readers | readers+tail | all (ssb_core.training.trainable)
+    val_fraction: float = 0.25  # share of the labelled images held out for the gate
+    val_candidates: int = 4  # candidates per held-out image and seed, for both models
+    val_nfe: int = 2  # network evaluations per candidate when judging
+    val_seeds: int = 2  # seeds per held-out image (the same for both models)
+    min_val_images: int = 5  # held-out images a reader needs to take part
+    min_gain: float = 0.02  # Dice the interval's lower end must clear for "better"
+    confidence: float = 0.95  # of the paired bootstrap interval
+    allow_unchecked: bool = False  # whole-network scopes: promote although some served reader could not be judged
     reader_guidance: float = 1.0  # the guidance weight an adapted reader is served with by default (docs/finetuning.md)
-    seed: int = 0
-    max_minutes: float = 10.0
-    num_threads: int = 0
-    multi_gpu: bool = False
-    gpus: str = "all"
-    keep_runs: int = 3
+    seed: int = 0  # of the split, the fine-tuning and the first judging seed
+    max_minutes: float = 10.0  # the fine-tuning stops cleanly after this long (0: no limit)
+    num_threads: int = 0  # torch threads (0: torch's default)
+    multi_gpu: bool = False  # one process per GPU of gpus (two Gloo processes without CUDA)
+    gpus: str = "all"  # "all" or CUDA indices "0,1"
+    keep_runs: int = 3  # run folders kept besides the promoted ones
 
     def __post_init__(self) -> None:
         checks = {"steps": self.steps >= 1, "lr": self.lr >= 0, "ema_decay": 0 <= self.ema_decay < 1, "batch_size": self.batch_size >= 1,
@@ -173,31 +174,30 @@ class SSBTrain(TrainTask):
                       val_images=[i.image_id for i in val], label_counts=counts)
         if not val:
             return self._finish(record, "skipped", t0, reason=f"needs at least 2 labelled images (1 held out), found {len(images)}")
-        taking_part = [r for r, c in counts.items() if c["train_images"] >= 1 and c["held_out_images"] >= s.min_val_images]
+        taking_part = readers_taking_part(counts, s.min_val_images)
         if not taking_part:
             return self._finish(record, "skipped", t0, reason=too_few_reason(counts, s.min_val_images, s.val_fraction))
         rows = taking_part if s.trainable != "all" else None  # the embedding rows that train (None: the whole network)
         train_samples = samples_of(train, list(start.readers), rows)
         val_samples = [x for i in val for x in i.samples]
         lr = s.lr or RECIPE_LR[s.trainable]
-        ft = fine_tune_candidate(start, train_samples, run_dir, steps=s.steps, lr=lr, batch_size=s.batch_size, ema_decay=s.ema_decay,
-                                 seed=s.seed, max_minutes=s.max_minutes, num_threads=s.num_threads, device=str(self.store.device),
-                                 multi_gpu=s.multi_gpu, gpus=s.gpus, trainable=s.trainable, train_readers=rows)
-        candidate = load_checkpoint(ft.checkpoint_path)
+        ft = fine_tune_summary(multi_gpu=s.multi_gpu, gpus=s.gpus, device=str(self.store.device), checkpoint=start, samples=train_samples,
+                               output_dir=run_dir, name="candidate", steps=s.steps, lr=lr, batch_size=min(s.batch_size, len(train_samples)),
+                               ema_decay=s.ema_decay, seed=s.seed, max_minutes=s.max_minutes, num_threads=s.num_threads,
+                               trainable=s.trainable, train_readers=list(rows or ()))
+        candidate = load_checkpoint(ft["checkpoint_path"])
         decisions = judge_readers(served, candidate, val_samples, taking_part, list(start.readers), num_candidates=s.val_candidates,
                                   nfe=s.val_nfe, seeds=[s.seed + k for k in range(s.val_seeds)], min_images=s.min_val_images,
                                   min_gain=s.min_gain, confidence=s.confidence, device=str(self.store.device),
                                   candidate_guidance=s.reader_guidance)
         better, why_not = decide_promotion(decisions, s.trainable, list(served.readers), s.min_gain, s.allow_unchecked)
-        changed = better if s.trainable == "readers" else list(decisions) if better else []
-        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft.steps, lr=lr, train_s=round(ft.elapsed_s, 2),
-                      world_size=ft.world_size, candidate_path=str(ft.checkpoint_path), gate={r: d.to_dict() for r, d in decisions.items()},
-                      promoted_readers=[], accuracy=served_accuracy(decisions, changed))
+        record.update(train_slices=len(train_samples), val_slices=len(val_samples), steps=ft["steps"], lr=lr, train_s=round(ft["elapsed_s"], 2),
+                      world_size=ft["world_size"], candidate_path=ft["checkpoint_path"], gate={r: d.to_dict() for r, d in decisions.items()},
+                      promoted_readers=[], accuracy=served_accuracy(decisions, s.trainable, better))
         verdicts = "; ".join(d.describe() for d in decisions.values())
         if why_not:
             return self._finish(record, "not promoted", t0, reason=f"{why_not}: {verdicts}")
-        promoted = adopt_reader_rows(served, candidate, better) if s.trainable == "readers" else candidate
-        promoted = with_reader_guidance(promoted, {r: s.reader_guidance for r in better})  # what the gate judged
+        promoted = promoted_model(served, candidate, s.trainable, better, s.reader_guidance)
         source = save_checkpoint(promoted, run_dir / "promoted.pt")
         record.update(promoted_readers=better, previous_model=str(promote(source, self.store.path)))
         self.store.readers.set_trained(list(promoted.readers))
