@@ -100,6 +100,9 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
         shown = f"{size / 1000:.2f} ml" if size >= 1000 else f"{size:.0f} mm3"
         assert names[k] == f"candidate {k} (rank {c['rank']}, {shown})"
     assert names[4] == "consensus"
+    colours = [[round(255 * float(v)) for v in header[f"Segment{i}_Color"].split()] for i in range(5)]
+    assert colours[:4] == [c["colour"] for c in res["candidates"]]  # what the OHIF panel draws them in too
+    assert len({tuple(c) for c in colours}) == 5 and colours[4] == [255, 255, 0]  # each its own colour, the consensus yellow
     direction = np.array(ref.GetDirection()).reshape(3, 3) * np.array(ref.GetSpacing())[None]
     np.testing.assert_allclose(header["space directions"][1:], direction.T, atol=1e-9)
     np.testing.assert_allclose(header["space origin"], ref.GetOrigin(), atol=1e-9)

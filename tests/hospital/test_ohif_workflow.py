@@ -135,6 +135,9 @@ def test_make_serve_then_ohif_candidates_variability_pick_and_save_as_alice(tmp_
             listed = {rows.nth(i).get_attribute("data-ssb"): rows.nth(i).inner_text() for i in range(N)}
             for c in result["candidates"]:
                 assert listed[f"candidate-{c['index']}"].strip().startswith(f"candidate {c['index']} (rank {c['rank']}, ")
+            swatches = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#ssb-list [data-ssb^="candidate-"]')]
+                .map(row => [row.dataset.ssb, getComputedStyle(row.querySelector('span')).backgroundColor]))""")
+            assert swatches == {f"candidate-{c['index']}": "rgb({}, {}, {})".format(*c["colour"]) for c in result["candidates"]}  # as in Slicer
             masks = result["masks"]
             b = masks["box_ijk"]
             size = b["nk"] * b["nj"] * b["ni"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from ssb_core.volume import CandidateSummary
 
-__all__ = ["candidate_name", "summary_json", "variability_level_segments"]
+__all__ = ["CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate_colour", "candidate_name", "summary_json", "variability_level_segments"]
 
 
 def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.ndarray | None, seed: int,
@@ -34,6 +34,7 @@ def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.
             unit: round(float(s.voxels[k]) * voxel_volume, 3),
             "dice_to_consensus": round(s.dice_to_consensus[k], 4),
             "rank": s.ranks[k],
+            "colour": list(candidate_colour(k)),
         }
         for k in range(len(s.voxels))
     ]
@@ -63,6 +64,18 @@ def candidate_name(c: dict, unit: str) -> str:
     else:
         text = f"{size / 1000:.2f} ml" if size >= 1000 else f"{size:.0f} mm3"
     return f"candidate {c['index']} (rank {c['rank']}, {text})"
+
+
+# RGB 0..255 of candidate k (cycling) and of the consensus, the same in every viewer (the Slicer .seg.nrrd, the OHIF panel
+# via the answer's "colour" / "consensus_colour"); no candidate is yellow, the consensus's colour
+CANDIDATE_COLOURS = ((230, 77, 51), (51, 153, 230), (77, 204, 77), (179, 102, 230), (26, 204, 204), (255, 128, 0), (240, 130, 200),
+                     (160, 120, 60))
+CONSENSUS_COLOUR = (255, 255, 0)
+
+
+def candidate_colour(k: int) -> tuple[int, int, int]:
+    """RGB 0..255 of candidate ``k``."""
+    return CANDIDATE_COLOURS[k % len(CANDIDATE_COLOURS)]
 
 
 VARIABILITY_COLOUR_STOPS = ((0.0, (0.15, 0.35, 1.0)), (0.5, (1.0, 0.9, 0.1)), (1.0, (0.9, 0.05, 0.05)))  # blue, yellow, red

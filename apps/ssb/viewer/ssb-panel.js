@@ -17,9 +17,6 @@
   if (window.ssbPanel) return;
 
   const SEG_PREFIX = 'ssb-';
-  const CANDIDATE_COLOURS = [[230, 77, 51], [51, 153, 230], [77, 204, 77], [179, 102, 230], [26, 204, 204], [255, 128, 0],
-    [240, 130, 200], [160, 120, 60]];
-  const CONSENSUS_COLOUR = [255, 255, 0];
   const state = { armed: false, busy: false, result: null, click: null, series: null, segmentations: [], pick: -1, saved: null,
     error: null, log: [] };
   window.ssbPanel = state;
@@ -290,13 +287,13 @@
     const all = bits(m.candidates, size * m.num_candidates);
     state.displaySet = displaySet;
     state.rows = res.candidates.map(c => {
-      const name = c.name, colour = CANDIDATE_COLOURS[c.index % CANDIDATE_COLOURS.length];  // the server's name
+      const name = c.name, colour = c.colour;  // the server's name and colour (the same in 3D Slicer)
       return { id: `${SEG_PREFIX}candidate-${c.index}`, index: c.index, rank: c.rank, name, colour, visible: false, created: false,
         segments: [{ index: 1, label: name, colour }], values: all.subarray(c.index * size, (c.index + 1) * size), style: OUTLINE };
     }).sort((a, b) => a.rank - b.rank);
     const levels = m.level_segments.map(l => ({ index: l.value, label: l.name, colour: l.colour }));  // the server's scale
     state.consensus = { id: `${SEG_PREFIX}consensus`, name: 'consensus', visible: true, created: false,
-      segments: [{ index: 1, label: 'consensus', colour: CONSENSUS_COLOUR }], values: bits(m.consensus, size), style: OUTLINE };
+      segments: [{ index: 1, label: 'consensus', colour: m.consensus_colour }], values: bits(m.consensus, size), style: OUTLINE };
     state.variability = { id: `${SEG_PREFIX}variability`, name: 'variability', visible: false, created: false, segments: levels,
       values: bytes(m.variability), style: FILL };
     await ensure(state.consensus);
@@ -337,7 +334,7 @@
       catch (err) { setStatus(`Cannot show ${layer.name}: ${err.message}`, true); }
       finally { e.target.disabled = false; }
     } });
-    ui.list.append(h('div', { 'data-ssb': 'consensus' }, toggle(state.consensus), swatch(CONSENSUS_COLOUR),
+    ui.list.append(h('div', { 'data-ssb': 'consensus' }, toggle(state.consensus), swatch(state.consensus.segments[0].colour),
       'consensus (half the candidates or more)'));
     const bar = h('span', { style: { display: 'inline-block', width: '90px', height: '10px', margin: '0 4px', verticalAlign: 'middle',
       background: `linear-gradient(to right, ${levels.map(l => `rgb(${l.colour.join(',')})`).join(',')})` } });

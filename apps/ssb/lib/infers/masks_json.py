@@ -6,7 +6,8 @@ coordinates (DICOM LPS, millimetres) whatever its own volume's index order:
 
 - ``box_ijk``: ``{"i0", "j0", "k0", "ni", "nj", "nk"}``, the voxel box (i = column, j = row, k = slice);
 - ``candidates``: base64 of ``numpy.packbits`` of the ``(N, nk, nj, ni)`` bool array (C order, most significant
-  bit first); ``consensus``: the same for ``(nk, nj, ni)`` (f >= 1/2);
+  bit first); ``consensus``: the same for ``(nk, nj, ni)`` (f >= 1/2), drawn in ``consensus_colour`` (RGB 0..255;
+  candidate k in the ``colour`` of its entry in the answer's ``candidates``, :data:`lib.candidate_set.CANDIDATE_COLOURS`);
 - ``variability``: base64 of the ``(nk, nj, ni)`` uint8 levels 0..L (``ceil(L v)``, 0 where v = 0), with ``levels`` L
   and ``level_segments``: ``[{"value", "name", "colour"}]`` per level (colour RGB 0..255), the names and colour
   scale the Slicer file carries too (:func:`lib.candidate_set.variability_level_segments`);
@@ -22,7 +23,7 @@ import numpy as np
 
 from ssb_core.volume import LesionCandidates, box_valid, consensus, variability_levels
 
-from lib.candidate_set import variability_level_segments
+from lib.candidate_set import CONSENSUS_COLOUR, variability_level_segments
 from lib.imageio import LoadedImage
 
 __all__ = ["masks_json"]
@@ -49,6 +50,7 @@ def masks_json(cands: LesionCandidates, image: LoadedImage, levels: int) -> dict
         "candidates": _b64(np.packbits(masks.astype(bool), axis=None)),
         "consensus": _b64(np.packbits(consensus(cands.masks)[:, rows, cols], axis=None)),
         "variability": _b64(variability_levels(cands.masks, levels)[:, rows, cols]),
+        "consensus_colour": list(CONSENSUS_COLOUR),
         "levels": int(levels),
         "level_segments": [{"value": value, "name": name, "colour": [round(255 * c) for c in colour]}
                            for name, value, colour in variability_level_segments(levels)],

@@ -44,7 +44,7 @@ from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, Lesion
                              consensus, crop_box, plan_roi, segment_lesion, to_full, variability_levels)
 
 from lib.candidate_cache import CandidateCache, context_key
-from lib.candidate_set import summary_json, variability_level_segments
+from lib.candidate_set import CONSENSUS_COLOUR, candidate_colour, summary_json, variability_level_segments
 from lib.errors import bad_request
 from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
@@ -61,7 +61,6 @@ logger = logging.getLogger(__name__)
 VARIABILITY_TAG = "ssb_variability"
 VARIABILITY_DEFINITION = "4 f (1 - f), f = share of candidates covering the voxel; float32 in [0, 1]"
 SEGMENTS_MAX_BYTES = 2**30  # a .seg.nrrd holds one full-size uint8 channel per candidate, plus the consensus
-_COLORS = [(0.90, 0.30, 0.20), (0.20, 0.60, 0.90), (0.30, 0.80, 0.30), (0.95, 0.75, 0.10), (0.70, 0.40, 0.90), (0.10, 0.80, 0.80)]
 
 
 class SSBInfer(InferTask):
@@ -196,7 +195,8 @@ class SSBInfer(InferTask):
         shape = image.array.shape
         if p.output_mode == "segments" and p.candidate < 0:
             names = [c["name"] for c in per_candidate] + ["consensus"]
-            colors = [_COLORS[k % len(_COLORS)] for k in range(cands.num_candidates)] + [(1.0, 1.0, 0.0)]
+            rgb = [candidate_colour(k) for k in range(cands.num_candidates)] + [CONSENSUS_COLOUR]
+            colors = [tuple(c / 255 for c in colour) for colour in rgb]
             stack = np.concatenate([cands.masks, consensus(cands.masks)[None]]).astype(np.uint8)
             out = _tempfile(".seg.nrrd")
             write_seg_nrrd(to_full(stack, cands.plan, shape), names, colors, image, out)
