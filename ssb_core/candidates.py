@@ -17,7 +17,7 @@ Where the diversity of the candidates comes from, each a knob of :class:`Samplin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -111,6 +111,7 @@ def generate_candidates(
     progress: ProgressCallback | None = None,
     candidates: Sequence[int] | None = None,
     per_image_noise: bool = False,
+    label_guidance: Mapping[int, float] | None = None,
 ) -> torch.Tensor:
     """Sample ``config.num_candidates`` masks for each image.
 
@@ -130,6 +131,10 @@ def generate_candidates(
         per_image_noise: False (slices of one volume): every image of the batch shares candidate k's noise.
             True (independent images of a dataset): image b's candidate k draws the noise of (seed, image_key(b), k)
             (:mod:`ssb_core.seeding`), still independent of the batch.
+        label_guidance: reader label -> guidance weight for the candidates of that label instead of
+            ``config.guidance_weight`` (readers served with a strength of their own,
+            :func:`ssb_core.checkpoint.label_guidance`); candidate k is then exactly (up to float rounding) candidate k
+            of that reader's style sampled alone with that weight.
 
     Returns:
         (B, K, C, *spatial) mask probabilities in [0, 1] (``(x0 + 1) / 2``), K = len(candidates) or N; threshold
@@ -168,7 +173,9 @@ def generate_candidates(
 
     sampler = BridgeSampler(bridge, stochastic=config.stochastic, clip_x0=config.clip_x0)
     sampler.set_timesteps(config.nfe)
-    predict = guided_eps(eps_model, x1, labels, null_label=num_readers, guidance_weight=config.guidance_weight)
+    weights = [float((label_guidance or {}).get(lab, config.guidance_weight)) for lab in labels_k]
+    guidance = torch.tensor(weights, dtype=torch.float64).repeat_interleave(B)  # one weight per row, candidate-major
+    predict = guided_eps(eps_model, x1, labels, null_label=num_readers, guidance_weight=guidance)
     x0 = run_bridge(predict, x_start, sampler, noise_fn=noise_fn, progress=progress)
     probs = ((x0.clamp(-1.0, 1.0) + 1.0) / 2.0).reshape(N, B, *x0.shape[1:])
     return probs.transpose(0, 1).contiguous()

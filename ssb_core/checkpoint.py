@@ -33,7 +33,7 @@ from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
 
 __all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save",
-           "add_readers", "adopt_reader_rows", "reader_guidance", "served_as", "with_reader_guidance"]
+           "add_readers", "adopt_reader_rows", "label_guidance", "reader_guidance", "served_as", "with_reader_guidance"]
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +214,12 @@ def reader_guidance(ckpt: SSBCheckpoint, reader: str) -> float:
     Set by the annotation server's train task for the readers it adapted (their style's strength); readers the
     model was shipped with have none."""
     return float(dict(ckpt.data.get(READER_GUIDANCE) or {}).get(reader, 0.0))
+
+
+def label_guidance(ckpt: SSBCheckpoint) -> dict[int, float]:
+    """Reader label -> :func:`reader_guidance` of every reader of ``ckpt`` served with a strength of their own (for
+    candidates that cycle through the readers, each in their own style as when chosen alone)."""
+    return {i: w for i, r in enumerate(ckpt.readers) if (w := reader_guidance(ckpt, r)) > 0}
 
 
 def served_as(ckpt: SSBCheckpoint, reader: str) -> tuple[int, float]:

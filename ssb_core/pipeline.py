@@ -7,7 +7,7 @@ interpreted in exactly one place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -69,6 +69,7 @@ class SSBPipeline:
         seed: int = 0,
         progress: ProgressCallback | None = None,
         candidates: Sequence[int] | None = None,
+        label_guidance: Mapping[int, float] | None = None,
     ) -> torch.Tensor:
         """Candidates for normalised images.
 
@@ -79,6 +80,8 @@ class SSBPipeline:
             readers: a reader name or index for every candidate, per-candidate indices, or None to cycle.
             seed, candidates: see :func:`~ssb_core.candidates.generate_candidates` (a subset of the candidates,
                 each the same as in the full set).
+            label_guidance: reader label -> guidance weight of that reader's candidates instead of the config's
+                (:func:`ssb_core.checkpoint.label_guidance`: the readers this model serves with a strength of their own).
 
         Returns:
             (B, K, 1, *spatial) probabilities in [0, 1], on the CPU (K = len(candidates), or N).
@@ -96,5 +99,6 @@ class SSBPipeline:
             seed=seed,
             progress=progress,
             candidates=candidates,
+            label_guidance=label_guidance,
         )
         return probs.cpu()

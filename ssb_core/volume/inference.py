@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,7 +104,8 @@ class LesionCandidates:
 
 def _sample_slices(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx: np.ndarray, box: RoiPlan,
                    slices: Sequence[int], config: SamplingConfig, readers: int | Sequence[int] | None, seed: int,
-                   batch: int, candidates: Sequence[int]) -> dict[int, np.ndarray]:
+                   batch: int, candidates: Sequence[int],
+                   label_guidance: Mapping[int, float] | None = None) -> dict[int, np.ndarray]:
     """slice index -> (N, ny, nx) bool thresholded candidates on the box grid; only ``candidates`` are run
     (each exactly as in the full set), the others are left empty."""
     out: dict[int, np.ndarray] = {}
@@ -112,7 +113,8 @@ def _sample_slices(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_z
     for s in range(0, len(slices), batch):
         part = list(slices[s : s + batch])
         images = preprocessing.model_input(volume_zyx, part, box.y0, box.x0, box.ny, box.nx)
-        probs = pipeline.sample(images, config, readers=readers, seed=seed, candidates=ids)[:, :, 0]  # (B, K, H, W)
+        probs = pipeline.sample(images, config, readers=readers, seed=seed, candidates=ids, label_guidance=label_guidance)
+        probs = probs[:, :, 0]  # (B, K, H, W)
         masks = to_box(probs, box) > config.threshold  # (B, K, ny, nx)
         for b, k in enumerate(part):
             full = np.zeros((config.num_candidates, box.ny, box.nx), dtype=bool)
@@ -130,7 +132,8 @@ def _border_touch(kept: np.ndarray) -> np.ndarray:
 
 def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx: np.ndarray, spacing_xyz: Sequence[float],
                  click: ClickPlan, config: SamplingConfig, readers: int | Sequence[int] | None, seed: int,
-                 settings: GrowthSettings) -> tuple[float, list[dict], dict[int, np.ndarray]]:
+                 settings: GrowthSettings,
+                 label_guidance: Mapping[int, float] | None = None) -> tuple[float, list[dict], dict[int, np.ndarray]]:
     """The zoom for this click, what was seen at each scale, and the clicked slices' candidates at that zoom
     (slice index -> (N, ny, nx) bool, as :func:`segment_lesion` samples them; empty with a single scale).
 
@@ -148,7 +151,8 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
         plan = click.with_box_size(*pre.box_size(spacing_xyz)).box
         images.append(pre.model_input(volume_zyx, plan.slices, plan.y0, plan.x0, plan.ny, plan.nx))
         plans.append(plan)
-    probs = pipeline.sample(torch.cat(images), config, readers=readers, seed=seed)[:, :, 0]  # (sum S, N, H, W)
+    probs = pipeline.sample(torch.cat(images), config, readers=readers, seed=seed, label_guidance=label_guidance)
+    probs = probs[:, :, 0]  # (sum S, N, H, W)
     seen, start = [], 0
     for scale, plan in zip(settings.scales, plans):
         part = probs[start : start + len(plan.slices)]
@@ -186,6 +190,7 @@ def segment_lesion(
     readers: int | Sequence[int] | None = None,
     seed: int = 0,
     settings: GrowthSettings | None = None,
+    label_guidance: Mapping[int, float] | None = None,
 ) -> LesionCandidates:
     """The candidates of the lesion at ``click`` (see the module docstring).
 
@@ -193,13 +198,14 @@ def segment_lesion(
         pipeline: the loaded model. preprocessing: how it sees a scan (from its checkpoint).
         volume_zyx: (Z, Y, X) raw intensities; spacing_xyz: voxel size (mm) along i, j, k.
         click: from :func:`ssb_core.volume.roi.plan_roi`. config: sampling settings (N, NFE, ...).
-        readers, seed: as in :meth:`SSBPipeline.sample`.
+        readers, seed, label_guidance: as in :meth:`SSBPipeline.sample`.
 
     Returns:
         :class:`LesionCandidates` on the sampled slices.
     """
     settings = settings or GrowthSettings()
-    scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings)
+    scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings,
+                                     label_guidance)
     preprocessing = preprocessing.zoomed(scale)
     click = click.with_box_size(*preprocessing.box_size(spacing_xyz))
     z = volume_zyx.shape[0]
@@ -226,7 +232,7 @@ def segment_lesion(
         if todo:
             run = sorted(set().union(*todo.values()))
             new = _sample_slices(pipeline, preprocessing, volume_zyx, click.box, sorted(todo), config, readers, seed,
-                                 settings.slice_batch, run)
+                                 settings.slice_batch, run, label_guidance)
             for k, masks in new.items():  # a candidate that ended on this side is not continued past its end
                 masks[[n for n in everyone if n not in todo[k]]] = False
             sampled.update(new)

@@ -159,3 +159,13 @@ def test_a_consistent_style_is_promoted_for_that_reader_alone(server, client, po
     _, plain = client.infer("ssb", "val000", {"foreground": [[32, 32, 0]], "reader": "generous", "guidance_weight": 0})
     _, shipped = client.infer("ssb", "val000", {"foreground": [[32, 32, 0]], "reader": "reader0"})
     assert plain["params"]["guidance_weight"] == 0.0 and shipped["params"]["guidance_weight"] == 0.0  # the model's default
+    # among the candidates of every reader ("all"), generous's is served with their own strength too: candidate 4
+    # (label 4, generous) is candidate 4 of generous's style alone, the shipped readers' are as before (guidance 0)
+    click = {"foreground": [[32, 32, 0]], "num_candidates": 5}
+    _, everyone = client.infer("ssb", "val000", {**click, "reader": "all"})
+    _, alone = client.infer("ssb", "val000", {**click, "reader": "generous"})
+    _, unguided = client.infer("ssb", "val000", {**click, "reader": "all", "guidance_weight": 0})
+    assert "generous with guidance 1" in everyone["reader_style"] and everyone["candidates"][4]["reader"] == "generous"
+    assert everyone["roi"] == alone["roi"] == unguided["roi"], (everyone["roi"], alone["roi"])
+    assert everyone["candidates"][4]["volume_mm3"] == alone["candidates"][4]["volume_mm3"] != unguided["candidates"][4]["volume_mm3"]
+    assert [c["volume_mm3"] for c in everyone["candidates"][:4]] == [c["volume_mm3"] for c in unguided["candidates"][:4]]

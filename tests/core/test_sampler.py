@@ -93,6 +93,45 @@ def test_guidance_weight_zero_equals_the_conditional_prediction(random_tiny_netw
     assert torch.allclose(guided, 3.0 * cond - 2.0 * uncond, atol=1e-5)
 
 
+def test_per_row_guidance_guides_only_the_rows_that_ask_for_it(random_tiny_network):
+    net = random_tiny_network
+    _, image = _mask_and_image(shape=(3, 1, 8, 8))
+    labels = torch.tensor([0, 2, 3])
+    x = torch.randn_like(image)
+    rows = []
+
+    def counted(x_n, img, t, lab):
+        rows.append(x_n.shape[0])
+        return net(x_n, img, t, lab)
+
+    with torch.no_grad():
+        cond = net(x, image, torch.full((3,), 500.0), labels)
+        uncond = net(x, image, torch.full((3,), 500.0), torch.full((3,), 4))
+        mixed = guided_eps(counted, image, labels, null_label=4, guidance_weight=torch.tensor([0.0, 2.0, 0.5]))(x, 500)
+        same = guided_eps(net, image, labels, null_label=4, guidance_weight=torch.tensor([2.0, 2.0, 2.0]))(x, 500)
+    assert rows == [3 + 2]  # one call: every row, then the two guided rows again with the null label
+    assert torch.allclose(mixed[0], cond[0], atol=1e-6)  # not guided: the conditional prediction
+    assert torch.allclose(mixed[1], 3.0 * cond[1] - 2.0 * uncond[1], atol=1e-5)
+    assert torch.allclose(mixed[2], 1.5 * cond[2] - 0.5 * uncond[2], atol=1e-5)
+    assert torch.allclose(same, 3.0 * cond - 2.0 * uncond, atol=1e-5)
+    with pytest.raises(ValueError, match="per-row guidance"):
+        guided_eps(net, image, labels, null_label=4, guidance_weight=torch.tensor([1.0, -1.0, 0.0]))
+
+
+def test_a_reader_with_a_strength_of_their_own_gets_it_among_the_others(bridge, random_tiny_network):
+    """Candidates cycling through the readers, reader 2 served with guidance 1.5: candidate k of reader 2 is candidate
+    k of reader 2's style alone at that weight, the others are as without it."""
+    net = random_tiny_network
+    _, image = _mask_and_image(shape=(2, 1, 8, 8))
+    cfg = SamplingConfig(num_candidates=4, nfe=3)
+    mixed = generate_candidates(net, bridge, image, cfg, num_readers=4, seed=5, label_guidance={2: 1.5})
+    plain = generate_candidates(net, bridge, image, cfg, num_readers=4, seed=5)
+    alone = generate_candidates(net, bridge, image, cfg.replace(guidance_weight=1.5), num_readers=4, readers=2, seed=5)
+    assert torch.allclose(mixed[:, 2], alone[:, 2], atol=1e-5)
+    assert not torch.allclose(mixed[:, 2], plain[:, 2], atol=1e-3)
+    assert torch.allclose(mixed[:, [0, 1, 3]], plain[:, [0, 1, 3]], atol=1e-5)
+
+
 def test_guidance_pair_and_candidates_run_as_one_batched_call(bridge):
     calls = []
 

@@ -132,7 +132,8 @@ class InferParams:
         num_candidates: N candidates (1 .. ``max_candidates``). nfe: network calls per candidate (1 .. T).
         guidance_weight: classifier-free guidance w >= 0, or -1 (the default): the reader's own weight, set when a
             training run adapted the model to them (:func:`ssb_core.checkpoint.reader_guidance`), else the model's
-            default. seed: another seed gives a new, disjoint set of candidates.
+            default; with ``reader`` ``all``, each candidate its reader's own. seed: another seed gives a new, disjoint
+            set of candidates.
         reader: ``all`` (candidates cycle through the trained readers), ``none`` (null label) or a reader name.
         output_mode: ``agreement`` (uint8 labelmap), ``segments`` (.seg.nrrd, one segment per candidate plus
             the consensus) or ``variability`` (the variability map scaled to ``variability_levels`` uint8 levels).

@@ -38,7 +38,7 @@ import numpy as np
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
-from ssb_core.checkpoint import reader_guidance
+from ssb_core.checkpoint import label_guidance, reader_guidance
 from ssb_core.metrics.variability import vote_variability
 from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, LesionCandidates, RoiError, RoiPlan, agreement_labels,
                              consensus, crop_box, plan_roi, segment_lesion, to_full, variability_levels)
@@ -95,19 +95,19 @@ class SSBInfer(InferTask):
         """(result file, result JSON) for one request; HTTP 400 for a request that cannot be served."""
         clock = {"start": time.perf_counter()}
         model = self.store.get()
-        p, image, click, label, how = self._validate(request, model)
+        p, image, click, label, how, own_guidance = self._validate(request, model)
         clock["read"] = time.perf_counter()
         pipe, conv = model.pipeline, model.conventions
         config = pipe.defaults.replace(num_candidates=p.num_candidates, nfe=p.nfe, guidance_weight=p.guidance_weight)
         sampling = {"num_candidates": p.num_candidates, "nfe": p.nfe, "guidance_weight": p.guidance_weight, "seed": p.seed,
-                    "label": label}
+                    "label": label, "label_guidance": own_guidance}
         where = {"box": click.box.to_dict(), "seeds": np.round(click.seeds_ijk, 3).tolist(), "k_range": list(click.k_range)}
         key = context_key(image_identity(request.get("image", "")), model.sha256, sampling, where)
         lesion = self.cache.get(key, model.sha256)
         hit = lesion is not None
         if not hit:
             lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
-                                    self.growth)
+                                    self.growth, own_guidance)
             self.cache.put(key, model.sha256, lesion)
         clock["sample"] = time.perf_counter()
         plan = lesion.plan
@@ -144,8 +144,9 @@ class SSBInfer(InferTask):
                     len(plan.slices), p.nfe, result["timings"]["total_s"], "cached set" if hit else "sampled")
         return result_file, result
 
-    def _validate(self, request: dict, model: Any) -> tuple[InferParams, LoadedImage, ClickPlan, int | None, str]:
-        """Parameters, image, ROI and reader label of a request; raises HTTP 400 before anything is computed."""
+    def _validate(self, request: dict, model: Any) -> tuple[InferParams, LoadedImage, ClickPlan, int | None, str, dict | None]:
+        """Parameters, image, ROI, reader label of a request and, for candidates cycling through the readers with the
+        default guidance, each adapted reader's own (label -> weight, None when none); HTTP 400 before anything is computed."""
         pipe = model.pipeline
         try:
             p = InferParams.parse(request, pipe.defaults.to_dict(), self.max_candidates, pipe.bridge.num_timesteps,
@@ -157,6 +158,11 @@ class SSBInfer(InferTask):
                 p = replace(p, foreground=_mm_to_ijk(p.foreground_mm, image))
             plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
+            own_guidance = None
+            if p.guidance_weight == AUTO_GUIDANCE and label is None:  # every reader in their own style, as when chosen alone
+                own_guidance = label_guidance(pipe.checkpoint) or None
+                readers = pipe.checkpoint.readers
+                how += "; " + ", ".join(f"{readers[i]} with guidance {w:g}" for i, w in own_guidance.items()) if own_guidance else ""
             if p.guidance_weight == AUTO_GUIDANCE:
                 own = reader_guidance(pipe.checkpoint, p.reader) if label is not None and label < pipe.checkpoint.network.null_label else 0.0
                 p = replace(p, guidance_weight=own or float(pipe.defaults.guidance_weight))
@@ -169,7 +175,7 @@ class SSBInfer(InferTask):
                                  f"({size / 2**30:.1f} GiB); use fewer candidates or 'agreement'")
         except (ParamError, RoiError, ImageReadError, KeyError, UnsafeNameError) as exc:
             raise bad_request(exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
-        return p, image, plan, label, how
+        return p, image, plan, label, how, own_guidance
 
     @staticmethod
     def _candidate_readers(label: int | None, n: int, readers: list[str]) -> list[str]:
