@@ -127,6 +127,22 @@ def test_infer_through_dicomweb_returns_a_dicom_seg_on_the_series(server, mr, tm
         np.testing.assert_array_equal(seg.masks[s], expected == v)
 
 
+@pytest.mark.parametrize("result_extension", [None, ".nrrd"])  # a labelmap NIfTI, or the one-layer .seg.nrrd Slicer asks for
+def test_the_variability_map_and_a_chosen_candidate_as_a_seg_keep_their_names(server, mr, result_extension):
+    """As a DICOM SEG, the variability levels and candidate k are named as the viewers name them (before: the
+    agreement labels' names, "all candidates" for level 3)."""
+    from lib.dicom.seg_read import read_seg
+
+    ext = {"result_extension": result_extension} if result_extension else {}
+    seg = read_seg(_infer(server, mr.uid, "dicom_seg", output_mode="variability", variability_levels=4, **ext).content, mr.sops)
+    levels = ["variability <= 0.25", "variability <= 0.50", "variability <= 0.75", "variability <= 1.00"]
+    assert seg.labels and set(seg.labels) <= set(levels) and seg.labels == sorted(seg.labels), seg.labels
+    assert seg.content_label == "SSB_VARIABILITY" and all(m.any() for m in seg.masks)
+    answer = _infer(server, mr.uid, "json", candidate=1, **ext).json()
+    seg = read_seg(_infer(server, mr.uid, "dicom_seg", candidate=1, **ext).content, mr.sops)
+    assert seg.labels == [answer["candidates"][1]["name"]]  # "candidate 1 (rank r, v mm3)"
+
+
 def test_candidates_exported_as_one_seg_and_as_slicer_seg_nrrd(server, mr, tmp_path):
     from lib.dicom.seg_read import read_seg
 

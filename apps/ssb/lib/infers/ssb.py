@@ -52,6 +52,7 @@ from lib.infers.masks_json import masks_json
 from lib.infers.params import AUTO_GUIDANCE, RESULT_EXTENSIONS, InferParams, ParamError, default_config
 from lib.model_store import ModelStore
 from lib.readers import is_reader_tag, reader_tags
+from lib.result_labels import remember
 from lib.safety.names import UnsafeNameError, check_name
 
 __all__ = ["SSBInfer", "VARIABILITY_TAG"]
@@ -211,10 +212,13 @@ class SSBInfer(InferTask):
         if p.candidate >= 0:
             box = cands.masks[p.candidate].astype(np.uint8) * AGREEMENT_LABELS["chosen candidate"]
             names = {"chosen candidate": AGREEMENT_LABELS["chosen candidate"]}
+            chosen = per_candidate[p.candidate]  # its name and colour in a DICOM SEG, as in the viewers
+            meaning = {AGREEMENT_LABELS["chosen candidate"]: (chosen["name"], tuple(c / 255 for c in chosen["colour"]))}
         elif p.output_mode == "variability":
             box = variability_levels(cands.masks, p.variability_levels)
             segments = variability_level_segments(p.variability_levels)
             names = {name: value for name, value, _ in segments}
+            meaning = {value: (name, colour) for name, value, colour in segments}
             if ext == ".nrrd":  # a labelmap any NRRD reader reads, with the colour scale 3D Slicer shows
                 out = _tempfile(".seg.nrrd")
                 write_labelmap_seg_nrrd(to_full(box, cands.plan, shape), segments, image, out)
@@ -222,8 +226,11 @@ class SSBInfer(InferTask):
         else:
             box = agreement_labels(cands.masks)
             names = {k: v for k, v in AGREEMENT_LABELS.items() if v <= 3}
+            meaning = {}
         out = _tempfile(ext)
         write_like(to_full(box, cands.plan, shape), image, out, np.uint8)
+        if meaning:
+            remember(out, meaning)  # for output=dicom_seg of this request (lib.result_labels)
         return out, names
 
     def _save_variability(self, image_id: str | None, cands: LesionCandidates, image: LoadedImage) -> dict | None:
