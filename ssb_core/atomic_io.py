@@ -8,6 +8,7 @@ cut. A reader sees the old file or the new one, never half of one; a crash leave
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["TEMP_PREFIX", "atomic_write", "atomic_copy"]
+__all__ = ["TEMP_PREFIX", "atomic_write", "atomic_copy", "atomic_write_text", "atomic_write_json"]
 
 TEMP_PREFIX = ".ssb-tmp-"
 
@@ -56,3 +57,13 @@ def atomic_copy(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
             shutil.copyfileobj(s, f, 1 << 20)
 
     return atomic_write(dest, fill)
+
+
+def atomic_write_text(dest: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``dest`` atomically."""
+    return atomic_write(Path(dest), lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_write_json(dest: str | os.PathLike, data: object) -> Path:
+    """Write ``data`` as indented JSON with sorted keys to ``dest`` atomically."""
+    return atomic_write_text(dest, json.dumps(data, indent=2, sort_keys=True))

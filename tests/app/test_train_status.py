@@ -44,19 +44,3 @@ def test_the_marker_of_a_killed_run_is_ignored(tmp_path, whose):
                 "elapsed_s": 3.0, "gate": {"bob": {"verdict": "no clear change"}}, "accuracy": 0.55}]
     stats = train_stats(history, RunMarker(tmp_path / "m.training.json"))
     assert stats["status"] == "not promoted" and stats["best_metric"] == 0.55 and "beyond the noise" in stats["reason"]
-
-
-def test_old_run_folders_are_pruned_but_promoted_ones_and_the_last_few_are_kept(tmp_path):
-    from lib.trainers.promotion import prune_runs
-
-    runs = tmp_path / "m.runs"
-    for name in ("r1", "r2", "r3", "r4", "r5", "killed"):
-        (runs / name).mkdir(parents=True)
-        (runs / name / "metrics.jsonl").write_text("{}\n")
-    history = [{"run_id": "r1", "status": "promoted"}, {"run_id": "r2", "status": "not promoted"},
-               {"run_id": "r3", "status": "skipped"}, {"run_id": "r4", "status": "not promoted"},
-               {"run_id": "r5", "status": "not promoted"}]
-    assert prune_runs(runs, history, keep=2, protect=("r5",)) == ["killed", "r2", "r3"]
-    assert sorted(p.name for p in runs.iterdir()) == ["r1", "r4", "r5"]  # the promoted run and the last two
-    assert prune_runs(runs, history, keep=0, protect=("r5",)) == ["r4"]
-    assert prune_runs(tmp_path / "absent", history, keep=3) == []

@@ -22,7 +22,7 @@ from dicomweb_client import DICOMwebClient
 from pydicom.data import get_testdata_file
 
 from tests.app._server import client_for, running_server, write_tiny_checkpoint
-from tests.conftest import REPO_ROOT, shared_data
+from tests.conftest import shared_data
 from tests.hospital._orthanc import running_orthanc
 from tests.hospital._series import write_mr_series
 

@@ -3,9 +3,9 @@
 Files beside the checkpoint ``<dir>/<stem>.pt``:
 
 - ``<stem>.readers.json``: reader name -> label index (:mod:`lib.readers`);
-- ``<stem>.history.json``: one record per training run (:mod:`lib.trainers.promotion`);
+- ``<stem>.history.json``: one record per training run (:mod:`ssb_core.model_versions`);
 - ``<stem>.prev.pt``: the model before the last promotion (rollback: rename it over ``<stem>.pt``);
-- ``<stem>.runs/<run id>/``: each training run's output (the candidate; pruned by :func:`lib.trainers.promotion.prune_runs`);
+- ``<stem>.runs/<run id>/``: each training run's output (the candidate; pruned by :func:`ssb_core.model_versions.prune_runs`);
 - ``<stem>.retrain.json``: the background-retraining counter (:mod:`lib.retrain`).
 
 A promotion replaces ``<stem>.pt`` atomically (``os.replace``); the store notices the new file (its

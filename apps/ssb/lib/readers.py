@@ -29,9 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from lib.safety.atomic import atomic_write_text
+from ssb_core.atomic_io import atomic_write_json
 
-__all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "reader_name", "ReaderRegistry", "atomic_write_json"]
+__all__ = ["RESERVED_TAGS", "is_reader_tag", "reader_tags", "reader_name", "ReaderRegistry"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ def reader_tags(datastore: object, image_id: str) -> list[str]:
 def reader_name(choice: str) -> str:
     """The reader name of a dropdown entry: ``"alice (pending)"`` -> ``"alice"`` (plain names unchanged)."""
     return choice.split(" (", 1)[0].strip()
-
-
-def atomic_write_json(path: Path, data: object) -> None:
-    """Write JSON to a temporary file beside ``path``, fsync, and rename it over ``path`` (:mod:`lib.safety.atomic`)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 class ReaderRegistry:

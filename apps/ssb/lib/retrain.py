@@ -16,7 +16,9 @@ import threading
 import time
 from typing import Any
 
-from lib.readers import atomic_write_json, is_reader_tag, reader_tags
+from ssb_core.atomic_io import atomic_write_json
+
+from lib.readers import is_reader_tag, reader_tags
 
 __all__ = ["RetrainTrigger"]
 

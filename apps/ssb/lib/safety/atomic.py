@@ -13,16 +13,11 @@ import logging
 import os
 from pathlib import Path
 
-from ssb_core.atomic_io import TEMP_PREFIX, atomic_copy, atomic_write
+from ssb_core.atomic_io import TEMP_PREFIX, atomic_copy, atomic_write_text
 
 __all__ = ["TEMP_PREFIX", "atomic_copy", "atomic_write_text", "sweep_temporaries"]
 
 logger = logging.getLogger(__name__)
-
-
-def atomic_write_text(dest: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``dest`` atomically."""
-    return atomic_write(Path(dest), lambda f: f.write(text.encode("utf-8")))
 
 
 def sweep_temporaries(root: str | os.PathLike) -> int:

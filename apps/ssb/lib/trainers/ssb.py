@@ -22,14 +22,14 @@ One run (``POST /train/ssb``, or started by :mod:`lib.retrain`; MONAI Label runs
    with ``trainable: readers`` exactly those readers' rows replace theirs in the served model
    (:func:`ssb_core.checkpoint.adopt_reader_rows`); with ``all`` / ``readers+tail`` the whole candidate replaces
    the served model only when at least one reader is better, none is worse, and every reader the model serves
-   was judged (``allow_unchecked`` lifts the last rule). Atomically (:mod:`lib.trainers.promotion`), the previous model
+   was judged (``allow_unchecked`` lifts the last rule). Atomically (:mod:`ssb_core.model_versions`), the previous model
    kept as ``<stem>.prev.pt``; the run and every reader's numbers appended to ``<stem>.history.json`` either way.
 
 Request parameters (defaults from ``--conf train_<name>``, listed in ``/info/`` under ``trainers``):
 ``steps``, ``lr`` (0: the scope's measured rate, :data:`ssb_core.training.trainable.RECIPE_LR`), ``batch_size``, ``ema_decay``, ``trainable``,
 ``val_fraction``, ``val_candidates``, ``val_nfe``, ``val_seeds``, ``min_val_images``, ``min_gain``, ``confidence``,
 ``allow_unchecked``, ``reader_guidance``, ``seed``, ``max_minutes``, ``num_threads``, ``keep_runs`` (run folders kept besides the promoted
-ones, :func:`lib.trainers.promotion.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
+ones, :func:`ssb_core.model_versions.prune_runs`), and MONAI Label's ``multi_gpu`` / ``gpus``
 (DistributedDataParallel, one process per listed GPU; two Gloo processes on a server without CUDA).
 """
 
@@ -46,6 +46,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 from ssb_core.checkpoint import add_readers, load_checkpoint, save_checkpoint
 from ssb_core.evaluation.reader_gate import decide_promotion, judge_readers, promoted_model, served_accuracy
+from ssb_core.model_versions import append_history, json_safe, promote, prune_runs, read_history
 from ssb_core.training.labelled_images import label_counts, readers_taking_part, samples_of, split_images, too_few_reason
 from ssb_core.training.launch import fine_tune_summary
 from ssb_core.training.trainable import RECIPE_LR, TRAINABLE_SCOPES
@@ -53,7 +54,6 @@ from ssb_core.training.trainable import RECIPE_LR, TRAINABLE_SCOPES
 from lib.model_store import ModelStore
 from lib.readers import reader_tags
 from lib.trainers.dataset import collect_labelled
-from lib.trainers.promotion import append_history, json_safe, promote, prune_runs, read_history
 from lib.trainers.status import RunMarker, train_stats
 from lib.values import parse_bool
 

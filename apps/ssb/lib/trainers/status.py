@@ -37,7 +37,7 @@ class RunMarker:
         self.path = Path(path)
 
     def start(self, run_id: str, steps: int, run_dir: Path) -> None:
-        from lib.safety.atomic import atomic_write_text
+        from ssb_core.atomic_io import atomic_write_text
 
         atomic_write_text(self.path, json.dumps({"run_id": run_id, "steps": int(steps), "run_dir": str(run_dir), "pid": os.getpid(),
                                                  "pid_started": psutil.Process().create_time()}))

@@ -1,7 +1,7 @@
-"""Promoting a fine-tuned model: atomically, keeping the previous one, and the run history.
+"""The versions of a served model file: promoting a fine-tuned one atomically, keeping the previous one, the run history.
 
 When a model is promoted is the gate's decision (:mod:`ssb_core.evaluation.reader_gate`: per reader, a paired
-bootstrap of the held-out Dice); this module only does the file work.
+bootstrap of the held-out Dice); this module only does the file work (the annotation server's train task calls it).
 
 Files (beside the model ``<stem>.pt``):
 
@@ -10,7 +10,7 @@ Files (beside the model ``<stem>.pt``):
 - ``<stem>.history.json``: ``{"runs": [...]}``, one record per training run, promoted or not;
 - ``<stem>.runs/<run id>/``: each run's fine-tuning output (about 13 MB for the shipped model). After every run
   :func:`prune_runs` keeps the folders of promoted runs (what produced each model served so far) and of the
-  last ``keep`` runs (``--conf train_keep_runs``, default 3), and removes the others, including those of runs
+  last ``keep`` runs (the server's ``--conf train_keep_runs``, default 3), and removes the others, including those of runs
   killed half-way; the run in progress is never touched.
 
 Both replacements are a copy to a temporary file in the model's folder, then ``os.replace``: a reader of
@@ -26,8 +26,7 @@ import shutil
 from collections.abc import Collection
 from pathlib import Path
 
-from lib.readers import atomic_write_json
-from lib.safety.atomic import atomic_copy
+from ssb_core.atomic_io import atomic_copy, atomic_write_json
 
 __all__ = ["promote", "append_history", "read_history", "json_safe", "prune_runs"]
 
