@@ -128,6 +128,12 @@ def test_make_serve_then_ohif_candidates_variability_pick_and_save_as_alice(tmp_
             assert state["error"] is None, state
             result = page.evaluate("() => window.ssbPanel.result")
             _shot(page, "03-candidates.png")
+            # the other views moved to the slice through the clicked point (within half a 0.7 mm voxel): the lesion seen
+            # in three planes at once
+            cams = page.evaluate("""() => Object.fromEntries(window.cornerstone.getEnabledElements().map(e => [e.viewport.id,
+                [Array.from(e.viewport.getCamera().focalPoint), Array.from(e.viewport.getCamera().viewPlaneNormal)]]))""")
+            off = {vp: abs(float(np.dot(np.subtract(f, state["click"]), n))) for vp, (f, n) in cams.items() if vp != "mpr-axial"}
+            assert off and all(d <= 0.36 for d in off.values()), (off, cams, state["click"])
 
             # 3. N candidates listed, each an OHIF segmentation holding exactly the server's voxels
             rows = page.locator('#ssb-list [data-ssb^="candidate-"]')

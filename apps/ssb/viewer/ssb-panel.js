@@ -179,6 +179,7 @@
       clearInterval(timer);
       state.result = res;
       await draw(res, displaySet);
+      centreOthers(world, viewportId);  // the other planes through the click
       const s = ((performance.now() - t0) / 1000).toFixed(1);
       const how = res.cache.hit ? 'the set already sampled for this click' : `sampled in ${res.timings.sample_s.toFixed(1)} s`;
       setStatus(`${res.candidates.length} candidates (${how}; ${s} s in all). Tick to show, pick one to save.`);
@@ -193,6 +194,20 @@
   }
 
   // ---------------------------------------------------------------- drawing
+  // the other views (sagittal, coronal in the MPR layout) moved to the slice through the clicked point, with their
+  // framing and zoom kept: the candidates are then seen in three planes at once, as a reader checks a lesion's extent
+  function centreOthers(world, clickedId) {
+    for (const { viewport: vp } of window.cornerstone.getEnabledElements()) {
+      if (vp.id === clickedId || typeof vp.getCamera !== 'function') continue;
+      try {
+        const cam = vp.getCamera(), n = cam.viewPlaneNormal;
+        const d = [0, 1, 2].reduce((sum, i) => sum + (world[i] - cam.focalPoint[i]) * n[i], 0);  // along the normal only
+        vp.setCamera({ focalPoint: cam.focalPoint.map((v, i) => v + d * n[i]), position: cam.position.map((v, i) => v + d * n[i]) });
+        vp.render();
+      } catch (e) { log(`slice of ${vp.id}: ${e}`); }
+    }
+  }
+
   function bits(b64, count) {
     const raw = atob(b64), out = new Uint8Array(count);
     for (let i = 0; i < count; i++) out[i] = (raw.charCodeAt(i >> 3) >> (7 - (i & 7))) & 1;
