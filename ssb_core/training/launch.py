@@ -61,9 +61,13 @@ def _worker(rank: int, world_size: int, port: int, gpus: list[int], kwargs: dict
 
     result = fine_tune(**kwargs)
     if rank == 0:
-        summary = {"checkpoint_path": str(result.checkpoint_path), "steps": result.steps, "elapsed_s": result.elapsed_s,
-                   "stopped": result.stopped, "world_size": world_size, "gpus": gpus}
-        Path(result_path).write_text(json.dumps(summary))
+        Path(result_path).write_text(json.dumps({**_summary(result, world_size), "gpus": gpus}))
+
+
+def _summary(result: Any, world_size: int) -> dict[str, Any]:
+    """What a fine-tuning run reports, from its :class:`~ssb_core.training.TrainResult`."""
+    return {"checkpoint_path": str(result.checkpoint_path), "steps": int(result.steps), "elapsed_s": float(result.elapsed_s),
+            "stopped": str(result.stopped), "world_size": world_size}
 
 
 def fine_tune_multiprocess(world_size: int | None = None, gpus: str | Sequence[int] | None = "all", **fine_tune_kwargs: Any) -> dict[str, Any]:
@@ -120,6 +124,4 @@ def fine_tune_summary(*, multi_gpu: bool = False, gpus: str | Sequence[int] | No
         return fine_tune_multiprocess(gpus=gpus, **fine_tune_kwargs)
     from ssb_core.training.finetune import fine_tune
 
-    result = fine_tune(device=device, **fine_tune_kwargs)
-    return {"checkpoint_path": str(result.checkpoint_path), "steps": int(result.steps), "elapsed_s": float(result.elapsed_s),
-            "stopped": str(result.stopped), "world_size": 1}
+    return _summary(fine_tune(device=device, **fine_tune_kwargs), world_size=1)

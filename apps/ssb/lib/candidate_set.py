@@ -13,7 +13,8 @@ import numpy as np
 
 from ssb_core.volume import CandidateSummary
 
-__all__ = ["CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate_colour", "candidate_name", "summary_json", "variability_level_segments"]
+__all__ = ["CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate_colour", "candidate_name", "summary_json", "unit_rgb",
+           "variability_level_segments"]
 
 
 def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.ndarray | None, seed: int,
@@ -76,6 +77,12 @@ CONSENSUS_COLOUR = (255, 255, 0)
 def candidate_colour(k: int) -> tuple[int, int, int]:
     """RGB 0..255 of candidate ``k``."""
     return CANDIDATE_COLOURS[k % len(CANDIDATE_COLOURS)]
+
+
+def unit_rgb(rgb: Sequence[int]) -> tuple[float, float, float]:
+    """RGB 0..255 -> RGB in [0, 1] (what a ``.seg.nrrd`` and a DICOM SEG segment carry)."""
+    r, g, b = (c / 255 for c in rgb)
+    return r, g, b
 
 
 VARIABILITY_COLOUR_STOPS = ((0.0, (0.15, 0.35, 1.0)), (0.5, (1.0, 0.9, 0.1)), (1.0, (0.9, 0.05, 0.05)))  # blue, yellow, red

@@ -44,7 +44,7 @@ from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, Lesion
                              consensus, crop_box, plan_roi, segment_lesion, to_full, variability_levels)
 
 from lib.candidate_cache import CandidateCache, context_key
-from lib.candidate_set import CONSENSUS_COLOUR, candidate_colour, summary_json, variability_level_segments
+from lib.candidate_set import CONSENSUS_COLOUR, candidate_colour, summary_json, unit_rgb, variability_level_segments
 from lib.errors import bad_request
 from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
@@ -160,14 +160,8 @@ class SSBInfer(InferTask):
             plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
             own_guidance = None
-            if p.guidance_weight == AUTO_GUIDANCE and label is None:  # every reader in their own style, as when chosen alone
-                own_guidance = label_guidance(pipe.checkpoint) or None
-                readers = pipe.checkpoint.readers
-                how += "; " + ", ".join(f"{readers[i]} with guidance {w:g}" for i, w in own_guidance.items()) if own_guidance else ""
             if p.guidance_weight == AUTO_GUIDANCE:
-                own = reader_guidance(pipe.checkpoint, p.reader) if label is not None and label < pipe.checkpoint.network.null_label else 0.0
-                p = replace(p, guidance_weight=own or float(pipe.defaults.guidance_weight))
-                how += f"; guidance {own:g}, the strength of their style learned in training" if own else ""
+                p, how, own_guidance = _own_guidance(p, label, how, pipe)
             if p.save_as:
                 _check_reader_name(p.save_as, request.get("image_id"))
             size = (p.num_candidates + 1) * image.array.size
@@ -202,8 +196,7 @@ class SSBInfer(InferTask):
         shape = image.array.shape
         if p.output_mode == "segments" and p.candidate < 0:
             names = [c["name"] for c in per_candidate] + ["consensus"]
-            rgb = [candidate_colour(k) for k in range(cands.num_candidates)] + [CONSENSUS_COLOUR]
-            colors = [tuple(c / 255 for c in colour) for colour in rgb]
+            colors = [unit_rgb(candidate_colour(k)) for k in range(cands.num_candidates)] + [unit_rgb(CONSENSUS_COLOUR)]
             stack = np.concatenate([cands.masks, consensus(cands.masks)[None]]).astype(np.uint8)
             out = _tempfile(".seg.nrrd")
             write_seg_nrrd(to_full(stack, cands.plan, shape), names, colors, image, out)
@@ -213,7 +206,7 @@ class SSBInfer(InferTask):
             box = cands.masks[p.candidate].astype(np.uint8) * AGREEMENT_LABELS["chosen candidate"]
             names = {"chosen candidate": AGREEMENT_LABELS["chosen candidate"]}
             chosen = per_candidate[p.candidate]  # its name and colour in a DICOM SEG, as in the viewers
-            meaning = {AGREEMENT_LABELS["chosen candidate"]: (chosen["name"], tuple(c / 255 for c in chosen["colour"]))}
+            meaning = {AGREEMENT_LABELS["chosen candidate"]: (chosen["name"], unit_rgb(chosen["colour"]))}
         elif p.output_mode == "variability":
             box = variability_levels(cands.masks, p.variability_levels)
             segments = variability_level_segments(p.variability_levels)
@@ -275,6 +268,22 @@ class SSBInfer(InferTask):
         stored = self.datastore().get_label_info(image_id, p.save_as) or {}
         return {"reader": p.save_as, "tag": p.save_as, "image": image_id, "candidate": k,
                 "voxels": int(cands.masks[k].sum()), "seg_series": stored.get("SeriesInstanceUID")}
+
+
+def _own_guidance(p: InferParams, label: int | None, how: str, pipe: Any) -> tuple[InferParams, str, dict | None]:
+    """``guidance_weight`` -1 resolved: the chosen reader's own weight (:func:`ssb_core.checkpoint.reader_guidance`),
+    else the model's default; with the candidates cycling through the readers (``label`` None), the default for
+    all and each adapted reader's own (label -> weight, None when none), as when chosen alone. Also ``how`` with it."""
+    ckpt, default = pipe.checkpoint, float(pipe.defaults.guidance_weight)
+    if label is None:
+        by_label = label_guidance(ckpt) or None
+        if by_label:
+            how += "; " + ", ".join(f"{ckpt.readers[i]} with guidance {w:g}" for i, w in by_label.items())
+        return replace(p, guidance_weight=default), how, by_label
+    own = reader_guidance(ckpt, p.reader) if label < ckpt.network.null_label else 0.0
+    if own:
+        how += f"; guidance {own:g}, the strength of their style learned in training"
+    return replace(p, guidance_weight=own or default), how, None
 
 
 def _mm_to_ijk(points: Any, image: LoadedImage) -> list[list[float]]:
