@@ -21,7 +21,7 @@ Every dataset here is a ``torch.utils.data.Dataset`` whose items are dicts:
 Arrays are numpy; batch them with :func:`collate_samples` (torch's default collate cannot stack ``meta``).
 :mod:`ssb_core.data.sample` holds the full table and :func:`check_sample`, which validates a sample.
 
-Entry point: :func:`build_dataset` (``{"format": "lidc64" | "lidc_crops" | "folders" | "volumes", "path": ...}``).
+Entry point: :func:`build_dataset` (``{"format": "lidc64" | "lidc128" | "lidc_crops" | "folders" | "volumes", "path": ...}``).
 Errors about files are :class:`DatasetError` (a ValueError) naming the file.
 Patient-grouped splits: :func:`grouped_split` (indices from group ids) and :func:`split_dataset` (dataset views);
 no patient / series ever lands in two splits, and the same seed gives the same split.
@@ -39,7 +39,7 @@ from ssb_core.data.splits import DEFAULT_FRACTIONS, GroupSubset, grouped_split, 
 
 __all__ = [
     "DatasetError", "IntensityConvention", "normalise", "LIDC64", "LUNG_WINDOW", "JPG_UNIT", "CROPS_UNIT",
-    "Lidc64Dataset", "build_dataset", "FORMATS", "SAMPLE_KEYS", "check_sample", "collate_samples", "make_sample",
+    "Lidc64Dataset", "Lidc128Dataset", "build_dataset", "FORMATS", "SAMPLE_KEYS", "check_sample", "collate_samples", "make_sample",
     "grouped_split", "split_dataset", "GroupSubset", "DEFAULT_FRACTIONS", "AugmentedDataset", "make_augment",
     "LidcCropsDataset", "convert_crops_to_npz", "JpgFoldersDataset", "VolumeDataset", "SliceDataset",
 ]
@@ -50,6 +50,10 @@ def __getattr__(name: str):  # lazy: the optional readers import Pillow / Simple
         from ssb_core.data import lidc_crops
 
         return getattr(lidc_crops, name)
+    if name == "Lidc128Dataset":
+        from ssb_core.data.lidc128 import Lidc128Dataset
+
+        return Lidc128Dataset
     if name == "JpgFoldersDataset":
         from ssb_core.data.folders import JpgFoldersDataset
 

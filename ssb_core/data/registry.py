@@ -3,6 +3,9 @@
 Formats and their keys (``format`` and ``path`` always required):
 
 - ``lidc64``: ``path`` (.npz or directory), ``split``, ``intensity``;
+- ``lidc128``: ``path`` (.npz or directory), ``split``, ``window`` (the model's window in pixels, 64),
+  ``spacing_mm`` (the model's pixel size, 0.7), ``context`` (pixels per side of each sample; default ``window``,
+  larger for training windows cut off-centre), ``intensity``;
 - ``lidc_crops``: ``path`` (.pkl or .npz), ``intensity``, ``patients`` (keep only these series uids), ``split``
   (a name in ``fractions``: the crops carry no official split, so a patient-grouped one by series uid is made
   with :func:`~ssb_core.data.splits.grouped_split`), ``fractions`` (default ``{train: 0.7, val: 0.15,
@@ -33,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "lidc64": ("path", "split", "intensity"),
+    "lidc128": ("path", "split", "window", "spacing_mm", "context", "intensity"),
     "lidc_crops": ("path", "intensity", "patients", "split", "fractions", "seed"),
     "folders": ("path", "split", "intensity", "threshold"),
     "volumes": ("path", "readers", "strict", "intensity", "slices", "axis"),
@@ -52,6 +56,13 @@ def _lidc64(c: dict[str, Any]) -> Dataset:
     from ssb_core.data.lidc64 import Lidc64Dataset
 
     return Lidc64Dataset(c["path"], c.get("split"), intensity=_intensity(c.get("intensity")))
+
+
+def _lidc128(c: dict[str, Any]) -> Dataset:
+    from ssb_core.data.lidc128 import Lidc128Dataset
+
+    sizes = {k: c[k] for k in ("window", "spacing_mm", "context") if c.get(k) is not None}
+    return Lidc128Dataset(c["path"], c.get("split"), intensity=_intensity(c.get("intensity")), **sizes)
 
 
 def _crops(c: dict[str, Any]) -> Dataset:
@@ -102,7 +113,7 @@ def _volumes(c: dict[str, Any]) -> Dataset:
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any]], Dataset]] = {
-    "lidc64": _lidc64, "lidc_crops": _crops, "folders": _folders, "volumes": _volumes,
+    "lidc64": _lidc64, "lidc128": _lidc128, "lidc_crops": _crops, "folders": _folders, "volumes": _volumes,
 }
 
 

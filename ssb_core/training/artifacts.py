@@ -49,11 +49,12 @@ def run_validation(model: nn.Module, make_sample_fn: Callable[..., Any], config:
     ``make_sample_fn(model, nfe, device)`` turns the network into a sampler (the method's, see
     :mod:`ssb_core.training.methods`).
 
-    Runs under ``torch.random.fork_rng`` so validating never changes the training's random streams.
-    Returns ``{"val/<metric>": value}``; empty when the metrics package is not importable.
+    The same candidates are scored with absent readers excluded (``val/<metric>``) and as empty masks
+    (``val/<metric>_empty``, Kohl et al.). Runs under ``torch.random.fork_rng`` so validating never changes the
+    training's random streams. Returns ``{"val/<metric>": value}``; empty when the metrics package is not importable.
     """
     try:
-        from ssb_core.evaluation.runner import evaluate_sampler
+        from ssb_core.evaluation.runner import evaluate_sampler_conventions
     except ImportError as exc:  # the metrics package may be absent in a stripped install
         if "validation" not in _warned:
             logger.warning("validation skipped: %s", exc)
@@ -68,7 +69,7 @@ def run_validation(model: nn.Module, make_sample_fn: Callable[..., Any], config:
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             sample_fn = make_sample_fn(model, v.nfe, device)
-            result = evaluate_sampler(
+            results = evaluate_sampler_conventions(
                 sample_fn,
                 dataset,
                 name="val",
@@ -77,7 +78,10 @@ def run_validation(model: nn.Module, make_sample_fn: Callable[..., Any], config:
                 seed=v.seed,
                 indices=indices,
                 metric_names=("ged", "d_max"),
+                absent_readers=("exclude", "empty"),
             )
     finally:
         model.train(was_training)
-    return {f"val/{k}": float(val) for k, val in result.summary.items() if isinstance(val, (int, float))}
+    record = {f"val/{k}": float(val) for k, val in results[0].summary.items() if isinstance(val, (int, float))}
+    record.update({f"val/{k}_empty": float(results[1].summary[k]) for k in ("ged", "d_max") if k in results[1].summary})
+    return record

@@ -96,6 +96,16 @@ def draw_pairs(batch: dict[str, Any], generator: torch.Generator,
     return batch["image"].float(), masks, labels.long()
 
 
+def _cut(t: torch.Tensor, top: int, left: int, h: int, w: int) -> torch.Tensor:
+    """(1, C, S, Sw) -> (C, h, w): rows ``top .. top+h-1``, columns ``left .. left+w-1``, reflected past the border."""
+    s, sw = t.shape[-2:]
+    pad = (max(0, -left), max(0, left + w - sw), max(0, -top), max(0, top + h - s))
+    if any(pad):
+        t = F.pad(t, pad, mode="reflect")
+    top, left = top + pad[2], left + pad[0]
+    return t[0, :, top : top + h, left : left + w]
+
+
 def off_centre_pairs(
     images: torch.Tensor,
     masks: torch.Tensor,
@@ -107,6 +117,7 @@ def off_centre_pairs(
     hard_negatives: float = 0.0,
     hard_margin: int = 8,
     hard_max_shift: float = 0.3,
+    window: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """With probability ``prob`` per sample, shift the window by up to ``max_shift`` of its size in each axis
     (the image reflected at its border, the mask likewise) and keep as target only the mask's connected
@@ -117,36 +128,50 @@ def off_centre_pairs(
     within ``hard_max_shift`` of the window's size from its centre (so that the reflected border stays away from
     the new centre), where there is one: structures a radiologist saw and did not outline. Their target
     is empty. ``normalise`` ((H, W) -> (H, W)) re-applies the model's per-window intensity convention to a
-    shifted window, as the whole-scan inference does for every window it cuts. Shapes (B, 1, H, W)."""
-    B, _, H, W = images.shape
+    shifted window, as the whole-scan inference does for every window it cuts.
+
+    ``window`` (H, W): the model's window when the samples are a larger context around the lesion (lidc128's
+    training samples, (B, 1, C, C) with C > H): every window is cut from the context (centred, or shifted as
+    above; the reflection then starts only past the context) and normalised on its own; an unshifted window
+    keeps the reader's whole mask. None or the samples' own size: windows the size of the samples, as lidc64's.
+
+    Returns (B, 1, H, W) images and masks."""
+    B, _, S, Sw = images.shape
+    H, W = window or (S, Sw)
+    same = (H, W) == (S, Sw)
     draws = torch.rand((B, 5), generator=generator)
-    out_i, out_m = images.clone(), masks.clone()
+    out_i = images.clone() if same else images.new_empty((B, 1, H, W))
+    out_m = masks.clone() if same else masks.new_empty((B, 1, H, W))
     yy, xx = np.mgrid[0:H, 0:W]
     cy, cx = (H - 1) / 2.0, (W - 1) / 2.0
     centre = (yy - cy) ** 2 + (xx - cx) ** 2 <= centre_radius**2
-    reach = (np.abs(yy - cy) <= hard_max_shift * H) & (np.abs(xx - cx) <= hard_max_shift * W)
+    syy, sxx = np.mgrid[0:S, 0:Sw]
+    scy, scx = (S - 1) / 2.0, (Sw - 1) / 2.0
+    reach = (np.abs(syy - scy) <= hard_max_shift * H) & (np.abs(sxx - scx) <= hard_max_shift * W)
     for b in range(B):
-        if float(draws[b, 0]) >= prob:
+        shifted = float(draws[b, 0]) < prob
+        if not shifted and same:
             continue
-        dy = int(round((2 * float(draws[b, 1]) - 1) * max_shift * H))
-        dx = int(round((2 * float(draws[b, 2]) - 1) * max_shift * W))
-        if float(draws[b, 3]) < hard_negatives:
+        dy = int(round((2 * float(draws[b, 1]) - 1) * max_shift * H)) if shifted else 0
+        dx = int(round((2 * float(draws[b, 2]) - 1) * max_shift * W)) if shifted else 0
+        if shifted and float(draws[b, 3]) < hard_negatives:
             image = images[b, 0].numpy()
             far = ndimage.distance_transform_edt(masks[b, 0].numpy() <= 0.5) >= hard_margin
             ys, xs = np.nonzero((image > image.mean() + image.std()) & far & reach)
             if ys.size:
                 pick = min(ys.size - 1, int(float(draws[b, 4]) * ys.size))
-                dy, dx = int(round(ys[pick] - cy)), int(round(xs[pick] - cx))
-        pad = (abs(dx), abs(dx), abs(dy), abs(dy))
-        img = F.pad(images[b : b + 1], pad, mode="reflect")[0, :, abs(dy) + dy : abs(dy) + dy + H, abs(dx) + dx : abs(dx) + dx + W]
-        msk = F.pad(masks[b : b + 1], pad, mode="reflect")[0, :, abs(dy) + dy : abs(dy) + dy + H, abs(dx) + dx : abs(dx) + dx + W]
+                dy, dx = int(round(ys[pick] - scy)), int(round(xs[pick] - scx))
+        top, left = (S - H) // 2 + dy, (Sw - W) // 2 + dx
+        img = _cut(images[b : b + 1], top, left, H, W)
+        msk = _cut(masks[b : b + 1], top, left, H, W)
         m = msk[0].numpy() > 0.5
-        labels, count = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
-        hit = np.unique(labels[centre & m])
-        keep = np.isin(labels, hit[hit > 0]) if count else m
+        if shifted:
+            labels, count = ndimage.label(m, structure=np.ones((3, 3), dtype=bool))
+            hit = np.unique(labels[centre & m])
+            m = np.isin(labels, hit[hit > 0]) if count else m
         if normalise is not None:
             img = torch.from_numpy(normalise(img[0].numpy()))[None]
-        out_i[b], out_m[b] = img, torch.from_numpy(keep.astype(np.float32))[None]
+        out_i[b], out_m[b] = img, torch.from_numpy(m.astype(np.float32))[None]
     return out_i.contiguous(), out_m.contiguous()
 
 
@@ -162,14 +187,17 @@ def augment_pairs(
     centre_radius: int = 4,
     normalise: Callable[[np.ndarray], np.ndarray] | None = None,
     hard_negatives: float = 0.0,
+    window: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random flips / 90-degree rotations (joint on image and mask), off-centre windows with probability
     ``off_centre`` (a share ``hard_negatives`` of them centred on bright structures away from the lesion;
     :func:`off_centre_pairs`) and intensity ``x * (1 + a) + b`` with
-    ``a, b ~ U(-intensity, intensity)`` (image only), per sample. Shapes (B, 1, H, W); square H = W for rot90."""
-    if off_centre > 0:
+    ``a, b ~ U(-intensity, intensity)`` (image only), per sample. Shapes (B, 1, H, W); square H = W for rot90.
+    ``window``: the model's window when the samples are a larger context (:func:`off_centre_pairs`); the result
+    is then (B, 1, *window)."""
+    if off_centre > 0 or (window is not None and tuple(window) != tuple(images.shape[-2:])):
         images, masks = off_centre_pairs(images, masks, generator, off_centre, max_shift, centre_radius, normalise,
-                                         hard_negatives)
+                                         hard_negatives, window=window)
     B = images.shape[0]
     draws = torch.rand((B, 5), generator=generator)
     rot_k = torch.randint(0, 4, (B,), generator=generator)

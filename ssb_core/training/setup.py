@@ -19,7 +19,8 @@ from ssb_core.data.intensity import IntensityConvention
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.training.config import ConfigError, TrainConfig
 
-__all__ = ["build_datasets", "build_from_config", "data_conventions", "MetricsLog", "dataset_num_readers"]
+__all__ = ["build_datasets", "build_from_config", "data_conventions", "MetricsLog", "dataset_num_readers", "model_window",
+           "window_normaliser"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,17 @@ def window_normaliser(dataset: Dataset) -> Callable[[np.ndarray], np.ndarray] | 
     return intensity.apply if isinstance(intensity, IntensityConvention) else None
 
 
+def model_window(dataset: Dataset) -> tuple[int, int] | None:
+    """The model's window (H, W) when the dataset's samples are a larger context the training cuts it from
+    (``window_size``, e.g. lidc128 with ``context``); None when each sample is one window."""
+    size = getattr(_unwrap(dataset), "window_size", None)
+    return (int(size[0]), int(size[1])) if size is not None else None
+
+
+def _window_shape(dataset: Dataset, first: dict) -> tuple[int, ...]:
+    return model_window(dataset) or tuple(int(s) for s in first["image"].shape[1:])
+
+
 def _preprocessing(dataset: Dataset, first: dict, config: TrainConfig) -> dict[str, Any] | None:
     """:class:`ssb_core.preprocessing.Preprocessing` of a 2D training set: each sample is one window, normalised
     on its own by the dataset's convention; the pixel size comes from the samples or from ``data.spacing_mm``."""
@@ -89,7 +101,7 @@ def _preprocessing(dataset: Dataset, first: dict, config: TrainConfig) -> dict[s
     if first["image"].ndim != 3 or not isinstance(intensity, IntensityConvention) or not spacing:
         return None
     spacing = [float(spacing)] * 2 if isinstance(spacing, (int, float)) else [float(s) for s in list(spacing)[-2:]]
-    return Preprocessing(tuple(first["image"].shape[1:]), tuple(spacing), intensity, "window").to_dict()
+    return Preprocessing(_window_shape(dataset, first), tuple(spacing), intensity, "window").to_dict()
 
 
 def data_conventions(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
@@ -106,7 +118,7 @@ def data_conventions(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
     meta = first.get("meta") or {}
     conventions = {
         "intensity": intensity if intensity is not None else meta.get("intensity", "as produced by ssb_core.data"),
-        "roi_size": [int(s) for s in first["image"].shape[1:]],
+        "roi_size": list(_window_shape(dataset, first)),
         "spacing": meta.get("spacing"),
         "image_channels": int(first["image"].shape[0]),
         "mask": "binary {0,1}; the bridge's x0 = 2 * mask - 1",

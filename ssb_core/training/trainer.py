@@ -39,7 +39,7 @@ from ssb_core.training.distributed import DistInfo, cleanup_distributed, init_di
 from ssb_core.training.ema import ModelEMA
 from ssb_core.training.methods import build_method
 from ssb_core.training.optim import build_optimizer, build_scheduler, resolve_amp
-from ssb_core.training.setup import MetricsLog, build_datasets, data_conventions, dataset_num_readers, window_normaliser
+from ssb_core.training.setup import MetricsLog, build_datasets, data_conventions, dataset_num_readers, model_window, window_normaliser
 from ssb_core.training.state import ResumeError, capture_rng_state, load_resume, restore_rng_state, save_resume
 from ssb_core.training.trainable import restrict_trainable
 
@@ -147,6 +147,7 @@ class _Loop:
         self.readers = list(readers or cfg.data.readers or [f"reader{i}" for i in range(cfg.network.num_readers)])
         self.conventions = conventions if conventions is not None else data_conventions(train_ds, cfg)
         self.window_normalise = window_normaliser(train_ds)
+        self.window = model_window(train_ds)
         self.val_ds = val_ds
 
         torch.manual_seed(cfg.seed)
@@ -237,7 +238,10 @@ class _Loop:
         augment = cfg.data.augment
         if augment:
             opts = augment if isinstance(augment, dict) else {}
-            images, masks = augment_pairs(images, masks, self.generator, normalise=self.window_normalise, **opts)
+            images, masks = augment_pairs(images, masks, self.generator, normalise=self.window_normalise, window=self.window, **opts)
+        elif self.window is not None and tuple(images.shape[-2:]) != self.window:
+            images, masks = augment_pairs(images, masks, self.generator, flips=False, rot90=False, intensity=0.0,
+                                          normalise=self.window_normalise, window=self.window)
         images, masks, labels = images.to(self.device), masks.to(self.device), labels.to(self.device)
         self.net.train()
         with self.amp.autocast():
