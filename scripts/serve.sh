@@ -56,8 +56,9 @@ done
 model=${model:-models/ssb_lidc64.pt}
 [ -f "$model" ] || die "model checkpoint not found: $model (train one with: ssb-train --config configs/lidc64_cpu.yaml; or set SSB_MODEL_PATH=/path/to/model.pt)"
 
-# port_free HOST PORT: whether a server could listen there now
-port_free() { "$PY" -c "import socket, sys; socket.socket().bind((sys.argv[1], int(sys.argv[2])))" "$1" "$2" 2>/dev/null; }
+# port_free HOST PORT: whether a server could listen there now. SO_REUSEADDR as uvicorn and Orthanc bind: the
+# TIME-WAIT connections a closed browser tab leaves for a minute after a stop do not keep the port (a listener does)
+port_free() { "$PY" -c "import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)" "$1" "$2" 2>/dev/null; }
 port_free "$HOST" "$PORT" || die "port $PORT on $HOST is already in use: set SSB_PORT to another port"
 
 for ((i = 1; i <= $#; i++)); do  # --studies given on the command line wins (a folder or a DICOMweb URL)

@@ -34,10 +34,13 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 import lib.configs
 from lib.configs.ssb import conf_value
+from lib.activelearning.per_reader import PerReader
 from lib.dicom import monailabel_hooks as dicom_hooks
+from lib.dicom import proxy as dicom_proxy
 from lib.dicom.datastore import SSBDicomWebDatastore
 from lib.errors import not_found
-from lib.label_saves import saved_tag
+from lib.label_saves import saved_result
+from lib.labels import routes as lesion_routes
 from lib.retrain import RetrainTrigger
 from lib.safety import request_guard
 from lib.safety.auth import install_token_check
@@ -92,17 +95,20 @@ class SSBApp(MONAILabelApp):
         )
         self._auto_update_scoring = conf_value(conf, "auto_update_scoring", False, bool)
         self.retrain = RetrainTrigger(self, {n: getattr(c, "retrain_after", 0) for n, c in self.models.items()})
+        self._datastore.labels.listeners.append(self.retrain.on_saved)  # one "label saved" event per save, every way in
         max_upload_mb = conf_value(conf, "max_upload_mb", 1024.0, float)
         cors_conf = conf_value(conf, "cors_origins", ",".join(str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS), str)
         cors = [o.strip().rstrip("/") for o in cors_conf.split(",") if o.strip()]
         viewer_page.install()
         request_guard.install(int(max_upload_mb * 2**20), self._task_names, self._check_train, cors)
         install_token_check()
+        lesion_routes.install(self)
 
     def init_datastore(self) -> Datastore:
         """A local studies folder: MONAI Label's datastore with checked uploads and atomic writes."""
         if self.studies.startswith(("http://", "https://")):  # a DICOMweb PACS: reader labels go back as DICOM SEG
             dicom_hooks.install()
+            dicom_proxy.install()  # the viewer's QIDO / WADO query reaches the PACS
             return SSBDicomWebDatastore.like(super().init_datastore())
         return SafeLocalDatastore(self.studies, extensions=settings.MONAI_LABEL_DATASTORE_FILE_EXT,
                                   auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
@@ -137,7 +143,8 @@ class SSBApp(MONAILabelApp):
         return out
 
     def init_strategies(self) -> dict[str, Strategy]:
-        return self._per_model("strategy")
+        """Every strategy serves each reader the images THEY have not labelled (:mod:`lib.activelearning.per_reader`)."""
+        return {name: PerReader(strategy) for name, strategy in self._per_model("strategy").items()}
 
     def init_scoring_methods(self) -> dict[str, ScoringMethod]:
         return self._per_model("scoring_method")
@@ -148,7 +155,9 @@ class SSBApp(MONAILabelApp):
         return meta
 
     def infer(self, request: dict, datastore: Any = None) -> dict:
-        """Answer unknown models / images with 404 (MONAI Label answers 500), and tell the task the image id."""
+        """Answer unknown models / images with 404 (MONAI Label answers 500), and tell the task the image id. With a
+        DICOMweb PACS the datastore looks the series up first (:mod:`lib.dicom.pacs_series`: 404, or 400 for an id
+        that is not a UID), before anything is fetched."""
         model = request.get("model")
         if model not in self._infers:
             raise not_found(f"unknown model {model!r}; available: {sorted(self._infers)}")
@@ -158,11 +167,7 @@ class SSBApp(MONAILabelApp):
             if not image or not ds.get_image_uri(image):
                 raise not_found(f"unknown image {image!r}: not in the datastore (GET /datastore/?output=all lists the images)")
             request = {**request, "image_id": image}
-        result = super().infer(request, datastore)
-        saved = (result.get("params") or {}).get("saved")
-        if saved:  # a candidate picked and saved as a reader's label (save_as): like a label submitted by the reader
-            saved.update(self.retrain.on_label(saved["image"], saved["tag"]))
-        return result
+        return super().infer(request, datastore)
 
     def batch_infer(self, request: dict, datastore: Any = None) -> dict:
         """MONAI Label's batch infer; without CUDA its default ``multi_gpu: true`` divides by the number of GPUs
@@ -178,6 +183,7 @@ class SSBApp(MONAILabelApp):
         return super().next_sample(request)
 
     def on_save_label(self, image_id: str, label_id: str) -> dict:
-        """A reader submitted a label: record new readers, and start a training run when enough have come."""
+        """A label was submitted (``PUT /datastore/label``): the answer says what the label service did with it (the
+        retraining already counted it, as a listener of the service)."""
         super().on_save_label(image_id, label_id)
-        return self.retrain.on_label(image_id, saved_tag(image_id))
+        return saved_result(image_id) or {}

@@ -12,7 +12,8 @@
    that side (both open sides in one batch), running only the candidates whose lesion continues there (a
    candidate that ended cannot reach past its end: skipping it changes nothing), and go back to 2;
 4. stop where every candidate has ended (the last sampled slice on each side is then empty for all of them:
-   the margin), at the scan's edge, at the ROI box's k range, or ``max_half_extent_mm`` from the click.
+   the margin), at the scan's edge, at the ROI box's k range, or ``max_half_extent_mm`` from the click;
+5. fill each candidate's holes slice by slice (``GrowthSettings.fill_holes``; readers' outlines have none).
 
 Candidate k uses the same noise path on every slice (:func:`ssb_core.candidates.generate_candidates` seeds it
 per candidate, whatever the batch), so a candidate is one coherent 3D proposal and the result does not
@@ -34,7 +35,7 @@ import torch
 from ssb_core.candidates import SamplingConfig
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
-from ssb_core.volume.lesion import keep_connected, seed_region
+from ssb_core.volume.lesion import fill_slice_holes, keep_connected, seed_region
 from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, to_box
 
 __all__ = ["GrowthSettings", "LesionCandidates", "choose_scale", "segment_lesion"]
@@ -53,6 +54,8 @@ class GrowthSettings:
         slice_batch: slices per network batch (each slice carries every candidate).
         max_slices: the most slices one lesion may span (a bound on the time of one request).
         scales: the window pixel sizes tried (multiples of the model's), finest first; ``(1.0,)`` = no zoom.
+        fill_holes: fill each candidate's holes slice by slice at the end (:func:`ssb_core.volume.lesion.fill_slice_holes`:
+            readers' outlines have none).
     """
 
     first_half_mm: float = 5.0
@@ -62,6 +65,7 @@ class GrowthSettings:
     slice_batch: int = 16
     max_slices: int = 64
     scales: tuple[float, ...] = (1.0, 1.5, 2.0)
+    fill_holes: bool = True
 
     def __post_init__(self) -> None:
         for name in ("first_half_mm", "step_mm", "max_half_extent_mm", "seed_radius_mm"):
@@ -262,6 +266,8 @@ def segment_lesion(
     raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside
     kept = keep_connected(raw, seed_region(plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm))
     dropped = (raw & ~kept).reshape(raw.shape[0], -1).sum(axis=1)
+    if settings.fill_holes:
+        kept = fill_slice_holes(kept) & inside
     logger.debug("lesion at %s: %d slices in %d rounds (%s)", click.box.centre_ijk, len(plan.slices), rounds, stopped)
     return LesionCandidates(kept, plan, valid, dropped, rounds, stopped, scale)
 

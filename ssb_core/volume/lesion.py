@@ -6,6 +6,12 @@ neighbouring nodule. What a reader asked for is the lesion under the click, so e
 ROI box's / image's centre). Connectivity: 8-neighbours in-plane, and across slices only the voxel straight
 above / below (a component continues to the next slice where the two cross-sections overlap).
 
+A reader's outline encloses its lesion: LIDC readers draw closed contours slice by slice, so their masks have no
+holes on any slice. A candidate's holes (a bridge sample's pixels that fell under the threshold inside the lesion)
+are filled slice by slice (:func:`fill_slice_holes`): a hole is background that no in-plane path connects to the
+box's border. The candidates' diversity is then at their outer boundary, where readers disagree, and the
+variability map no longer marks a hole inside one candidate as disagreement.
+
 Arrays are on a plan's box grid: ``(N, S, ny, nx)`` for N candidates on S contiguous slices.
 """
 
@@ -18,7 +24,7 @@ from scipy import ndimage
 
 from ssb_core.volume.roi import RoiPlan
 
-__all__ = ["CONNECTIVITY", "seed_region", "keep_connected"]
+__all__ = ["CONNECTIVITY", "fill_slice_holes", "seed_region", "keep_connected"]
 
 #: in-plane 8-connectivity; across slices only the face neighbour
 CONNECTIVITY = np.zeros((3, 3, 3), dtype=bool)
@@ -60,3 +66,11 @@ def keep_connected(masks: np.ndarray, region: np.ndarray) -> np.ndarray:
             out[n] = np.isin(labels, hit)
     return out
 
+
+
+def fill_slice_holes(masks: np.ndarray) -> np.ndarray:
+    """``masks`` (..., ny, nx) bool with the holes of every 2D slice filled (4-connected background that does not
+    reach the slice's border is a hole). Returns a new array."""
+    flat = np.asarray(masks, dtype=bool).reshape(-1, *masks.shape[-2:])
+    out = np.stack([ndimage.binary_fill_holes(m) if m.any() else m for m in flat]) if flat.size else flat.copy()
+    return out.reshape(masks.shape)

@@ -155,6 +155,30 @@ def client_for(server: Server, tmpdir: Path):
     return MONAILabelClient(server.url, tmpdir=str(tmpdir))
 
 
+class SlicerReaders:
+    """Readers as the 3D Slicer plugin names them (its Client ID, sent with every request), and Next Sample asked with
+    every strategy the server offers, as the plugin asks it."""
+
+    def __init__(self, server: Server, tmpdir: Path) -> None:
+        self.url, self.tmpdir = server.url, str(tmpdir)
+        self.strategies = sorted(self.client(None).info()["strategies"])
+
+    def client(self, reader: str | None):
+        """The plugin's client with Client ID ``reader`` (None: no Client ID)."""
+        from monailabel.client import MONAILabelClient
+
+        return MONAILabelClient(self.url, tmpdir=self.tmpdir, client_id=reader)
+
+    def served(self, reader: str | None, params: dict | None = None) -> dict[str, str | None]:
+        """``{strategy: the image id Next Sample gives reader, None for the "nothing left" answer {}}``."""
+        client = self.client(reader)
+        return {s: client.next_sample(s, dict(params or {})).get("id") for s in self.strategies}
+
+    def every(self, image: str | None) -> dict[str, str | None]:
+        """What :meth:`served` answers when every strategy gives ``image``."""
+        return dict.fromkeys(self.strategies, image)
+
+
 SERVE_SCRIPT = REPO_ROOT / "scripts" / "serve.sh"
 
 

@@ -129,10 +129,9 @@ def test_bad_images_are_refused_by_infer_and_upload(server, files, name, words):
 
 
 @pytest.mark.parametrize("name, words", [
-    ("label_values.nii.gz", "binary mask (0 = background, one lesion value such as 1), got the values 0, 1, 2"),
-    ("label_negative.nii.gz", "got the values -1, 0"),
+    ("label_values.nii.gz", "label values 1 and 2 touch each other"),
+    ("label_negative.nii.gz", "got negative values"),
     ("label_float.nii.gz", "must be an integer labelmap"),
-    ("label_255.nii.gz", "the lesion value must be 1 (or 4 for an accepted candidate), got the values 0, 255"),
     ("label_shape.nii.gz", "size [24, 24, 6]"),
     ("label_spacing.nii.gz", "on the image's voxel grid"),
     ("label_origin.nii.gz", "origin [3.0, -4.0, 10.0]"),
@@ -178,9 +177,7 @@ def test_image_ids_with_path_tricks_or_taken_are_refused(server, files, image_id
     ("/infer/ssb?image=img&output=json", {"reader": "mallory"}, 400, "reader must be one of"),
     ("/infer/ssb?image=img&output=json", {"num_candiates": 8}, 400,
      "unknown parameter(s) ['num_candiates']; the parameters of this model are ['candidate', 'guidance_weight', 'nfe', 'num_candidates'"),
-    ("/infer/ssb?image=img&output=json", {"save_as": "alice"}, 400, "set candidate to its index"),
-    ("/infer/ssb?image=img&output=json", {"save_as": "ssb_variability", "candidate": 0}, 400, "is reserved by the app"),
-    ("/infer/ssb?image=img&output=json", {"save_as": "../bob", "candidate": 0}, 400, "path separator"),
+    ("/infer/ssb?image=img&output=json", {"save_as": "alice", "candidate": 0}, 400, "no longer an infer parameter"),
     ("/infer/ssb?image=img&output=json", "{not json", 400, "not valid JSON"),
     ("/infer/ssb?image=im%00g&output=json", {}, 400, "NUL byte"),
     ("/infer/nomodel?image=img&output=json", {}, 404, "unknown model 'nomodel'"),

@@ -107,15 +107,10 @@ def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
     np.testing.assert_allclose(header["space directions"][1:], direction.T, atol=1e-9)
     np.testing.assert_allclose(header["space origin"], ref.GetOrigin(), atol=1e-9)
 
-    # the float variability map, saved in the datastore under its own tag
-    assert res["variability"]["tag"] == "ssb_variability"
-    r = requests.get(f"{server.url}{res['variability']['download']}", timeout=30)
-    assert r.status_code == 200
-    (tmp_path / "var.nrrd").write_bytes(r.content)
-    var = sitk.ReadImage(str(tmp_path / "var.nrrd"))
-    assert _geometry(var) == _geometry(ref) and var.GetPixelID() == sitk.sitkFloat32
-    v = sitk.GetArrayFromImage(var)
-    assert 0.0 <= v.min() and v.max() <= 1.0 and v.max() == pytest.approx(res["variability"]["max"], abs=1e-4)
+    # the infer task samples and answers: nothing written to the datastore (no variability map, no label)
+    assert 0.0 <= res["variability"]["max"] <= 1.0 and res["variability"]["num_candidates"] == 4
+    labels = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
+    assert not [t for t in labels if t.startswith("ssb_")], labels
 
 
 def test_plain_http_2d_image_as_ohif_asks(server):
@@ -157,7 +152,7 @@ def test_dicom_series_folder(client, server, tmp_path):
     img, ref = sitk.ReadImage(out, imageIO="NrrdImageIO"), sitk.ReadImage(str(series / "1.dcm"))
     assert img.GetSize() == ref.GetSize()
     assert np.allclose(img.GetSpacing(), ref.GetSpacing()) and np.allclose(img.GetOrigin(), ref.GetOrigin())
-    assert res["image"]["id"] is None and res["variability"] is None
+    assert res["image"]["id"] is None and res["variability"]["num_candidates"] == 4
     assert _snapshot(server.studies) == before
 
 
@@ -236,8 +231,9 @@ def _ids(out: str) -> np.ndarray:
 
 def test_views_of_one_lesion_reuse_one_sampled_set_and_a_pick_is_saved_under_the_readers_name(server, tmp_path):
     """The Slicer path (MONAILabelClient, the plugin's client, with its "Client ID" set): segments, agreement,
-    variability and candidate k of one click come from one sampling; the pick is then saved as alice's label, both
-    by the viewer's Submit (untagged, ``final``) and by ``save_as``, and the server holds candidate k voxel for voxel."""
+    variability and candidate k of one click come from one sampling; the pick is then saved as alice's lesion by the
+    viewer's Submit (untagged, ``final``), and as carol's by the OHIF panel's route (``POST /ssb/lesions``, no upload),
+    and the server holds candidate k voxel for voxel."""
     from monailabel.client import MONAILabelClient
 
     alice = MONAILabelClient(server.url, tmpdir=str(tmp_path), client_id="alice")
@@ -256,24 +252,32 @@ def test_views_of_one_lesion_reuse_one_sampled_set_and_a_pick_is_saved_under_the
     colours = [header[f"Segment{i}_Color"] for i in range(10)]
     assert header["Segment0_Name"] == "variability <= 0.10" and header["Segment9_LabelValue"] == "10"
     assert len(set(colours)) == 10 and colours[0] != colours[9]
+    # the same with the plugin's result format set to .seg.nrrd (as the README says for candidates): colour scale kept
+    seg_var, _ = alice.infer("ssb", "blob3d", {**click, "output_mode": "variability", "result_extension": ".seg.nrrd"})
+    _, seg_header = nrrd.read(seg_var)
+    assert seg_var.endswith(".seg.nrrd") and [seg_header[f"Segment{i}_Color"] for i in range(10)] == colours
     picked = _ids(views["candidate"][0])
     assert set(np.unique(picked)) <= {0, 4} and ((picked == 4) == channels[2].transpose(2, 1, 0).astype(bool)).all()
 
     # the viewer's Submit: no tag, so MONAI Label says "final"; the plugin's Client ID names the reader
     answer = alice.save_label("blob3d", views["candidate"][0], params={"label_info": [{"name": "chosen candidate", "idx": 4}]})
     assert answer["reader"] == "alice", answer
-    stored = sitk.GetArrayFromImage(sitk.ReadImage(str(server.studies / "labels" / "alice" / "blob3d.nrrd")))
-    assert (stored.astype(bool) == (picked == 4)).all()
+    (saved,) = answer["saved"]  # one lesion (added, or replacing alice's lesion of an earlier test at the same place)
+    assert saved["lesion"] == 1 and saved["voxels"] == int((picked == 4).sum()) and answer["lesions"] == [1]
+    stored = sitk.GetArrayFromImage(sitk.ReadImage(str(server.studies / "labels" / "alice" / "blob3d.nii.gz")))
+    assert (stored.astype(bool) == (picked == 4)).all() and set(np.unique(stored)) == {0, 1}
     assert "final" not in requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
 
-    # save_as: the pick saved by the server itself from the same sampled set, no upload
-    _, res = alice.infer("ssb", "blob3d", {**click, "candidate": 2, "save_as": "carol"})
-    assert res["cache"]["hit"] is True and res["saved"]["reader"] == "carol" and res["saved"]["candidate"] == 2
+    # the panel's pick: saved by the label service from the same sampled set, no upload
+    r = requests.post(f"{server.url}/ssb/lesions", params={"image": "blob3d"}, timeout=120,
+                      json={"reader": "carol", "params": {**click, "output_mode": "segments"}, "candidate": 2})
+    res = r.json()
+    assert r.status_code == 200 and res["same_set"] is True and res["reader"] == "carol" and res["candidate"] == 2, r.text
     labels = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
     r = requests.get(f"{server.url}/datastore/label", params={"label": "blob3d", "tag": "carol"}, timeout=30)
     (tmp_path / "carol.nii.gz").write_bytes(r.content)
     carol = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "carol.nii.gz")))
-    assert labels["carol"]["info"]["candidate"] == 2 and (carol.astype(bool) == (picked == 4)).all()
+    assert labels["carol"]["info"]["lesions"][0]["candidate"] == 2 and (carol.astype(bool) == (picked == 4)).all()
 
 
 def test_each_save_answer_names_its_own_reader(server, tmp_path):

@@ -155,10 +155,12 @@ def test_active_learning_serves_the_most_ambiguous_image_first(client, server, t
         nxt = client.next_sample("disagreement", {})
         served.append(nxt["id"])
         img = sitk.ReadImage(str(server.studies / f"{nxt['id']}.nii.gz"))
-        lab = sitk.GetImageFromArray(np.zeros((40, 40), np.uint8))
+        mark = np.zeros((40, 40), np.uint8)
+        mark[18:21, 18:21] = 1  # a reader's (small) lesion: an empty label is refused
+        lab = sitk.GetImageFromArray(mark)
         lab.CopyInformation(img)
-        sitk.WriteImage(lab, str(tmp_path / "empty.nii.gz"))
-        client.save_label(nxt["id"], str(tmp_path / "empty.nii.gz"), tag="alice")
+        sitk.WriteImage(lab, str(tmp_path / "mark.nii.gz"))
+        client.save_label(nxt["id"], str(tmp_path / "mark.nii.gz"), tag="alice")
     assert served == ["al_blurred", "al_soft", "al_sharp"]
     assert client.next_sample("random", {}) == {}  # every image now has a reader label
     strategies = client.info()["strategies"]

@@ -2,8 +2,9 @@
 
 The script writes its own temporary configuration and storage (removed when it stops); this helper runs it in
 its own process group, waits until the REST API answers, uploads DICOM files through Orthanc's REST API
-(``POST /instances``) and stops the group with SIGTERM (then SIGKILL). Needs the Debian packages ``orthanc``
-and ``orthanc-dicomweb``: without them the calling test is skipped with the reason.
+(``POST /instances``) and stops the group with SIGTERM (then SIGKILL); :func:`running_app_on` serves the app on
+it. Needs the Debian packages ``orthanc`` and ``orthanc-dicomweb``: without them the calling test is skipped with
+the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.app._server import REPO_ROOT, free_port
+from tests.app._server import REPO_ROOT, free_port, running_server, write_tiny_checkpoint
 
 SCRIPT = REPO_ROOT / "scripts" / "orthanc.sh"
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
@@ -95,3 +96,16 @@ def running_orthanc(log_path: Path):
         yield server
     finally:
         stop_orthanc(server)
+
+
+@contextlib.contextmanager
+def running_app_on(pacs: Orthanc, root: Path, env: dict[str, str] | None = None, conf: dict | None = None):
+    """The app served on ``pacs``'s DICOMweb (tiny checkpoint, one torch thread), its DICOMweb cache in ``root / "cache"``
+    and MONAI Label settings ``env`` (e.g. ``MONAI_LABEL_DICOMWEB_SEARCH_FILTER``); yields the server, ``cache`` set."""
+    model = write_tiny_checkpoint(root / "models" / "tiny.pt")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {"MONAI_LABEL_DICOMWEB_CACHE_PATH": str(root / "cache"), **(env or {})}.items():
+            mp.setenv(key, value)
+        with running_server(pacs.dicomweb, model, root / "server.log", {"num_threads": 1, **(conf or {})}) as srv:
+            srv.cache = root / "cache"
+            yield srv

@@ -193,18 +193,16 @@ def test_reader_accepts_a_candidate_stored_back_to_the_pacs_as_seg(server, pacs,
     assert r.status_code == 200, r.text[:500]
 
     client = DICOMwebClient(pacs.dicomweb)
-    segs = [s for s in client.search_for_series(search_filters={"Modality": "SEG"})
-            if s.get("0008103E", {}).get("Value") == ["SSB candidate 2 accepted by alice"]]
-    assert len(segs) == 1
-    (ds,) = client.retrieve_series(mr.study, segs[0]["0020000E"]["Value"][0])
+    (ds,) = client.retrieve_series(mr.study, r.json()["seg_series"])
     assert str(ds.ContentCreatorName) == "alice" and ds.StudyInstanceUID == mr.study
-    assert ds.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
-    assert "candidate 2, seed 0, model tiny" in ds.ContentDescription
+    assert ds.SeriesDescription == "SSB 1 lesion by alice" and ds.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+    assert ds.ContentDescription == "lesion 1: candidate 2"
 
     from lib.dicom.seg_read import read_seg
 
     seg = read_seg(ds, mr.sops)
-    assert seg.creator == "alice" and seg.referenced_series == mr.uid and seg.labels == ["candidate 2 (alice)"]
+    assert seg.creator == "alice" and seg.referenced_series == mr.uid and seg.labels == ["lesion 1 (alice)"]
+    assert seg.descriptions == ["candidate 2 (seed 0, model tiny)"]
     np.testing.assert_array_equal(seg.masks[0], _on_instances(mask, mr.series_volume, mr.headers))
     # and the reader's label is in the app's datastore under the reader's own tag
     assert requests.get(f"{server.url}/datastore/label", params={"label": mr.uid, "tag": "alice"}, timeout=60).status_code == 200
@@ -241,10 +239,58 @@ def test_slicer_pick_submitted_untagged_is_stored_as_the_readers_seg(server, pac
     assert answer["reader"] == "alice", answer
 
     client = DICOMwebClient(pacs.dicomweb)
-    segs = [s for s in client.search_for_series(search_filters={"Modality": "SEG"})
-            if s.get("0008103E", {}).get("Value") == ["SSB label by alice"]]
-    assert len(segs) == 1
-    (ds,) = client.retrieve_series(mr.study, segs[0]["0020000E"]["Value"][0])
+    (ds,) = client.retrieve_series(mr.study, answer["seg_series"])
     seg = read_seg(ds, mr.sops)
     assert seg.creator == "alice" and str(ds.ContentCreatorName) == "alice"
     np.testing.assert_array_equal(seg.masks[0], _on_instances(kept > 0, mr.series_volume, mr.headers))
+
+
+def test_a_day_of_lesions_on_the_pacs_slicer_default_id_every_format(server, pacs, mr, tmp_path):
+    """3D Slicer's Submit Label with the plugin's default Client ID and no tag (stored as ``final``), in NIfTI, NRRD
+    and ``.seg.nrrd``: each save is one lesion (two separate lesions, then the first replaced), the PACS SEG of the
+    reader holds one segment per lesion, every later infer on the series answers 200, and the label can be deleted."""
+    from monailabel.client import MONAILabelClient
+
+    from lib.dicom.seg_read import read_seg
+    from lib.imageio import write_seg_nrrd
+
+    slicer = MONAILabelClient(server.url, tmpdir=str(tmp_path), client_id="user-xyz")  # the plugin's default
+    shape = sitk.GetArrayFromImage(mr.series_volume).shape
+    first, second = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)
+    first[10:14, 80:100, 110:130] = 1
+    second[10:14, 150:170, 60:80] = 1
+    grown = np.zeros(shape, np.uint8)
+    grown[9:15, 78:102, 108:132] = 1
+
+    def as_file(arr: np.ndarray, name: str) -> str:
+        img = sitk.GetImageFromArray(arr)
+        img.CopyInformation(mr.series_volume)
+        sitk.WriteImage(img, str(tmp_path / name))
+        return str(tmp_path / name)
+
+    seg_nrrd = str(write_seg_nrrd(grown[None], ["Segment_1"], [(0.5, 0.5, 0.5)], _loaded(mr.series_volume),
+                                  tmp_path / "grown.seg.nrrd"))  # as Slicer's Segment Editor saves one segment
+    answers = []
+    for path in (as_file(first, "first.nii.gz"), as_file(second, "second.nrrd"), seg_nrrd):
+        answers.append(slicer.save_label(mr.uid, path, tag=""))
+        assert _infer(server, mr.uid, "json").status_code == 200  # the series still answers, after every kind of save
+    assert [a["reader"] for a in answers] == ["final"] * 3
+    assert [(a["saved"][0]["lesion"], a["saved"][0]["action"]) for a in answers] == [(1, "added"), (2, "added"), (1, "replaced")]
+
+    (ds,) = DICOMwebClient(pacs.dicomweb).retrieve_series(mr.study, answers[-1]["seg_series"])
+    seg = read_seg(ds, mr.sops)
+    assert seg.labels == ["lesion 1 (final)", "lesion 2 (final)"] and ds.SeriesDescription == "SSB 2 lesions by final"
+    np.testing.assert_array_equal(seg.masks[0], _on_instances(grown > 0, mr.series_volume, mr.headers))
+    np.testing.assert_array_equal(seg.masks[1], _on_instances(second > 0, mr.series_volume, mr.headers))
+
+    lesions = requests.get(f"{server.url}/ssb/lesions", params={"image": mr.uid}, timeout=120).json()["lesions"]
+    assert [(x["reader"], x["lesion"]) for x in lesions if x["reader"] == "final"] == [("final", 1), ("final", 2)]
+    r = requests.delete(f"{server.url}/datastore/label", params={"id": mr.uid, "tag": "final"}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    assert _infer(server, mr.uid, "json").status_code == 200
+
+
+def _loaded(volume: sitk.Image):
+    from lib.imageio import LoadedImage
+
+    return LoadedImage(sitk.GetArrayFromImage(volume), volume, tuple(volume.GetSpacing()))

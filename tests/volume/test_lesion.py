@@ -15,7 +15,7 @@ import pytest
 from ssb_core.data import IntensityConvention
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
-from ssb_core.volume import GrowthSettings, RoiPlan, keep_connected, plan_roi, seed_region, segment_lesion, to_full
+from ssb_core.volume import GrowthSettings, RoiPlan, fill_slice_holes, keep_connected, plan_roi, seed_region, segment_lesion, to_full
 from tests.app._server import blob, write_tiny_checkpoint
 
 
@@ -35,6 +35,19 @@ def test_keep_connected_keeps_only_components_at_the_seed():
     np.testing.assert_array_equal(kept[0], masks[0] & ~(np.arange(10)[None, :, None] == 8))
     assert not kept[1].any()
     assert kept[2].sum() == 1 and kept[2, 1, 3, 3]
+
+
+def test_holes_are_filled_slice_by_slice_and_open_notches_kept():
+    masks = np.zeros((2, 3, 12, 12), dtype=bool)
+    masks[0, 1, 2:9, 2:9] = True
+    masks[0, 1, 4:6, 4:6] = False  # a hole inside: filled
+    masks[1, 0, 2:9, 2:9] = True
+    masks[1, 0, 5:7, 2:5] = False  # a notch open to the outside of the lesion: a reader's outline could have it
+    ring3d = np.zeros((3, 12, 12), dtype=bool)
+    filled = fill_slice_holes(masks)
+    assert filled[0, 1, 4:6, 4:6].all() and filled[0, 1].sum() == 49
+    np.testing.assert_array_equal(filled[1], masks[1])
+    assert not fill_slice_holes(ring3d).any() and filled.shape == masks.shape
 
 
 def test_seed_region_is_physical():
@@ -88,7 +101,7 @@ def test_batching_does_not_change_the_candidates(tiny_pipeline):
     every = _sample_slices(tiny_pipeline, pre, vol, plan, plan.slices, config, None, 5, 16, range(3))
     raw = np.stack([every[k] for k in plan.slices], axis=1)
     brute = keep_connected(raw, seed_region(plan, click.seeds_ijk, (1.0, 1.0, 2.0), GrowthSettings().seed_radius_mm))
-    np.testing.assert_array_equal(a.masks, brute)
+    np.testing.assert_array_equal(a.masks, fill_slice_holes(brute))  # then holes filled, slice by slice
 
 
 def test_roi_box_limits_the_slices_and_no_click_uses_the_centre(tiny_pipeline):

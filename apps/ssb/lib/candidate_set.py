@@ -13,7 +13,7 @@ import numpy as np
 
 from ssb_core.volume import CandidateSummary
 
-__all__ = ["CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate_colour", "candidate_name", "summary_json", "unit_rgb",
+__all__ = ["lesion_finding", "CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate_colour", "candidate_name", "summary_json", "unit_rgb",
            "variability_level_segments"]
 
 
@@ -53,7 +53,26 @@ def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.
         "ddi_gen": None if not np.isfinite(s.ddi_gen) else round(s.ddi_gen, 4),
         "ddi_gen_reference": reference,
         "disagreement": round(s.disagreement, 4),
+        "finding": lesion_finding(s.voxels, s.consensus_voxels),
     }
+
+
+def lesion_finding(voxels: Sequence[int], consensus_voxels: int) -> dict:
+    """Whether the candidates found a lesion at the click, in words the viewers show (``message``).
+
+    A lesion is found when the consensus (voxels drawn by at least half of the candidates) is not empty; otherwise
+    the answer is "nothing here" (a click in air, fat, bone or the mediastinum), even if a few candidates draw
+    something. ``drawn_by``: candidates that draw anything, of ``num_candidates``."""
+    n, drawn = len(voxels), int(sum(1 for v in voxels if v > 0))
+    if consensus_voxels <= 0:
+        message = (f"No lesion found here: {drawn} of {n} candidates draw something, fewer than half agree on any voxel. "
+                   "Click on the lesion itself; if there is one here, outline it by hand.")
+    elif drawn < n:
+        message = (f"Lesion found; {n - drawn} of {n} candidates draw nothing here: readers could disagree whether this "
+                   "is a lesion.")
+    else:
+        message = f"Lesion found: all {n} candidates draw it."
+    return {"lesion": consensus_voxels > 0, "drawn_by": drawn, "num_candidates": n, "message": message}
 
 
 def candidate_name(c: dict, unit: str) -> str:

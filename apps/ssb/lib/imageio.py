@@ -23,7 +23,7 @@ import SimpleITK as sitk
 
 from lib.safety.filecheck import IncompleteFileError, check_complete
 
-__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_mask_like", "write_like", "write_seg_nrrd",
+__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_labelmap_like", "read_mask_like", "write_like", "write_seg_nrrd",
            "write_labelmap_seg_nrrd", "image_identity"]
 
 logger = logging.getLogger(__name__)
@@ -195,6 +195,19 @@ def read_mask_like(path: str | Path, image: LoadedImage) -> np.ndarray:
     arr = sitk.GetArrayFromImage(lab)
     arr = arr[None] if ref.GetDimension() == 2 else arr
     return arr > 0
+
+
+def read_labelmap_like(path: str | Path, image: LoadedImage) -> np.ndarray:
+    """A stored reader label as a (Z, Y, X) uint8 labelmap on ``image``'s grid, its values kept (value = lesion id,
+    :mod:`lib.labels.lesion_map`); a file on another grid or with several components is read as one lesion
+    (:func:`read_mask_like`)."""
+    lab = sitk.ReadImage(str(path))
+    arr = sitk.GetArrayFromImage(lab) if lab.GetNumberOfComponentsPerPixel() == 1 else None
+    if arr is not None and arr.ndim == 2:
+        arr = arr[None]
+    if arr is None or arr.shape != image.array.shape or arr.dtype.kind not in "biu":
+        return read_mask_like(path, image).astype(np.uint8)
+    return np.clip(arr, 0, 255).astype(np.uint8)
 
 
 def write_like(array_zyx: np.ndarray, image: LoadedImage, path: str | Path, dtype: type = np.uint8) -> Path:

@@ -11,9 +11,10 @@ this order (:func:`reader_for_save`):
 4. otherwise ``final``, as MONAI Label does (the answer's ``reader`` then says so).
 
 **The label just saved.** MONAI Label calls the app's ``on_save_label(image_id, label_id)`` after the datastore
-saved, without the tag. The datastore records ``(image id, tag)`` in a context variable
-(:func:`record_saved`); ``on_save_label`` runs in the same request and reads it (:func:`saved_tag`), so the
-answer names this request's reader even when another reader saved the same image in the same second.
+saved, without the tag. The datastore records what the label service did (reader, lesions added or replaced:
+:mod:`lib.labels.service`) in a context variable (:func:`record_saved`); ``on_save_label`` runs in the same request
+and reads it (:func:`saved_result`), so the answer names this request's reader and lesions even when another
+reader saved the same image in the same second.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import contextvars
 
 from monailabel.interfaces.datastore import DefaultLabelTag
 
-__all__ = ["SLICER_PLACEHOLDER_ID", "reader_for_save", "record_saved", "saved_tag", "set_signed_in"]
+__all__ = ["SLICER_PLACEHOLDER_ID", "reader_for_save", "record_saved", "saved_result", "set_signed_in"]
 
 SLICER_PLACEHOLDER_ID = "user-xyz"  # the 3D Slicer plugin's client id until the user sets one
 VIEWER_TAG = DefaultLabelTag.FINAL.value  # "final": MONAI Label's tag for a save that names none
 
 _SIGNED_IN: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssb_signed_in_user", default=None)
-_SAVED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("ssb_saved_label", default=None)
+_SAVED: contextvars.ContextVar[tuple[str, dict] | None] = contextvars.ContextVar("ssb_saved_label", default=None)
 
 
 def set_signed_in(username: str | None) -> None:
@@ -47,11 +48,12 @@ def reader_for_save(tag: str, info: dict | None) -> str:
     return VIEWER_TAG
 
 
-def record_saved(image_id: str, tag: str) -> None:
-    _SAVED.set((image_id, tag))
+def record_saved(image_id: str, result: dict) -> None:
+    """What this request's save of ``image_id`` did (the label service's answer, or ``{"tag": ...}`` for another tag)."""
+    _SAVED.set((image_id, dict(result)))
 
 
-def saved_tag(image_id: str) -> str | None:
-    """The tag this request saved for ``image_id`` (None when it saved none)."""
+def saved_result(image_id: str) -> dict | None:
+    """What this request saved for ``image_id`` (None when it saved nothing)."""
     saved = _SAVED.get()
     return saved[1] if saved and saved[0] == image_id else None

@@ -1,6 +1,8 @@
 """Background retraining: after ``--conf retrain_after K`` new reader labels, a training run starts by itself.
 
-Called from the app's ``on_save_label`` (after ``PUT /datastore/label``). Per model it keeps, in
+A listener of the app's label service (:mod:`lib.labels.service`): every save of a reader's lesion, whichever way it
+came (``PUT /datastore/label``, the OHIF panel's pick), is one "label saved" event, counted once; removing a lesion
+is not counted. Per model it keeps, in
 ``<model stem>.retrain.json`` beside the checkpoint, the number of reader labels submitted since the last run
 it started. When that count reaches K it asks MONAI Label to start the model's train task
 (``async_training``): the run is a subprocess, so the server keeps answering, and its state shows in
@@ -43,8 +45,14 @@ class RetrainTrigger:
         except (OSError, ValueError):
             return {"labels_since_last_run": 0, "runs_started": 0}
 
+    def on_saved(self, event: dict) -> dict:
+        """A label service event (:data:`lib.labels.service.SaveEvent`); returns what happened (added to the save's answer)."""
+        if event.get("action") == "removed":
+            return {}
+        return self.on_label(str(event["image"]), event.get("reader"))
+
     def on_label(self, image_id: str, tag: str | None) -> dict:
-        """Record the label ``tag`` just saved for ``image_id``; returns what happened (added to the save's answer)."""
+        """Record the label ``tag`` just saved for ``image_id``; returns what happened."""
         if tag is None or not is_reader_tag(tag):
             return {}
         out: dict[str, Any] = {"reader": tag}

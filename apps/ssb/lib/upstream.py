@@ -39,6 +39,15 @@ RELIANCES: tuple[tuple[str, str, str], ...] = (
      "lib/safety/datastore.py", "tests/app/test_durability.py"),
     ("DICOMWebDatastore internals (_client, _search_filter, _fetch_by_frame, _convert_to_nifti)", "lib/dicom/datastore.py",
      "tests/hospital/test_dicomweb.py"),
+    ("monailabel.endpoints.proxy.proxy_dicom (wrapped: the /proxy/dicom routes look it up at each call; it appends "
+     "the path to the PACS URL as given and sends QIDO .../metadata to the WADO prefix)", "lib/dicom/proxy.py",
+     "tests/hospital/test_pacs_requests.py"),
+    ("DICOMWebDatastore.get_image_uri fetching an uncached series into the cache folder <image_path()>/<id>/ "
+     "(IndexError for an unknown one), LocalDatastore.json (the output=all answer)", "lib/dicom/pacs_series.py",
+     "tests/hospital/test_pacs_requests.py"),
+    ("POST /activelearning/{strategy} calling app.next_sample with the viewer's params (client_id) in the request, "
+     "answering {} when the strategy returns None; MONAI Label's strategies reading datastore.get_unlabeled_images",
+     "lib/activelearning/per_reader.py", "tests/app/test_next_sample.py, tests/hospital/test_pacs_requests.py"),
     ("the save endpoint calling datastore.save_label then app.on_save_label in one request", "lib/label_saves.py",
      "tests/app/test_infer.py"),
     ("the request keys MONAI Label, its Slicer plugin and its OHIF panel add", "lib/infers/params.py (CLIENT_KEYS)",

@@ -1,16 +1,18 @@
 """Active learning: serve next the unlabelled image on which the candidates disagree most.
 
-- :class:`DisagreementScoring` (``POST /scoring/disagreement``) samples a few candidates for every
-  unlabelled image (the lesion at the image centre, at the model's own scale, ``scoring_candidates`` at
-  ``scoring_nfe``, seed 0) and stores in the
-  image's info ``ssb_disagreement = {score, ddi_gen, model, ...}``: ``score`` is the mean variability
-  ``4 f (1 - f)`` over the voxels any candidate covers (:mod:`ssb_core.volume.agreement`), ``ddi_gen`` the
-  D_DDI^gen of the candidates against each other. Images already scored by the current model are skipped.
-- :class:`Disagreement` (``POST /activelearning/disagreement``) returns the unlabelled image with the highest
-  stored score, scoring first (in the server) any image that has no score from the current model yet.
+- :class:`DisagreementScoring` (``POST /scoring/disagreement``) samples a few candidates for every image
+  (labelled ones too: any image may be next for some reader): the lesion at the image centre, at the model's own
+  scale, ``scoring_candidates`` at ``scoring_nfe``, seed 0; it stores in the image's info
+  ``ssb_disagreement = {score, ddi_gen, model, ...}``: ``score`` is the mean variability ``4 f (1 - f)`` over the
+  voxels any candidate covers (:mod:`ssb_core.volume.agreement`), ``ddi_gen`` the D_DDI^gen of the candidates
+  against each other. Images already scored by the current model are skipped.
+- :class:`Disagreement` (``POST /activelearning/disagreement``) returns the reader's unlabelled image with the
+  highest stored score, scoring first (in the server) any image that has no score from the current model yet.
 - :class:`RandomUnlabelled` (``random``) draws uniformly among the unlabelled images.
 
-"Unlabelled" means: no label under any reader tag (:func:`lib.readers.reader_tags`).
+"Unlabelled" is the datastore's ``get_unlabeled_images()``. The app runs every strategy on the asking reader's view
+of the datastore (:mod:`lib.activelearning.per_reader`): images without a label under that reader's tag, or without
+any reader's label when the reader is unknown.
 """
 
 from __future__ import annotations
@@ -28,17 +30,12 @@ from ssb_core.volume import GrowthSettings, plan_roi, segment_lesion
 from lib.candidate_set import summary_json
 from lib.imageio import ImageReadError, read_image
 from lib.model_store import ModelStore
-from lib.readers import reader_tags
 
-__all__ = ["INFO_KEY", "Disagreement", "DisagreementScoring", "RandomUnlabelled", "unlabelled_images", "score_image"]
+__all__ = ["INFO_KEY", "Disagreement", "DisagreementScoring", "RandomUnlabelled", "score_image"]
 
 logger = logging.getLogger(__name__)
 
 INFO_KEY = "ssb_disagreement"
-
-
-def unlabelled_images(datastore: Any) -> list[str]:
-    return sorted(i for i in datastore.list_images() if not reader_tags(datastore, i))
 
 
 def score_image(store: ModelStore, path: str, num_candidates: int, nfe: int, seed: int = 0) -> dict:
@@ -58,7 +55,7 @@ def score_image(store: ModelStore, path: str, num_candidates: int, nfe: int, see
 
 class DisagreementScoring(ScoringMethod):
     def __init__(self, store: ModelStore, num_candidates: int = 4, nfe: int = 5) -> None:
-        super().__init__("Candidate disagreement of every unlabelled image (for the 'disagreement' strategy)")
+        super().__init__("Candidate disagreement of every image (for the 'disagreement' strategy)")
         self.store, self.num_candidates, self.nfe = store, num_candidates, nfe
 
     def stale(self, datastore: Any, image_id: str) -> bool:
@@ -77,7 +74,7 @@ class DisagreementScoring(ScoringMethod):
     def __call__(self, request: dict, datastore: Any) -> dict:
         force = str(request.get("force", "")).lower() in ("1", "true", "yes")
         scored = {}
-        for image_id in unlabelled_images(datastore):
+        for image_id in sorted(datastore.list_images()):
             if force or self.stale(datastore, image_id):
                 record = self.score(datastore, image_id)
                 if record:
@@ -88,12 +85,12 @@ class DisagreementScoring(ScoringMethod):
 
 class Disagreement(Strategy):
     def __init__(self, store: ModelStore, num_candidates: int = 4, nfe: int = 5) -> None:
-        super().__init__("Unlabelled image where the SSB candidates disagree most (mean variability)")
+        super().__init__("Image not yet labelled by the reader where the SSB candidates disagree most (mean variability)")
         self.scoring = DisagreementScoring(store, num_candidates, nfe)
 
     def __call__(self, request: dict, datastore: Any) -> dict | None:
         scores: dict[str, float] = {}
-        for image_id in unlabelled_images(datastore):
+        for image_id in sorted(datastore.get_unlabeled_images()):
             if self.scoring.stale(datastore, image_id):
                 record = self.scoring.score(datastore, image_id)
             else:
@@ -109,8 +106,8 @@ class Disagreement(Strategy):
 
 class RandomUnlabelled(Strategy):
     def __init__(self) -> None:
-        super().__init__("Random unlabelled image (no label from any reader)")
+        super().__init__("Random image not yet labelled by the reader (unknown reader: by nobody)")
 
     def __call__(self, request: dict, datastore: Any) -> dict | None:
-        images = unlabelled_images(datastore)
+        images = sorted(datastore.get_unlabeled_images())
         return {"id": random.choice(images)} if images else None

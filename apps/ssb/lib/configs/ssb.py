@@ -12,7 +12,6 @@
 | ``max_candidates`` | ``32`` | upper bound of the ``num_candidates`` parameter |
 | ``max_slices`` | ``64`` | most slices one lesion may span (the growth from the click stops there) |
 | ``slice_batch`` | ``16`` | slices per network batch |
-| ``save_variability`` | ``true`` | save the float variability map in the datastore (tag ``ssb_variability``) |
 | ``candidate_cache`` | ``16`` | request contexts whose sampled candidates are kept for the next view / pick (0 = off) |
 | ``retrain_after`` | ``0`` | start a training run after this many new reader labels (0 = never) |
 | ``scoring_candidates`` / ``scoring_nfe`` | ``4`` / ``5`` | sampling of the disagreement scoring |
@@ -85,15 +84,13 @@ class SSBConfig(TaskConfig):
             "max_slices": conf_value(conf, "max_slices", 64, int),
             "slice_batch": conf_value(conf, "slice_batch", 16, int),
         }
-        self.save_variability = conf_value(conf, "save_variability", True, bool)
         self.cache_contexts = conf_value(conf, "candidate_cache", 16, int)
         self.retrain_after = conf_value(conf, "retrain_after", 0, int)
         self.scoring = {"num_candidates": conf_value(conf, "scoring_candidates", 4, int), "nfe": conf_value(conf, "scoring_nfe", 5, int)}
         self.train_settings = TrainSettings.from_conf(conf, conf_value)
 
     def infer(self) -> InferTask | dict[str, InferTask]:
-        return SSBInfer(self.store, self.datastore, save_variability=self.save_variability,
-                        cache_contexts=self.cache_contexts, **self.limits)
+        return SSBInfer(self.store, self.datastore, cache_contexts=self.cache_contexts, **self.limits)
 
     def trainer(self) -> TrainTask | None:
         return SSBTrain(self.store, self.train_settings, max_slices=self.limits["max_slices"])

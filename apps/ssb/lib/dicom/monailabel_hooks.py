@@ -5,7 +5,7 @@ MONAI Label 0.8.5 answers ``POST /infer/{model}?output=dicom_seg`` by calling
 dcmqi's ``itkimage2segimage`` -- a binary the app would download from the internet at start-up.
 :func:`install` points that name at :func:`result_to_seg_file`, which writes the SEG with
 :mod:`lib.dicom.seg_write`: a labelmap gives one segment per label value, named and coloured as the infer task
-said (:mod:`lib.result_labels`: the variability levels, a chosen candidate), a ``.seg.nrrd`` (``output_mode
+said in the file itself (:mod:`lib.result_labels`: the variability levels, a chosen candidate), a ``.seg.nrrd`` (``output_mode
 segments``) one segment per candidate plus the consensus. The endpoint still requires a ``label_info`` entry in
 ``params`` (``[]`` is enough: names then come from the app).
 """
@@ -18,7 +18,7 @@ import tempfile
 from lib.dicom.label_files import read_label_file
 from lib.dicom.seg_write import SegIdentity, write_seg
 from lib.dicom.series import read_series_headers
-from lib.result_labels import recall
+from lib.result_labels import read_meaning
 
 __all__ = ["install", "result_to_seg_file"]
 
@@ -31,7 +31,7 @@ def result_to_seg_file(series_dir: str, label: str, label_info: list | None = No
 
     Same signature as MONAI Label's ``nifti_to_dicom_seg``; ``file_ext`` and ``use_itk`` are ignored.
     """
-    masks, segments, reference = read_label_file(label, label_info, recall(label))
+    masks, segments, reference = read_label_file(label, label_info, read_meaning(label))
     names = [s.label for s in segments]
     if "consensus" in names and len(names) > 1:
         description, content = "SSB candidates and consensus", "SSB_CANDIDATES"

@@ -109,6 +109,11 @@ def _bool(name: str, value: Any) -> bool:
         raise ParamError(f"{name} must be true or false, got {value!r}") from None
 
 
+SAVE_MOVED = ("save_as is no longer an infer parameter: the infer task only samples and answers. Save a picked candidate "
+              "with POST /ssb/lesions?image=<id> (JSON: reader, context, candidate), or a label file with "
+              "PUT /datastore/label?image=<id>&tag=<reader> (docs/app.md, 'Saving lesions')")
+
+
 def default_config(defaults: dict, reader_choices: list[str]) -> dict:
     """The model ``config`` shown in ``/info/``: every parameter with its default (choices as lists)."""
     return {
@@ -120,7 +125,6 @@ def default_config(defaults: dict, reader_choices: list[str]) -> dict:
         "output_mode": list(OUTPUT_MODES),
         "candidate": -1,
         "variability_levels": 10,
-        "save_as": "",
     }
 
 
@@ -140,8 +144,6 @@ class InferParams:
         candidate: -1, or k in 0 .. N-1 to return candidate k alone as the labelmap (label 4).
         foreground_mm: clicks [[x, y, z], ...] in patient coordinates (LPS, mm) or None; they become ``foreground``.
         include_masks: add the candidates as compact JSON to the answer (``masks``).
-        save_as: "" (nothing saved), or a reader name: candidate k (``candidate`` must be set) is saved as that
-            reader's label of the image, from the same sampled set the reader looked at (no upload, voxel for voxel).
         foreground: clicks [[i, j, k], ...] (voxel indices) or None. roi: an ROI box or None.
         result_extension: file format of the returned image.
     """
@@ -157,7 +159,6 @@ class InferParams:
     foreground: Any
     roi: Any
     result_extension: str | None
-    save_as: str = ""
     foreground_mm: Any = None
     include_masks: bool = False
 
@@ -169,6 +170,8 @@ class InferParams:
             ParamError: a value outside what the parameter accepts.
         """
         cfg = default_config(defaults, reader_choices)
+        if request.get("save_as") not in (None, ""):
+            raise ParamError(SAVE_MOVED)
         unknown = sorted(k for k in request if k not in cfg and k not in CLIENT_KEYS and k not in API_KEYS)
         if unknown:
             raise ParamError(f"unknown parameter(s) {unknown}; the parameters of this model are {sorted(cfg)}")
@@ -190,12 +193,6 @@ class InferParams:
         ext = request.get("result_extension") or None
         if ext is not None and ext not in RESULT_EXTENSIONS:
             raise ParamError(f"result_extension must be one of {list(RESULT_EXTENSIONS)}, got {ext!r}")
-        save_as = _first(get("save_as"))
-        if not isinstance(save_as, str):
-            raise ParamError(f"save_as must be a reader name (text), got {save_as!r}")
-        save_as = save_as.strip()
-        if save_as and candidate < 0:
-            raise ParamError("save_as saves the picked candidate: set candidate to its index (0 .. num_candidates - 1)")
         return cls(
             num_candidates=n,
             nfe=_int("nfe", get("nfe"), 1, max_nfe),
@@ -208,7 +205,6 @@ class InferParams:
             foreground=request.get("foreground") or None,
             roi=request.get("roi") or None,
             result_extension=ext,
-            save_as=save_as,
             foreground_mm=request.get("foreground_mm") or None,
             include_masks=_bool("include_masks", request.get("include_masks", False)),
         )

@@ -12,9 +12,12 @@ Steps per request (the model is the one loaded at server start, see :mod:`lib.mo
    ``agreement`` (default, uint8 labelmap 0..3), ``candidate=k`` (candidate k alone as label 4),
    ``segments`` (``.seg.nrrd``: every candidate, named with its rank and size, and the consensus as overlapping
    segments) or ``variability`` (uint8 levels 1..L of the variability map; asked as NRRD it comes as a one-layer
-   ``.seg.nrrd`` whose levels carry a cold-to-hot colour scale, which 3D Slicer shows as such);
-5. the float variability map saved in the datastore under the tag ``ssb_variability`` (datastore images only);
-6. with ``save_as=<reader>`` and ``candidate=k``: candidate k saved as that reader's label of the image.
+   ``.seg.nrrd`` whose levels carry a cold-to-hot colour scale, which 3D Slicer shows as such); what a labelmap's
+   values mean is written into the file (:mod:`lib.result_labels`).
+
+The task samples and answers; it writes nothing to the datastore. A picked candidate is saved by the label
+service (:mod:`lib.labels`, ``POST /ssb/lesions``), from the set this task sampled (:meth:`SSBInfer.sampled_set`).
+A reader label of the image that cannot be read is named in the answer (``skipped_labels``) and left out.
 
 The candidates of one request context (image, model, sampling parameters, click) are sampled once and reused
 by every later view of it and by the save of a pick (:mod:`lib.candidate_cache`); ``cache`` in the answer says
@@ -31,7 +34,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -40,41 +43,56 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from ssb_core.checkpoint import label_guidance, reader_guidance
 from ssb_core.metrics.variability import vote_variability
-from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, LesionCandidates, RoiError, RoiPlan, agreement_labels,
+from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, LesionCandidates, RoiError, agreement_labels,
                              consensus, crop_box, plan_roi, segment_lesion, to_full, variability_levels)
 
 from lib.candidate_cache import CandidateCache, context_key
 from lib.candidate_set import CONSENSUS_COLOUR, candidate_colour, summary_json, unit_rgb, variability_level_segments
 from lib.errors import bad_request
-from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, read_mask_like, write_labelmap_seg_nrrd,
+from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
 from lib.infers.masks_json import masks_json
+from lib.labels.nearby import lesions_near
 from lib.infers.params import AUTO_GUIDANCE, RESULT_EXTENSIONS, InferParams, ParamError, default_config
 from lib.model_store import ModelStore
-from lib.readers import is_reader_tag, reader_tags
-from lib.result_labels import remember
-from lib.safety.names import UnsafeNameError, check_name
+from lib.readers import reader_tags
+from lib.result_labels import write_meaning
 
-__all__ = ["SSBInfer", "VARIABILITY_TAG"]
+__all__ = ["SSBInfer", "SampledSet"]
 
 logger = logging.getLogger(__name__)
 
-VARIABILITY_TAG = "ssb_variability"
-VARIABILITY_DEFINITION = "4 f (1 - f), f = share of candidates covering the voxel; float32 in [0, 1]"
+VARIABILITY_DEFINITION = "4 f (1 - f), f = share of candidates covering the voxel"
 SEGMENTS_MAX_BYTES = 2**30  # a .seg.nrrd holds one full-size uint8 channel per candidate, plus the consensus
+
+
+@dataclass
+class SampledSet:
+    """One request context's candidates (:meth:`SSBInfer.sampled_set`): the validated parameters, the image, the
+    candidates, the reader label and how it was resolved, the context key, whether the cache had it, the model."""
+
+    params: InferParams
+    image: LoadedImage
+    lesion: LesionCandidates
+    label: int | None
+    how: str
+    context: str | None
+    hit: bool
+    model: Any
+    read_done: float
+    clicks_ijk: np.ndarray
 
 
 class SSBInfer(InferTask):
     """MONAI Label infer task (model type ``segmentation``) over an :class:`lib.model_store.ModelStore`."""
 
     def __init__(self, store: ModelStore, datastore: Callable[[], Any], max_candidates: int = 32, max_slices: int = 64,
-                 slice_batch: int = 16, save_variability: bool = True, cache_contexts: int = 16) -> None:
+                 slice_batch: int = 16, cache_contexts: int = 16) -> None:
         self.store = store
         self.datastore = datastore
         self.cache = CandidateCache(cache_contexts)
         self.max_candidates = int(max_candidates)
         self.growth = GrowthSettings(slice_batch=int(slice_batch), max_slices=int(max_slices))
-        self.save_variability = save_variability
         super().__init__(
             type=InferType.SEGMENTATION,
             labels=dict(AGREEMENT_LABELS),
@@ -92,12 +110,15 @@ class SSBInfer(InferTask):
     def get_path(self, validate: bool = True) -> str:
         return str(self.store.path)
 
-    def __call__(self, request: dict) -> tuple[str | None, dict]:
-        """(result file, result JSON) for one request; HTTP 400 for a request that cannot be served."""
-        clock = {"start": time.perf_counter()}
+    def sampled_set(self, request: dict) -> "SampledSet":
+        """The candidates of one request context: sampled, or the set already sampled for it (the cache).
+
+        Raises:
+            HTTPException 400: a request that cannot be served (nothing computed).
+        """
         model = self.store.get()
         p, image, click, label, how, own_guidance = self._validate(request, model)
-        clock["read"] = time.perf_counter()
+        read = time.perf_counter()
         pipe, conv = model.pipeline, model.conventions
         config = pipe.defaults.replace(num_candidates=p.num_candidates, nfe=p.nfe, guidance_weight=p.guidance_weight)
         sampling = {"num_candidates": p.num_candidates, "nfe": p.nfe, "guidance_weight": p.guidance_weight, "seed": p.seed,
@@ -110,16 +131,24 @@ class SSBInfer(InferTask):
             lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
                                     self.growth, own_guidance)
             self.cache.put(key, model.sha256, lesion)
-        clock["sample"] = time.perf_counter()
+        return SampledSet(p, image, lesion, label, how, key, hit, model, read, np.asarray(click.seeds_ijk, dtype=float))
+
+    def __call__(self, request: dict) -> tuple[str | None, dict]:
+        """(result file, result JSON) for one request; HTTP 400 for a request that cannot be served."""
+        clock = {"start": time.perf_counter()}
+        s = self.sampled_set(request)
+        p, image, lesion, model = s.params, s.image, s.lesion, s.model
+        clock["read"], clock["sample"] = s.read_done, time.perf_counter()
+        pipe, conv = model.pipeline, model.conventions
         plan = lesion.plan
         image_id = request.get("image_id")
-        names = self._candidate_readers(label, p.num_candidates, pipe.checkpoint.readers)
+        names = self._candidate_readers(s.label, p.num_candidates, pipe.checkpoint.readers)
         unit = "area_mm2" if image.is_2d else "volume_mm3"
-        summary = summary_json(lesion.masks, image.voxel_volume, unit, self._reader_masks(image_id, image, plan), p.seed, names)
+        readers, skipped, near = self._reader_masks(image_id, image, lesion, s.clicks_ijk)
+        summary = summary_json(lesion.masks, image.voxel_volume, unit, readers, p.seed, names)
         clock["summarise"] = time.perf_counter()
-        result_file, label_names = self._write_output(p, lesion, image, request.get("image", ""), summary["candidates"])
-        variability = self._save_variability(image_id, lesion, image) if self.save_variability and not hit else None
-        saved = self._save_pick(p, image_id, lesion, image, model.sha256, key) if p.save_as else None
+        result_file, label_names = self._write_output(p, lesion, image, request.get("image", ""), summary["candidates"],
+                                                      summary["finding"])
         clock["write"] = time.perf_counter()
         result = {
             "model": {"path": str(self.store.path), "sha256": model.sha256[:16], "readers": list(pipe.checkpoint.readers)},
@@ -129,20 +158,22 @@ class SSBInfer(InferTask):
                     "dropped_voxels": [int(v) for v in lesion.dropped_voxels]},
             "params": {k: v for k, v in p.to_dict().items() if k not in ("foreground", "roi", "foreground_mm")},
             "click_ijk": p.foreground,
-            "reader_style": how,
+            "reader_style": s.how,
             "seed": p.seed,
             **summary,
-            "variability": variability if not hit else self._variability_info(image_id, lesion),
+            "variability": {"definition": VARIABILITY_DEFINITION, "num_candidates": lesion.num_candidates,
+                            "max": round(float(vote_variability(lesion.masks).max()), 4)},
             "output": {"mode": "candidate" if p.candidate >= 0 else p.output_mode, "candidate": p.candidate,
                        "file_format": _ext(result_file)},
             "label_names": label_names,
-            "cache": {"context": key, "hit": hit, **self.cache.stats()},
-            "saved": saved,
+            "cache": {"context": s.context, "hit": s.hit, **self.cache.stats()},
+            "skipped_labels": skipped,
+            "saved_lesions_here": near,
             "masks": masks_json(lesion, image, p.variability_levels) if p.include_masks else None,
             **_timings(clock),
         }
         logger.info("ssb infer %s: %d candidates x %d slices at NFE %d in %.2f s (%s)", image_id or "file", p.num_candidates,
-                    len(plan.slices), p.nfe, result["timings"]["total_s"], "cached set" if hit else "sampled")
+                    len(plan.slices), p.nfe, result["timings"]["total_s"], "cached set" if s.hit else "sampled")
         return result_file, result
 
     def _validate(self, request: dict, model: Any) -> tuple[InferParams, LoadedImage, ClickPlan, int | None, str, dict | None]:
@@ -162,13 +193,11 @@ class SSBInfer(InferTask):
             own_guidance = None
             if p.guidance_weight == AUTO_GUIDANCE:
                 p, how, own_guidance = _own_guidance(p, label, how, pipe)
-            if p.save_as:
-                _check_reader_name(p.save_as, request.get("image_id"))
             size = (p.num_candidates + 1) * image.array.size
             if p.output_mode == "segments" and p.candidate < 0 and size > SEGMENTS_MAX_BYTES:
                 raise ParamError(f"output_mode 'segments' would write {p.num_candidates + 1} full-size uint8 channels "
                                  f"({size / 2**30:.1f} GiB); use fewer candidates or 'agreement'")
-        except (ParamError, RoiError, ImageReadError, KeyError, UnsafeNameError) as exc:
+        except (ParamError, RoiError, ImageReadError, KeyError) as exc:
             raise bad_request(exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
         return p, image, plan, label, how, own_guidance
 
@@ -178,24 +207,31 @@ class SSBInfer(InferTask):
             return [readers[k % len(readers)] for k in range(n)]
         return [readers[label] if label < len(readers) else "none"] * n
 
-    def _reader_masks(self, image_id: str | None, image: LoadedImage, plan: RoiPlan) -> np.ndarray | None:
-        """(M, B, ny, nx) bool reader masks of a datastore image, cropped to the ROI box; None when there are none."""
+    def _reader_masks(self, image_id: str | None, image: LoadedImage, lesion: LesionCandidates,
+                      clicks_ijk: np.ndarray) -> tuple[np.ndarray | None, list[dict], list[dict]]:
+        """Of a datastore image's reader labels, cropped to the ROI box: the (M, B, ny, nx) bool masks (None when there
+        are none), the labels that could not be read (``{"reader", "error"}``: named in the answer, left out, never an
+        error), and the saved lesions at this click (:func:`lib.labels.nearby.lesions_near`)."""
         if not image_id:
-            return None
+            return None, [], []
         ds = self.datastore()
-        masks = []
+        crops, records, skipped = {}, {}, []
         for tag in reader_tags(ds, image_id):
             try:
-                masks.append(crop_box(read_mask_like(ds.get_label_uri(image_id, tag), image), plan))
-            except (ImageReadError, RuntimeError, OSError) as exc:
+                labelmap, records[tag] = ds.labels.reader_lesions(image_id, tag, image)
+                crops[tag] = crop_box(labelmap, lesion.plan)
+            except Exception as exc:  # one bad stored file never takes an image down
                 logger.warning("ignoring reader label %s/%s: %s", tag, image_id, exc)
-        return np.stack(masks) if masks else None
+                skipped.append({"reader": tag, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        near = lesions_near(crops, records, lesion.plan, clicks_ijk, image.spacing_xyz, lesion.masks.any(axis=0))
+        masks = np.stack([c > 0 for c in crops.values()]) if crops else None
+        return masks, skipped, near
 
     def _write_output(self, p: InferParams, cands: LesionCandidates, image: LoadedImage, path: str,
-                      per_candidate: list[dict]) -> tuple[str, dict]:
+                      per_candidate: list[dict], finding: dict) -> tuple[str, dict]:
         shape = image.array.shape
-        if p.output_mode == "segments" and p.candidate < 0:
-            names = [c["name"] for c in per_candidate] + ["consensus"]
+        if p.output_mode == "segments" and p.candidate < 0:  # Slicer lists the segment names: "nothing here" in one of them
+            names = [c["name"] for c in per_candidate] + ["consensus" if finding["lesion"] else "consensus: no lesion found here"]
             colors = [unit_rgb(candidate_colour(k)) for k in range(cands.num_candidates)] + [unit_rgb(CONSENSUS_COLOUR)]
             stack = np.concatenate([cands.masks, consensus(cands.masks)[None]]).astype(np.uint8)
             out = _tempfile(".seg.nrrd")
@@ -212,7 +248,8 @@ class SSBInfer(InferTask):
             segments = variability_level_segments(p.variability_levels)
             names = {name: value for name, value, _ in segments}
             meaning = {value: (name, colour) for name, value, colour in segments}
-            if ext == ".nrrd":  # a labelmap any NRRD reader reads, with the colour scale 3D Slicer shows
+            if ext == ".nrrd" or p.result_extension == ".seg.nrrd":  # a labelmap any NRRD reader reads, with the colour
+                # scale 3D Slicer shows, whether the plugin's result format is .nrrd or .seg.nrrd
                 out = _tempfile(".seg.nrrd")
                 write_labelmap_seg_nrrd(to_full(box, cands.plan, shape), segments, image, out)
                 return out, names
@@ -223,52 +260,8 @@ class SSBInfer(InferTask):
         out = _tempfile(ext)
         write_like(to_full(box, cands.plan, shape), image, out, np.uint8)
         if meaning:
-            remember(out, meaning)  # for output=dicom_seg of this request (lib.result_labels)
+            write_meaning(out, meaning)  # for output=dicom_seg, and any client that keeps the file (lib.result_labels)
         return out, names
-
-    def _save_variability(self, image_id: str | None, cands: LesionCandidates, image: LoadedImage) -> dict | None:
-        """Save the float variability map in the datastore (tag ``ssb_variability``); None for non-datastore images."""
-        if not image_id:
-            return None
-        v = vote_variability(cands.masks)
-        tmp = _tempfile(".nrrd")
-        try:
-            write_like(to_full(v, cands.plan, image.array.shape), image, tmp, np.float32)
-            self.datastore().save_label(image_id, tmp, VARIABILITY_TAG, {"definition": VARIABILITY_DEFINITION,
-                                                                          "num_candidates": cands.num_candidates})
-        except Exception as exc:  # a read-only or remote datastore: the segmentation is still answered
-            logger.warning("variability map of %s not saved: %s", image_id, exc)
-            return {"tag": VARIABILITY_TAG, "saved": False, "error": str(exc)}
-        finally:
-            os.unlink(tmp)
-        return self._variability_info(image_id, cands)
-
-    @staticmethod
-    def _variability_info(image_id: str | None, cands: LesionCandidates) -> dict | None:
-        """Where the saved float map of this candidate set is (written when the set was sampled)."""
-        if not image_id:
-            return None
-        return {"tag": VARIABILITY_TAG, "label": image_id, "download": f"/datastore/label?label={image_id}&tag={VARIABILITY_TAG}",
-                "definition": VARIABILITY_DEFINITION, "num_candidates": cands.num_candidates,
-                "max": round(float(vote_variability(cands.masks).max()), 4)}
-
-    def _save_pick(self, p: InferParams, image_id: str, cands: LesionCandidates, image: LoadedImage, model_sha256: str,
-                   context: str | None) -> dict:
-        """Candidate ``p.candidate`` of this very set saved as reader ``p.save_as``'s label (binary, lesion = 1)."""
-        k = p.candidate
-        info = {"reader": p.save_as, "candidate": k, "seed": p.seed, "model": model_sha256[:16], "context": context,
-                "source": "ssb candidate picked in the viewer"}
-        tmp = _tempfile(".nii.gz")
-        try:
-            write_like(to_full(cands.masks[k].astype(np.uint8), cands.plan, image.array.shape), image, tmp, np.uint8)
-            self.datastore().save_label(image_id, tmp, p.save_as, info)
-        finally:
-            os.unlink(tmp)
-        logger.info("candidate %d of context %s saved as the label of %s for %s", k, context, p.save_as, image_id)
-        stored = self.datastore().get_label_info(image_id, p.save_as) or {}
-        return {"reader": p.save_as, "tag": p.save_as, "image": image_id, "candidate": k,
-                "voxels": int(cands.masks[k].sum()), "seg_series": stored.get("SeriesInstanceUID")}
-
 
 def _own_guidance(p: InferParams, label: int | None, how: str, pipe: Any) -> tuple[InferParams, str, dict | None]:
     """``guidance_weight`` -1 resolved: the chosen reader's own weight (:func:`ssb_core.checkpoint.reader_guidance`),
@@ -301,15 +294,6 @@ def _mm_to_ijk(points: Any, image: LoadedImage) -> list[list[float]]:
         idx = ref.TransformPhysicalPointToContinuousIndex([float(v) for v in pt][: ref.GetDimension()])
         out.append([round(float(c), 3) for c in idx] + ([0.0] if ref.GetDimension() == 2 else []))
     return out
-
-
-def _check_reader_name(name: str, image_id: str | None) -> None:
-    """``save_as`` must be a reader tag the datastore accepts, for an image of the datastore."""
-    if not image_id:
-        raise ParamError("save_as needs an image of the datastore (image=<id>), not an uploaded file")
-    check_name("save_as (reader name)", name)
-    if not is_reader_tag(name):
-        raise ParamError(f"save_as {name!r} is reserved by the app (original, ssb_*): choose the reader's own name")
 
 
 def _timings(clock: dict[str, float]) -> dict:

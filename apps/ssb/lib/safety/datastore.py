@@ -5,9 +5,11 @@ What :class:`SafeLocalDatastore` adds to ``LocalDatastore`` (monailabel 0.8.5):
 - image ids and label tags are checked by :func:`lib.safety.names.check_name` (HTTP 400, nothing written);
 - a label the viewers submit without a tag (``final``) is stored under its reader's name when one is known
   (:func:`lib.label_saves.reader_for_save`: signed-in user, ``reader`` or Slicer's ``client_id``);
-- a reader's label (every tag :func:`lib.readers.is_reader_tag` accepts) is checked by
-  :func:`lib.safety.labels.check_label`: a complete binary mask on the image's grid (HTTP 400); a label
-  for an image not in the datastore is HTTP 404 (MONAI Label answers 500);
+- a reader's label (every tag :func:`lib.readers.is_reader_tag` accepts) is saved through the app's one label
+  service (:mod:`lib.labels.service`, attribute ``labels``): read as lesions on the image's grid, added to or
+  replacing the reader's lesions (an empty label is refused, HTTP 400), stored as one labelmap per reader
+  (value = lesion) with the lesions' records in its info; a label for an image not in the datastore is HTTP 404
+  (MONAI Label answers 500);
 - an uploaded image must be one the app can segment (:func:`lib.imageio.read_image`), and must not replace
   an image of the same id (HTTP 409: delete it first);
 - every label, image and ``datastore_v2.json`` write is atomic (:mod:`lib.safety.atomic`); the index is
@@ -35,9 +37,9 @@ from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastor
 from lib.errors import bad_request, conflict, not_found
 from lib.imageio import ImageReadError, read_image
 from lib.label_saves import reader_for_save, record_saved
+from lib.labels.service import LabelService, LocalLabelCopies
 from lib.readers import is_reader_tag
 from lib.safety.atomic import atomic_copy, atomic_write_text, sweep_temporaries
-from lib.safety.labels import LabelError, check_label
 from lib.safety.names import UnsafeNameError, check_name
 
 __all__ = ["SafeLocalDatastore"]
@@ -45,7 +47,7 @@ __all__ = ["SafeLocalDatastore"]
 logger = logging.getLogger(__name__)
 
 
-class SafeLocalDatastore(LocalDatastore):
+class SafeLocalDatastore(LocalLabelCopies, LocalDatastore):
     """``LocalDatastore`` with checked names and contents and atomic writes (see the module docstring)."""
 
     def __init__(self, datastore_path: str, **kwargs: Any) -> None:
@@ -54,6 +56,7 @@ class SafeLocalDatastore(LocalDatastore):
         if os.path.isdir(datastore_path) and "monailabel.app" in sys.modules:
             sweep_temporaries(datastore_path)
         super().__init__(datastore_path, **kwargs)
+        self.labels = LabelService(self)
 
     # --- the index file -------------------------------------------------------------------------------------
     def _reload_unlocked(self) -> None:
@@ -97,31 +100,51 @@ class SafeLocalDatastore(LocalDatastore):
             check_name("label tag", label_tag)
         except UnsafeNameError as exc:
             raise bad_request(str(exc)) from None
-        image_uri = self.get_image_uri(image_id)
-        if not image_uri:
+        if not self.get_image_uri(image_id):
             raise not_found(f"unknown image {image_id!r}: not in the datastore (GET /datastore/?output=all lists the images)")
-        if is_reader_tag(label_tag):
-            try:
-                check_label(label_filename, image_uri)
-            except LabelError as exc:
-                raise bad_request(f"label for image {image_id!r}, tag {label_tag!r}: {exc}") from None
+        if not is_reader_tag(label_tag):
+            self._store_label(image_id, label_tag, label_filename, dict(label_info or {}))
+            record_saved(image_id, {"reader": None, "tag": label_tag})
+            return image_id
+        return self.labels.save_upload(image_id, label_tag, label_filename, label_info)
+
+    # --- the label service's store (lib.labels.service.ReaderLabelStore; reads: LocalLabelCopies) ---------------
+
+    def write_reader_label(self, image_id: str, reader: str, path: str, info: dict, lesions: list, image: Any) -> dict:
+        self._store_label(image_id, reader, path, info)
+        return {}
+
+    def delete_reader_label(self, image_id: str, reader: str) -> None:
+        with FileLock(self._lock_file):
+            self._reload_unlocked()
+            obj = self._datastore.objects.get(image_id)
+            label = obj.labels.pop(reader, None) if obj is not None else None
+            if label is not None:
+                path = os.path.join(self._datastore.label_path(reader), self._filename(image_id, label.ext))
+                if os.path.exists(path):
+                    os.unlink(path)
+                self._update_datastore_file(lock=False)
+
+    def _store_label(self, image_id: str, tag: str, label_filename: str, label_info: dict[str, Any]) -> None:
+        """Write one tag's label file and its index entry atomically (a reader's: the service's whole labelmap)."""
         _, ext = self._to_id(os.path.basename(label_filename))
         name = self._filename(image_id, ext)
-        folder = self._datastore.label_path(label_tag)
+        folder = self._datastore.label_path(tag)
         with FileLock(self._lock_file):
             self._reload_unlocked()
             obj = self._datastore.objects.get(image_id)
             if obj is None:
                 raise not_found(f"image {image_id!r} was removed from the datastore meanwhile")
+            old = obj.labels.get(tag)
             atomic_copy(label_filename, os.path.join(folder, name))
-            info = dict(label_info or {}, ts=int(time.time()), name=name)
-            if is_reader_tag(label_tag):
-                info["reader"] = label_tag
-            obj.labels[label_tag] = DataModel(info=info, ext=ext)
+            if old is not None and old.ext != ext:  # a label stored before in another format
+                stale = os.path.join(folder, self._filename(image_id, old.ext))
+                if os.path.exists(stale):
+                    os.unlink(stale)
+            info = dict(label_info, ts=int(time.time()), name=name)
+            obj.labels[tag] = DataModel(info=info, ext=ext)
             self._update_datastore_file(lock=False)
-        record_saved(image_id, label_tag)
-        logger.info("saved label %s for image %s (tag %s)", name, image_id, label_tag)
-        return image_id
+        logger.info("saved label %s for image %s (tag %s)", name, image_id, tag)
 
     def add_image(self, image_id: str, image_filename: str, image_info: dict[str, Any]) -> str:
         stem, ext = self._to_id(os.path.basename(image_filename))

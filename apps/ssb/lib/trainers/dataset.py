@@ -1,9 +1,11 @@
 """Training samples from the datastore: every reader's label of every labelled image.
 
-The datastore is read here (images, reader tags, label files); the samples themselves are made by
-:func:`ssb_core.volume.scan_training_samples`, exactly as the infer task prepares a click with the served model's
-:class:`ssb_core.preprocessing.Preprocessing` (the ROI around the union of the readers' labels; one sample per
-ROI slice; ``patient_id`` = the image id, the unit of the validation split). What is done with them (the split,
+The datastore is read here (images, reader tags, label files: one labelmap per reader, value = lesion); the samples
+themselves are made by :func:`ssb_core.volume.scan_training_samples`, exactly as the infer task prepares a click
+with the served model's :class:`ssb_core.preprocessing.Preprocessing`: per lesion (the lesions of several readers
+that overlap are one lesion group, its ROI around them; a reader who did not outline that lesion is absent from
+its samples, not "no lesion"), one sample per ROI slice; ``patient_id`` = the image id, the unit of the validation
+split. What is done with them (the split,
 who takes part, each reader's samples) is :mod:`ssb_core.training.labelled_images`.
 """
 
@@ -16,7 +18,7 @@ from ssb_core.training.labelled_images import LabelledImage
 from ssb_core.volume import scan_training_samples
 
 from lib.conventions import ModelConventions
-from lib.imageio import ImageReadError, read_image, read_mask_like
+from lib.imageio import ImageReadError, read_image, read_labelmap_like
 from lib.readers import reader_tags
 
 __all__ = ["collect_labelled", "image_samples"]
@@ -28,7 +30,12 @@ def image_samples(image_id: str, image_path: str, label_paths: dict[str, str], r
                   max_slices: int) -> LabelledImage:
     """The samples of one image whose readers' labels are ``label_paths`` (``reader -> file``)."""
     image = read_image(image_path)
-    masks = {r: read_mask_like(p, image) for r, p in label_paths.items()}
+    masks = {}
+    for r, p in label_paths.items():
+        try:
+            masks[r] = read_labelmap_like(p, image)
+        except Exception as exc:  # one unreadable label leaves its reader out of this image, never the run
+            logger.warning("skipping the label of %s on %s: %s", r, image_id, exc)
     samples = scan_training_samples(image_id, image.array, image.spacing_xyz, masks, readers, conv.preprocessing, max_slices)
     return LabelledImage(image_id, sorted(masks), samples)
 
