@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 CONF_FILE = REPO / "sample-apps" / "ssb-local" / "server.conf"
 
-__all__ = ["server_conf", "write_studies", "infer_latency"]
+__all__ = ["server_conf", "server_sampling", "write_studies", "infer_latency"]
 
 
 def server_conf(path: Path = CONF_FILE) -> dict[str, str]:
@@ -42,6 +42,12 @@ def server_conf(path: Path = CONF_FILE) -> dict[str, str]:
         if parts and not parts[0].startswith("#") and len(parts) == 2:
             conf[parts[0]] = parts[1].strip()
     return conf
+
+
+def server_sampling(path: Path = CONF_FILE) -> tuple[int, int]:
+    """The server's default (N candidates, NFE) from its ``--conf`` file (what a reader gets without asking)."""
+    conf = server_conf(path)
+    return int(conf.get("num_candidates", 8)), int(conf.get("nfe", 2))
 
 
 def write_studies(folder: Path, data_path: Path, count: int = 4) -> list[str]:

@@ -44,13 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     from ssb_core.baselines.checkpoint import load_baseline
     from ssb_core.data import build_dataset
     from ssb_core.evaluation.report import markdown_table
-    from ssb_core.evaluation.runner import evaluate_sampler
+    from ssb_core.evaluation.runner import evaluate_sampler, spread_indices
     from ssb_core.evaluation.samplers import baseline_sampler
 
     torch.set_num_threads(args.threads)
     dataset = build_dataset({"format": "lidc64", "path": str(args.data)})
-    k = min(args.images, len(dataset))
-    indices = sorted({round(i * (len(dataset) - 1) / max(1, k - 1)) for i in range(k)})
+    indices = spread_indices(len(dataset), args.images)
     ckpt = load_baseline(args.checkpoint)
     # DDIM over 999 steps: the scheduler runs DDPM when asked for all T = 1000
     variants = [(50, 0.0), (200, 0.0), (50, 1.0)] + ([(999, 0.0), (None, 1.0)] if args.long else [])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ssb_core.cli._common import run_cli, setup_logging
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "data_config_from_text"]
 
 
 def _unit_interval(text: str) -> float:
@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="absent reader: left out, an empty mask (Kohl et al. 2018 convention), or both (default: the "
                         "same candidates scored both ways, one row each)")
     p.add_argument("--inter-reader", action="store_true", help="add the readers' leave-one-out row (human reference)")
+    p.add_argument("--shape", action="store_true",
+                   help="add the shape figures: share of non-empty candidates that are one region without holes, share "
+                        "of empty candidates, median candidate area / median reader area (docs/metrics.md); the readers' "
+                        "own one_region in their row")
     p.add_argument("--montages", type=int, help="montages for the first K cases (default: every case; 0 = none)")
     p.add_argument("--variability", choices=["variability", "entropy"], default="variability",
                    help="map of the montages: 4 f (1 - f), the app's definition (default), or the vote's entropy")
@@ -69,24 +73,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def data_config_from_text(text: str, option: str = "--data") -> dict:
+    """A dataset config for :func:`ssb_core.data.build_dataset` from inline YAML/JSON or a .yaml/.json file holding
+    one; a :class:`~ssb_core.training.config.ConfigError` naming ``option`` when it is not a mapping."""
+    from ssb_core.training.config import ConfigError, yaml_load
+
+    given = text
+    if Path(text).suffix in (".yaml", ".yml", ".json") and Path(text).is_file():
+        text = Path(text).read_text()
+    try:
+        config = yaml_load(text)
+    except Exception as exc:
+        raise ConfigError(f"{option} is not a YAML/JSON mapping: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{option} must be a dataset config mapping (e.g. '{{format: lidc64, path: test.npz}}'), got {given!r}")
+    return config
+
+
 def _dataset_config(args: argparse.Namespace) -> dict:
-    from ssb_core.training.config import ConfigError, load_config, yaml_load
+    from ssb_core.training.config import ConfigError, load_config
 
     if args.recipe:
         config = getattr(load_config(args.recipe).data, args.split)
         if not config:
             raise ConfigError(f"the recipe {args.recipe} has no data.{args.split}")
         return dict(config)
-    text = args.data
-    if Path(text).suffix in (".yaml", ".yml", ".json") and Path(text).is_file():
-        text = Path(text).read_text()
-    try:
-        config = yaml_load(text)
-    except Exception as exc:
-        raise ConfigError(f"--data is not a YAML/JSON mapping: {exc}") from exc
-    if not isinstance(config, dict):
-        raise ConfigError(f"--data must be a dataset config mapping (e.g. '{{format: lidc64, path: test.npz}}'), got {args.data!r}")
-    return config
+    return data_config_from_text(args.data)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -119,6 +131,7 @@ def _main(argv: list[str] | None) -> int:
         batch_size=args.batch_size,
         absent_reader=("exclude", "empty") if args.absent_reader == "both" else args.absent_reader,
         inter_reader=args.inter_reader,
+        shape=args.shape,
         montages=args.montages,
         variability=args.variability,
         dataset_info=dataset_record(data_config, n),

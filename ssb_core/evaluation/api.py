@@ -19,7 +19,7 @@ from ssb_core.evaluation.report import write_reports
 from ssb_core.evaluation.provenance import display_path
 from ssb_core.evaluation.runner import evaluate_readers, evaluate_sampler_conventions
 from ssb_core.evaluation.samplers import SamplerSpec, baseline_sampler, pipeline_sampler
-from ssb_core.evaluation.scoring import metric_conventions
+from ssb_core.evaluation.scoring import SHAPE_CONVENTIONS, metric_conventions
 from ssb_core.hashing import file_sha256
 from ssb_core.metrics import DatasetMetrics
 from ssb_core.pipeline import SSBPipeline
@@ -53,6 +53,7 @@ def evaluate_samplers(
     progress: bool = False,
     title: str = "",
     run: dict[str, Any] | None = None,
+    shape: bool = False,
 ) -> list[DatasetMetrics]:
     """Run every sampler over ``dataset``; write ``results.json``, ``results.md`` and ``montages/*.png``.
 
@@ -63,6 +64,8 @@ def evaluate_samplers(
         montages: how many cases get a montage (None = every case, 0 = none), for every method: drawn from the
             last spec of each method name (e.g. SSB at its largest NFE, each baseline).
         inter_reader: add the readers' leave-one-out row (the human reference), per convention.
+        shape: add the shape figures (``one_region``, ``empty``, ``area_ratio``; :mod:`ssb_core.metrics.shape`) to
+            every row, ``one_region`` and ``empty`` of the readers' masks to the readers' row.
         dataset_info: recorded in the JSON; its ``sha256`` is also written into every row.
         run: the command and code version (:func:`~ssb_core.evaluation.provenance.run_record`; default: this
             process's ``sys.argv``).
@@ -90,15 +93,17 @@ def evaluate_samplers(
             evaluate_sampler_conventions(spec.sample_fn, dataset, name=spec.name, nfe=spec.nfe, absent_readers=conventions,
                                          num_candidates=num_candidates, seed=seed, indices=indices, batch_size=batch_size,
                                          threshold=threshold, settings=spec.settings, checkpoint_sha256=spec.checkpoint_sha256,
-                                         on_case=on_case, progress=progress)
+                                         on_case=on_case, progress=progress, shape=shape)
         )
     if inter_reader:
-        rows.extend(evaluate_readers(dataset, indices=indices, absent_reader=c) for c in conventions)
+        rows.extend(evaluate_readers(dataset, indices=indices, absent_reader=c, shape=shape) for c in conventions)
     for row in rows:
         row.dataset_sha256 = data_sha
     conv: dict[str, Any] = {"absent_reader": [metric_conventions(c)["absent_reader"] for c in conventions]}
     conv.update({k: v for k, v in metric_conventions(conventions[0]).items() if k != "absent_reader"})
     conv.update(threshold=threshold, seed=seed, candidates_per_image=num_candidates, variability_map=variability)
+    if shape:
+        conv["shape"] = SHAPE_CONVENTIONS
     json_path, md_path = write_reports(out, rows, model=model_info, dataset=dataset_info, conventions=conv, title=title, run=run)
     logger.info("wrote %s and %s", json_path, md_path)
     return rows

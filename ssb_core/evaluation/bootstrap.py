@@ -16,13 +16,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ssb_core.metrics import HIGHER_IS_BETTER, DatasetMetrics
+from ssb_core.metrics import HIGHER_IS_BETTER, SHAPE_HIGHER_IS_BETTER, SHAPE_METRIC_NAMES, DatasetMetrics
 
-__all__ = ["PairedDifference", "paired_bootstrap", "compare_rows", "supports", "LOWER_IS_BETTER"]
+__all__ = ["PairedDifference", "paired_bootstrap", "compare_rows", "supports", "LOWER_IS_BETTER", "NO_BETTER_SIDE"]
 
-LOWER_IS_BETTER = frozenset(m for m, higher in HIGHER_IS_BETTER.items() if not higher)
-"""The metrics whose smaller value is better, read from :data:`ssb_core.metrics.HIGHER_IS_BETTER` (any other
-metric counts as higher-is-better in :func:`supports`)."""
+LOWER_IS_BETTER = frozenset(m for m, higher in {**HIGHER_IS_BETTER, **SHAPE_HIGHER_IS_BETTER}.items() if not higher)
+"""The metrics whose smaller value is better, read from :data:`ssb_core.metrics.HIGHER_IS_BETTER` and
+:data:`~ssb_core.metrics.SHAPE_HIGHER_IS_BETTER` (any other metric counts as higher-is-better in :func:`supports`,
+except those of :data:`NO_BETTER_SIDE`)."""
+NO_BETTER_SIDE = frozenset(SHAPE_METRIC_NAMES) - set(SHAPE_HIGHER_IS_BETTER)
+"""Shape figures without a better side (``empty``: right where the readers saw nothing; ``area_ratio``: best at 1):
+:func:`supports` never claims on them."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,6 @@ def compare_rows(a: DatasetMetrics, b: DatasetMetrics, metrics: Sequence[str] = 
 
 def supports(diff: PairedDifference) -> bool:
     """Whether the interval of ``a - b`` says a is better than b on ``diff.metric`` (excludes 0 on the good side)."""
-    if diff.n == 0:
+    if diff.n == 0 or diff.metric in NO_BETTER_SIDE:
         return False
     return diff.high < 0.0 if diff.metric in LOWER_IS_BETTER else diff.low > 0.0

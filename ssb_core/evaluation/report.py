@@ -35,7 +35,8 @@ __all__ = ["TABLE_COLUMNS", "environment", "markdown_table", "results_table", "r
 
 CONVENTION_TITLES = {"exclude": "absent readers excluded", "empty": "absent readers as empty masks (Kohl et al.)"}
 
-# (summary key, column header), in table order; columns whose key no row has are left out
+# (summary key, column header), in table order; columns whose key no row has are left out (the shape figures
+# are there only when asked: ssb_core.metrics.shape)
 TABLE_COLUMNS: list[tuple[str, str]] = [
     ("ged", "GED ↓"),
     ("d_max", "D_max ↑"),
@@ -46,6 +47,9 @@ TABLE_COLUMNS: list[tuple[str, str]] = [
     ("ddi_exp", "D_DDI^exp"),
     ("ddi_gen", "D_DDI^gen"),
     ("hm_iou", "HM-IoU ↑"),
+    ("one_region", "one region ↑"),
+    ("empty", "empty"),
+    ("area_ratio", "area / readers'"),
     (TIME_KEY, "s / image"),
 ]
 

@@ -3,8 +3,9 @@
 :func:`evaluate_sampler` is method-agnostic: it takes a ``sample_fn(images (B,1,H,W), num_candidates, seed)
 -> probs (B,N,1,H,W)`` (see :mod:`ssb_core.evaluation.samplers`), a name and its NFE, so a baseline plugs in
 the same way as SSB. Per image it thresholds the N candidates, scores them against the readers with the
-metrics package (the absent-reader convention is recorded), times the sampling, and calls ``on_case`` (the
-CLI writes a montage there). Reproducibility: every batch is sampled with the same ``seed``; SSB's candidate
+metrics package (the absent-reader convention is recorded), with ``shape=True`` adds the shape figures of the
+candidates (:func:`ssb_core.metrics.shape_metrics`: one region without holes, empty, area against the readers'),
+times the sampling, and calls ``on_case`` (the CLI writes a montage there). Reproducibility: every batch is sampled with the same ``seed``; SSB's candidate
 k then depends only on (seed, k) (not on the batch, see :mod:`ssb_core.seeding`), and the seed is recorded with the results.
 
 :func:`evaluate_readers` is the human reference row: each reader against the others (leave-one-reader-out),
@@ -25,14 +26,21 @@ from tqdm.auto import tqdm
 
 from ssb_core.evaluation.samplers import SampleFn
 from ssb_core.evaluation.scoring import ABSENT_READER_CONVENTIONS, CaseScorer, inter_reader_scores
-from ssb_core.metrics import DatasetMetrics
+from ssb_core.metrics import DatasetMetrics, reader_shape_metrics, shape_metrics
 
-__all__ = ["evaluate_sampler", "evaluate_sampler_conventions", "evaluate_readers", "CaseCallback"]
+__all__ = ["evaluate_sampler", "evaluate_sampler_conventions", "evaluate_readers", "spread_indices", "CaseCallback"]
 
 logger = logging.getLogger(__name__)
 
 CaseCallback = Callable[[dict, dict, np.ndarray], None]
 """``on_case(record, sample, probs)``: the case's metrics record, its sample dict and (N, H, W) probabilities."""
+
+
+def spread_indices(total: int, k: int) -> list[int]:
+    """``min(k, total)`` image indices spread evenly over ``range(total)``, first and last included (not the first
+    k, which often come from one patient); sorted, without repeats."""
+    k = min(int(k), int(total))
+    return sorted({round(i * (total - 1) / max(1, k - 1)) for i in range(k)}) if k > 0 else []
 
 
 def _samples(dataset: Dataset, indices: Sequence[int] | None) -> tuple[list[int], Callable[[int], dict]]:
@@ -78,6 +86,7 @@ def evaluate_sampler_conventions(
     checkpoint_sha256: str | None = None,
     on_case: CaseCallback | None = None,
     progress: bool = False,
+    shape: bool = False,
 ) -> list[DatasetMetrics]:
     """Sample ``num_candidates`` per image once and score the same candidates under each absent-reader convention.
 
@@ -91,6 +100,8 @@ def evaluate_sampler_conventions(
         threshold: candidate probability -> binary mask.
         checkpoint_sha256: the weights' file hash, recorded in each row (tables refuse to merge other weights).
         on_case: called once per image with the first convention's record (montages).
+        shape: add ``one_region``, ``empty`` and ``area_ratio`` to every image's record
+            (:func:`ssb_core.metrics.shape_metrics`; the same under both conventions, against the present readers).
     """
     conventions = tuple(absent_readers)
     bad = [c for c in conventions if c not in ABSENT_READER_CONVENTIONS]
@@ -113,8 +124,10 @@ def evaluate_sampler_conventions(
             masks = _as_numpy(sample["masks"], np.uint8)
             present = _as_numpy(sample["reader_present"], bool)
             ids = {"case_id": str(sample.get("case_id", "")), "patient_id": str(sample.get("patient_id", ""))}
+            candidates = p > threshold
+            figures = shape_metrics(candidates, masks, present) if shape else {}
             for scorer in scorers:
-                record = {**ids, **scorer.add(p > threshold, masks, present), "time_s": per_image_s}
+                record = {**ids, **scorer.add(candidates, masks, present), **figures, "time_s": per_image_s}
                 scorer.per_case[-1] = record
             if on_case is not None:
                 on_case(scorers[0].per_case[-1], sample, p)
@@ -130,14 +143,21 @@ def evaluate_sampler_conventions(
     return results
 
 
-def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, absent_reader: str = "exclude") -> DatasetMetrics:
+def evaluate_readers(dataset: Dataset, *, indices: Sequence[int] | None = None, absent_reader: str = "exclude",
+                     shape: bool = False) -> DatasetMetrics:
     """The human reference row: each present reader scored against the other readers (leave-one-reader-out),
-    averaged over readers and then over images (the metrics package's inter-reader helper)."""
+    averaged over readers and then over images (the metrics package's inter-reader helper). Images with fewer than
+    two present readers are left out. ``shape``: add ``one_region`` and ``empty`` of the present readers' masks
+    (:func:`ssb_core.metrics.reader_shape_metrics`; no ``area_ratio``: the readers are its denominator)."""
     idx, get = _samples(dataset, indices)
     per_case = []
     for i in idx:
         s = get(i)
-        scores = inter_reader_scores(_as_numpy(s["masks"], np.uint8), _as_numpy(s["reader_present"], bool), absent_reader)
-        if scores is not None:
-            per_case.append({"case_id": str(s.get("case_id", "")), "patient_id": str(s.get("patient_id", "")), **scores})
+        masks, present = _as_numpy(s["masks"], np.uint8), _as_numpy(s["reader_present"], bool)
+        scores = inter_reader_scores(masks, present, absent_reader)
+        if scores is None:
+            continue
+        if shape:
+            scores.update(reader_shape_metrics(masks, present))
+        per_case.append({"case_id": str(s.get("case_id", "")), "patient_id": str(s.get("patient_id", "")), **scores})
     return DatasetMetrics("Readers (leave-one-out)", absent_reader=absent_reader, per_case=per_case, settings={"reference": "inter-reader"})

@@ -4,7 +4,8 @@
   metric), or, when only GED and/or D_max are asked (the cheap validation during training), with the metrics
   package's functions for those two alone.
 - :func:`inter_reader_scores` is the readers' leave-one-out reference (:func:`ssb_core.metrics.inter_reader_image`).
-- :func:`metric_conventions` states the conventions the numbers were computed under (written to the JSON).
+- :func:`metric_conventions` states the conventions the numbers were computed under (written to the JSON), and
+  :data:`SHAPE_CONVENTIONS` those of the optional shape figures (:mod:`ssb_core.metrics.shape`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ import numpy as np
 
 from ssb_core.metrics import METRIC_NAMES, MetricsAccumulator, as_mask_set, generalized_energy_distance, inter_reader_image, max_dice_matching, select_readers
 
-__all__ = ["ABSENT_READER_CONVENTIONS", "CaseScorer", "inter_reader_scores", "metric_conventions"]
+__all__ = ["ABSENT_READER_CONVENTIONS", "CaseScorer", "SHAPE_CONVENTIONS", "inter_reader_scores", "metric_conventions"]
 
 ABSENT_READER_CONVENTIONS = ("exclude", "empty")
 _CHEAP = {"ged": generalized_energy_distance, "d_max": max_dice_matching}
+
+SHAPE_CONVENTIONS = (
+    "one_region: share of an image's non-empty candidates that are one region (8-connected) without holes (background "
+    "not connected to the bounding box's border), NaN when all are empty; empty: share of empty candidates; "
+    "area_ratio: median area of the non-empty candidates / median area of the present readers' non-empty masks, NaN "
+    "when either has none; each averaged over the images where defined; the readers' row: one_region and empty of "
+    "the present readers' masks on its images (two readers or more)"
+)
 
 
 class CaseScorer:

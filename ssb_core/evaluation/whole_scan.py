@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ssb_core.candidates import SamplingConfig
-from ssb_core.metrics import image_metrics, pairwise_dice
+from ssb_core.metrics import image_metrics, mask_set_shape, pairwise_dice, shape_metrics
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume import GrowthSettings, LesionCandidates, plan_roi, segment_lesion, to_full
@@ -74,8 +74,11 @@ def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: f
     """3D metrics of ``result`` against reader masks ``readers_zyx`` (M, Z, Y, X) bool.
 
     Returns GED, D_max, S_c, CI, the readers' mean pairwise Dice, candidate and reader volumes (mm^3), the
-    slices sampled, and ``connected``: True when every candidate is one 3D component (after
-    :func:`~ssb_core.volume.keep_connected` it reaches the click)."""
+    slices sampled, ``connected``: True when every candidate is one 3D component (after
+    :func:`~ssb_core.volume.keep_connected` it reaches the click), and the shape figures in 3D
+    (:mod:`ssb_core.metrics.shape`: 26-connected regions, holes on any axial slice): ``one_region`` of the
+    non-empty candidates and ``readers_one_region``, ``volume_ratio`` (median non-empty candidate volume over the
+    readers' median)."""
     from scipy import ndimage
 
     from ssb_core.volume.lesion import CONNECTIVITY
@@ -93,6 +96,7 @@ def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: f
     dice_yy = pairwise_dice(y, y)
     iu = np.triu_indices(y.shape[0], 1)
     components = [int(ndimage.label(c, structure=CONNECTIVITY)[1]) for c in s]
+    figures = shape_metrics(s, y)  # (Z, Y, X) masks: axial slices along axis 0
     return {
         "ged": m.ged, "d_max": m.d_max, "s_c": m.s_c, "ci": m.ci, "d_a": m.d_a, "hm_iou": m.hm_iou,
         "readers_pairwise_dice": float(dice_yy[iu].mean()) if iu[0].size else float("nan"),
@@ -101,6 +105,9 @@ def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: f
         "empty_candidates": int(sum(1 for c in s if not c.any())),
         "components_per_candidate": components,
         "connected": all(c <= 1 for c in components),
+        "one_region": figures["one_region"],
+        "readers_one_region": mask_set_shape(y).one_region,
+        "volume_ratio": figures["area_ratio"],
         "dropped_voxels": [int(v) for v in result.dropped_voxels],
         "slices_sampled": result.num_slices,
         "scale": result.scale,

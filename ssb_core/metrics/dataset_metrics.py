@@ -19,17 +19,22 @@ import numpy as np
 
 from ssb_core.metrics.image_metrics import METRIC_NAMES, ImageMetrics
 from ssb_core.metrics.masks import DEFAULT_ABSENT_READERS, check_absent_readers, check_threshold
+from ssb_core.metrics.shape import SHAPE_METRIC_NAMES
 
-__all__ = ["DatasetMetrics", "TIME_KEY"]
+__all__ = ["DatasetMetrics", "TIME_KEY", "ROW_METRIC_NAMES"]
 
 TIME_KEY = "time_per_image_s"
 """The summary key of the mean sampling time, the mean of the per-image ``time_s`` values."""
 
+ROW_METRIC_NAMES = METRIC_NAMES + SHAPE_METRIC_NAMES
+"""What a row's images may hold: the overlap metrics (:data:`METRIC_NAMES`), then the optional shape figures
+(:data:`~ssb_core.metrics.shape.SHAPE_METRIC_NAMES`), in table order."""
+
 
 def _check_metric_names(metrics: Sequence[str]) -> tuple[str, ...]:
-    unknown = [m for m in metrics if m not in METRIC_NAMES]
+    unknown = [m for m in metrics if m not in ROW_METRIC_NAMES]
     if unknown:
-        raise ValueError(f"metrics: expected names from {METRIC_NAMES}, got {unknown}")
+        raise ValueError(f"metrics: expected names from {ROW_METRIC_NAMES}, got {unknown}")
     return tuple(metrics)
 
 
@@ -49,7 +54,8 @@ class DatasetMetrics:
         nfe, num_candidates, seed: what was sampled (None where it does not apply, e.g. the readers' row).
         absent_reader: ``"exclude"`` or ``"empty"``: how readers who did not annotate were treated.
         per_case: one dict per image: ``case_id``, the metrics (a subset of ``METRIC_NAMES`` when only some were
-            asked), and whatever the producer records (``patient_id``, ``num_readers``, sampling ``time_s`` ...).
+            asked, and the shape figures when asked: :data:`ROW_METRIC_NAMES`), and whatever the producer records
+            (``patient_id``, ``num_readers``, sampling ``time_s`` ...).
         settings: anything else worth recording (sampler settings, protocol, ...).
         checkpoint_sha256, dataset_sha256: SHA-256 of the weights and of the data file (None where unknown).
         ged_unbiased: False = biased GED (full N×N and M×M means), True = means over i != j.
@@ -118,9 +124,9 @@ class DatasetMetrics:
 
     @property
     def summary(self) -> dict[str, float]:
-        """The mean of every metric some image has (in ``METRIC_NAMES`` order), then :data:`TIME_KEY` when timed."""
+        """The mean of every metric some image has (in :data:`ROW_METRIC_NAMES` order), then :data:`TIME_KEY` when timed."""
         keys = {k for row in self.per_case for k in row}
-        out = {name: self.mean(name) for name in METRIC_NAMES if name in keys}
+        out = {name: self.mean(name) for name in ROW_METRIC_NAMES if name in keys}
         if "time_s" in keys:
             out[TIME_KEY] = _nan_stat(self._column("time_s"), np.mean)
         return out
@@ -145,7 +151,7 @@ class DatasetMetrics:
     def from_dict(cls, row: dict[str, Any]) -> DatasetMetrics:
         """Inverse of :meth:`to_dict` (the stored summary is recomputed from ``per_case``; null values read as NaN)."""
         fields = {k: v for k, v in row.items() if k != "summary"}
-        fields["per_case"] = [{k: (float("nan") if v is None and k in METRIC_NAMES else v) for k, v in r.items()}
+        fields["per_case"] = [{k: (float("nan") if v is None and k in ROW_METRIC_NAMES else v) for k, v in r.items()}
                               for r in fields.get("per_case", [])]
         return cls(**fields)
 

@@ -50,12 +50,16 @@ def test_evaluate_writes_json_table_and_montages(tmp_path, random_tiny_network, 
     pngs = sorted(p.name for p in (out / "montages").glob("*.png"))
     assert len(pngs) == 3 and all(name.endswith("_SSB_nfe2.png") for name in pngs)  # one per case, last NFE
 
-    # same seed, same numbers
+    assert "one_region" not in rows[0]["summary"] and "shape" not in payload["conventions"]  # only when asked
+
+    # same seed, same numbers; --shape adds the shape figures beside them
     again = tmp_path / "again"
-    assert main(argv[:-3] + ["-o", str(again), "-q", "--montages", "0"]) == 0
-    rows_again = json.loads((again / "results.json").read_text())["rows"]
-    for a, b in zip(rows, rows_again):
-        assert {k: v for k, v in a["summary"].items() if k != "time_per_image_s"} == {k: v for k, v in b["summary"].items() if k != "time_per_image_s"}
+    assert main(argv[:-3] + ["-o", str(again), "-q", "--montages", "0", "--shape"]) == 0
+    payload_again = json.loads((again / "results.json").read_text())
+    for a, b in zip(rows, payload_again["rows"]):
+        assert {k: v for k, v in a["summary"].items() if k != "time_per_image_s"} == {k: b["summary"][k] for k in a["summary"] if k != "time_per_image_s"}
+        assert {"one_region", "empty"} <= set(b["summary"]) and ("area_ratio" in b["summary"]) == (b["name"] == "SSB")
+    assert "one region ↑" in (again / "results.md").read_text() and "8-connected" in payload_again["conventions"]["shape"]
 
 
 def test_missing_checkpoint_and_data_exit_2(tmp_path, random_tiny_network, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from ssb_core.evaluation.montage import save_montage, variability_map
 from ssb_core.evaluation.report import results_table, write_reports
-from ssb_core.evaluation.runner import evaluate_readers, evaluate_sampler
+from ssb_core.evaluation.runner import evaluate_readers, evaluate_sampler, evaluate_sampler_conventions
 from ssb_core.evaluation.samplers import ssb_sample_fn
 from ssb_core.bridge import Bridge, BridgeConfig
 from ssb_core.candidates import SamplingConfig
@@ -42,6 +43,24 @@ def test_a_method_that_returns_the_readers_scores_perfectly():
     assert result.summary["d_max"] == pytest.approx(1.0)
     assert result.summary["ged"] == pytest.approx(0.0, abs=1e-6)
     assert all(r["time_s"] >= 0 and r["case_id"] for r in result.per_case)
+
+
+def test_shape_figures_only_when_asked():
+    data = lidc64_slices("test", 4)
+    oracle = _readers_as_candidates(data)
+    plain = evaluate_sampler(oracle, data, name="oracle", nfe=None, num_candidates=4)
+    assert not {"one_region", "empty", "area_ratio"} & {k for r in plain.per_case for k in r}
+    both = evaluate_sampler_conventions(oracle, data, name="oracle", nfe=None, num_candidates=4, shape=True)
+    assert both[0].values("ged") == pytest.approx(plain.values("ged"))  # the other metrics unchanged
+    for row in both:
+        assert 0 < row.summary["one_region"] <= 1 and 0 <= row.summary["empty"] < 1 and row.summary["area_ratio"] > 0
+    assert both[0].values("area_ratio") == pytest.approx(both[1].values("area_ratio"), nan_ok=True)  # the same under both conventions
+    nothing = evaluate_sampler(lambda x, n, s: torch.zeros(x.shape[0], n, 1, *x.shape[-2:]), data, name="nothing", nfe=1,
+                               num_candidates=2, shape=True)
+    assert nothing.summary["empty"] == 1.0 and math.isnan(nothing.summary["one_region"]) and math.isnan(nothing.summary["area_ratio"])
+    readers = evaluate_readers(data, shape=True)
+    assert "one_region" in readers.summary and "area_ratio" not in readers.summary
+    assert "one region ↑" in results_table([nothing, readers]) and "one region" not in results_table([plain])
 
 
 def test_ssb_sampling_is_reproducible_and_batch_independent(random_tiny_network):

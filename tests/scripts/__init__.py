@@ -1,0 +1,1 @@
+"""Tests of the logic in scripts/ (results tables, the diversity grid)."""
