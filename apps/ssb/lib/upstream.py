@@ -52,8 +52,9 @@ RELIANCES: tuple[tuple[str, str, str], ...] = (
      "tests/app/test_infer.py"),
     ("the request keys MONAI Label, its Slicer plugin and its OHIF panel add", "lib/infers/params.py (CLIENT_KEYS)",
      "tests/app/test_infer.py, tests/hospital/test_ohif.py"),
-    ("the bundled OHIF 3.10: its HTML pages, the MONAI Label panel's MONAILABEL_SERVER_URL cookie, window.services and "
-     "cornerstone3D 2.x segmentation APIs", "lib/viewer_page.py, viewer/ssb-panel.js", "tests/hospital/test_ohif_workflow.py"),
+    ("the bundled OHIF 3.10: its HTML pages, the MONAI Label panel's MONAILABEL_SERVER_URL cookie, window.services, "
+     "its panelService and webpack chunk list (the SSB tab), its tool groups' brush tools and cornerstone3D 2.x segmentation "
+     "APIs", "lib/viewer_page.py, viewer/ssb-ohif.js", "tests/hospital/test_ohif_workflow.py"),
     ("train_stats keys the viewers read (epoch, total_epochs, best_metric, total_time)", "lib/trainers/status.py",
      "tests/app/test_training.py"),
 )

@@ -4,9 +4,10 @@ MONAI Label 0.8.5 serves a prebuilt OHIF (3.10) whose MONAI Label panel shows on
 options and cannot save. :class:`ViewerPage` (an ASGI middleware) changes two things on the way out, nothing in
 the OHIF files:
 
-- every OHIF HTML page gets ``<script src="/ssb/viewer/ssb-panel.js">``: the SSB panel (``apps/ssb/viewer/``),
-  which runs the model on the clicked lesion, lists the candidates as toggleable segments, overlays the
-  variability map and saves the picked candidate under the reader's name (see ``docs/viewers.md``);
+- every OHIF HTML page gets the SSB panel's scripts (``apps/ssb/viewer/``, :data:`PANEL_SCRIPTS` in load order): a
+  tab of OHIF's right side panel that runs the model on the clicked lesion, lists the candidates as toggleable
+  segments, overlays the variability map, lets the reader touch the pick up with OHIF's brush, saves it as one of
+  the reader's lesions and lists the lesions saved on the series (see ``docs/viewers.md``);
 - the MONAI Label panel's server URL (cookie ``MONAILABEL_SERVER_URL``, which it reads; it defaults to port 8000 of
   the page's host) is set to the page's own origin when the browser has none yet.
 
@@ -24,13 +25,14 @@ from starlette.responses import FileResponse, JSONResponse
 
 from lib import upstream
 
-__all__ = ["PANEL_DIR", "PANEL_PREFIX", "ViewerPage"]
+__all__ = ["PANEL_DIR", "PANEL_PREFIX", "PANEL_SCRIPTS", "ViewerPage"]
 
 logger = logging.getLogger(__name__)
 
 PANEL_DIR = Path(__file__).resolve().parents[1] / "viewer"
 PANEL_PREFIX = "/ssb/viewer/"
-SCRIPT_TAG = f'<script src="{PANEL_PREFIX}ssb-panel.js" defer></script>'.encode()
+PANEL_SCRIPTS = ("ssb-base.js", "ssb-ohif.js", "ssb-lesions.js", "ssb-panel.js")  # deferred scripts run in this order
+SCRIPT_TAGS = "".join(f'<script src="{PANEL_PREFIX}{name}" defer></script>' for name in PANEL_SCRIPTS).encode()
 COOKIE = "MONAILABEL_SERVER_URL"
 
 
@@ -88,8 +90,8 @@ class ViewerPage:
             if message.get("more_body"):
                 return
             body = b"".join(state["body"])
-            if SCRIPT_TAG not in body:
-                body = body.replace(b"</body>", SCRIPT_TAG + b"</body>", 1) if b"</body>" in body else body + SCRIPT_TAG
+            if SCRIPT_TAGS not in body:
+                body = body.replace(b"</body>", SCRIPT_TAGS + b"</body>", 1) if b"</body>" in body else body + SCRIPT_TAGS
             headers = state["start"]["headers"] + [(b"content-length", str(len(body)).encode())]
             if not has_url:
                 cookie = f"{COOKIE}={quote(_origin(scope), safe='')}; Path=/; SameSite=Lax"
@@ -109,5 +111,5 @@ def install() -> bool:
         return False
     upstream.add_middleware(app, ViewerPage, prefix=settings.MONAI_LABEL_API_STR)
     upstream.rebuild_middleware(app)
-    logger.info("OHIF pages get the SSB panel (%sssb-panel.js)", PANEL_PREFIX)
+    logger.info("OHIF pages get the SSB panel (%s: %s)", PANEL_PREFIX, ", ".join(PANEL_SCRIPTS))
     return True

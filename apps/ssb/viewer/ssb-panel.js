@@ -2,85 +2,95 @@
  * SSB panel for the OHIF viewer served by the annotation server at /ohif/ (OHIF 3.10, inside MONAI Label 0.8.5).
  *
  * What a radiologist does (docs/viewers.md): type their name once, press "Click a lesion", click the lesion in
- * any viewport; the candidates appear as segments (one toggleable segmentation each, named with rank and size),
- * with the consensus shown and the variability map as a colour overlay; pick one and press "Save".
+ * any view; the candidates appear (filled and outlined, the hovered or picked one stronger), with the consensus
+ * and the variability map; pick one, touch it up with OHIF's brush if needed, and Save it as one lesion of theirs.
+ * The lesions already saved on the series are listed and drawn under the candidates (ssb-lesions.js).
  *
- * How: the click's patient coordinates (cornerstone world = DICOM LPS, mm) go to POST /infer/ssb as
- * foreground_mm with include_masks; the answer's masks (lib/infers/masks_json.py) are placed voxel by voxel
- * through patient coordinates into OHIF labelmap segmentations (segmentationService). The pick is saved by
- * the server itself from the same sampled set (candidate=k, save_as=<reader>): a DICOM SEG in the PACS with
- * ContentCreatorName = the reader. Everything uses this page's own origin; nothing else is contacted.
- * Loaded by lib/viewer_page.py; window.ssbPanel exposes the state for tests and scripting.
+ * How: the panel is a tab of OHIF's right side panel (ssb-ohif.js), so it never covers an image. The click's
+ * patient coordinates (cornerstone world = DICOM LPS, mm) go to POST /infer/ssb as foreground_mm with
+ * include_masks; the answer's masks (lib/infers/masks_json.py) are placed voxel by voxel through patient
+ * coordinates into OHIF labelmap segmentations. Save posts to the server's label service (POST /ssb/lesions):
+ * candidate k of the same sampled set, or, when the reader edited it, the labelmap read back onto the server's
+ * voxel grid ("edited"); the server adds it as a lesion or replaces the lesion it overlaps, and sends the
+ * reader's DICOM SEG (one segment per lesion) to the PACS. Everything uses this page's own origin.
+ * Loaded by lib/viewer_page.py after ssb-base.js, ssb-ohif.js and ssb-lesions.js; window.ssbPanel exposes the
+ * state for tests and scripting.
  */
 (function () {
   'use strict';
   if (window.ssbPanel) return;
+  const ssb = window.ssb;
+  const { h, log, masks, ohif, css, swatch, volumeText, answer } = ssb;
 
   const SEG_PREFIX = 'ssb-';
-  const state = { armed: false, busy: false, result: null, click: null, series: null, segmentations: [], pick: -1, saved: null,
-    error: null, log: [] };
+  const DEFAULT_MAX_N = 32;  // the server's max_candidates default (lib/configs/ssb.py), when /info/ does not say
+  const LOOK = { fill: 0.25, outline: 2 };  // fill opacity, outline width (px) of candidates and saved lesions
+  const state = { armed: false, busy: false, result: null, click: null, series: null, segmentations: [], placed: {}, pick: -1,
+    hover: -1, editing: null, radius: 3, saved: null, sent: null, error: null, maxCandidates: DEFAULT_MAX_N, lastClick: -1e9,
+    look: { ...LOOK, ...JSON.parse(localStorage.getItem('ssb.look') || '{}') }, log: ssb.logLines };
   window.ssbPanel = state;
 
-  function log(msg) { state.log.push(msg); console.log('[ssb] ' + msg); }
-
-  function h(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    Object.entries(attrs || {}).forEach(([k, v]) => {
-      if (k === 'style') Object.assign(e.style, v); else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-      else if (v !== false && v != null) e.setAttribute(k, v === true ? '' : v);
-    });
-    children.flat().forEach(c => e.append(c instanceof Node ? c : document.createTextNode(String(c))));
-    return e;
-  }
-
   // ---------------------------------------------------------------- the panel
-  const css = { position: 'fixed', left: '8px', bottom: '8px', width: '320px', maxHeight: '62vh', overflowY: 'auto',
-    zIndex: 10000, background: '#090c29', color: '#e0e6ff', border: '1px solid #3a3f99', borderRadius: '6px',
-    padding: '10px', font: '13px sans-serif', boxShadow: '0 2px 12px rgba(0,0,0,0.6)', display: 'none' };
-  const input = { background: '#151a3d', color: '#fff', border: '1px solid #3a3f99', borderRadius: '3px', padding: '3px' };
-  const button = { background: '#348cfd', color: '#fff', border: 'none', borderRadius: '4px', padding: '5px 10px',
-    cursor: 'pointer', margin: '6px 6px 6px 0' };
   const ui = {};
-  ui.reader = h('input', { id: 'ssb-reader', placeholder: 'your name', style: { ...input, width: '150px' },
-    value: localStorage.getItem('ssb.reader') || '' });
-  ui.reader.addEventListener('change', () => {
-    localStorage.setItem('ssb.reader', ui.reader.value.trim());
-    ui.readerState.textContent = readerText(ui.reader.value.trim());
-    refresh();
-  });
-  ui.count = h('input', { id: 'ssb-count', type: 'number', min: 1, max: 32, value: 8, style: { ...input, width: '50px' } });
-  ui.clickButton = h('button', { id: 'ssb-click', style: button, onclick: arm }, 'Click a lesion');
+  const labelled = (text, ...children) => h('label', { style: { marginRight: '8px', whiteSpace: 'nowrap' } }, text, ' ', ...children);
+  ui.reader = h('input', { id: 'ssb-reader', placeholder: 'your name', style: { ...css.input, width: '110px' },
+    value: localStorage.getItem('ssb.reader') || '', onchange: readerChanged });
+  ui.readerStyle = h('select', { id: 'ssb-style', style: { ...css.input, maxWidth: '120px' } }, h('option', { value: 'all' }, 'all'));
+  ui.readerState = h('div', { id: 'ssb-reader-state', style: css.muted });
+  ui.count = h('input', { id: 'ssb-count', type: 'number', min: 1, max: DEFAULT_MAX_N, value: 8, style: { ...css.input, width: '46px' } });
+  ui.clickButton = h('button', { id: 'ssb-click', style: css.button, onclick: arm }, 'Click a lesion');
   ui.status = h('div', { id: 'ssb-status', style: { margin: '4px 0', minHeight: '16px', color: '#9ab' } },
     'Press "Click a lesion", then click on the lesion.');
+  ui.fill = h('input', { id: 'ssb-fill', type: 'range', min: 0, max: 1, step: 0.05, value: state.look.fill, style: { ...css.range, width: '64px' },
+    oninput: () => lookChanged('fill', parseFloat(ui.fill.value)) });
+  ui.outline = h('input', { id: 'ssb-outline', type: 'range', min: 1, max: 5, step: 1, value: state.look.outline, style: { ...css.range, width: '48px' },
+    oninput: () => lookChanged('outline', parseInt(ui.outline.value, 10)) });
+  ui.lookText = h('span', { id: 'ssb-look-text' });
   ui.list = h('div', { id: 'ssb-list' });
-  ui.save = h('button', { id: 'ssb-save', style: { ...button, background: '#2a9d4a' }, onclick: save, disabled: true },
-    'Save');
-  ui.model = h('div', { id: 'ssb-model', style: { marginTop: '6px', color: '#9ab', fontSize: '12px' } });
-  ui.readerState = h('div', { id: 'ssb-reader-state', style: { color: '#9ab', fontSize: '12px' } });
-  ui.panel = h('div', { id: 'ssb-panel', style: css },
-    h('div', { style: { fontWeight: 'bold', marginBottom: '6px' } }, 'SSB: candidates for one lesion'),
-    h('div', {}, 'Reader ', ui.reader, '  N ', ui.count), ui.readerState, ui.clickButton, ui.status, ui.list, ui.save, ui.model);
+  ui.edit = h('div', { id: 'ssb-edit', style: { display: 'none' } });
+  ui.save = h('button', { id: 'ssb-save', style: { ...css.button, background: '#2a9d4a', whiteSpace: 'normal', textAlign: 'left' },
+    onclick: save, disabled: true }, 'Save');
+  ui.model = h('div', { id: 'ssb-model', style: { ...css.muted, marginTop: '8px' } });
+  const lesions = ssb.lesions.create({ reader: () => ui.reader.value.trim(), status: setStatus, look: () => maskLook(false) });
+  state.lesions = lesions.state;
+  ui.panel = h('div', { id: 'ssb-panel', style: { padding: '8px', font: '13px sans-serif', color: '#e0e6ff', boxSizing: 'border-box' } },
+    h('div', { style: { ...css.heading, marginTop: 0 } }, 'SSB: candidates for one lesion'),
+    h('div', {}, labelled('Reader', ui.reader), labelled('Style', ui.readerStyle)), ui.readerState,
+    h('div', {}, labelled('N', ui.count), ui.clickButton), ui.status,
+    h('div', { style: css.muted }, labelled('Fill', ui.fill), labelled('Outline', ui.outline), ui.lookText),
+    ui.list, ui.edit, ui.save, lesions.element, ui.model);
 
-  function setStatus(text, isError) {
+  function setStatus(text, isError, extra) {
     ui.status.textContent = text;
+    if (extra) ui.status.append(' ', extra);
     ui.status.style.color = isError ? '#ff8080' : '#9ab';
     if (isError) { state.error = text; log('error: ' + text); }
   }
 
-  function viewerReady() {
-    const s = window.services;
-    return !!(s && s.segmentationService && s.viewportGridService && window.cornerstone &&
-      s.viewportGridService.getState().viewports && s.viewportGridService.getState().viewports.size);
+  function modeHint(displaySet) {  // OHIF's Basic Viewer shows stacks of images: nothing 3D can be drawn there
+    const link = displaySet && h('a', { href: ohif.monaiLabelModeUrl(displaySet), id: 'ssb-mode-link', style: { color: '#8cf' } },
+      'Open it there now');
+    setStatus(`${ohif.NO_VOLUME}.`, true, link || '');
   }
 
-  setInterval(() => {  // shown once a study is open (not on the study list)
-    if (!document.body.contains(ui.panel)) document.body.append(ui.panel);
-    const show = viewerReady();
-    if (show && ui.panel.style.display === 'none') pollModel();
-    ui.panel.style.display = show ? 'block' : 'none';
-  }, 500);
+  // ---------------------------------------------------------------- following the viewer
+  setInterval(tick, 500);
 
-  // ---------------------------------------------------------------- the model's training, in words
+  function tick() {
+    if (!ohif.studyOpen()) return;
+    try { ohif.dock(ui.panel, 'SSB candidates'); } catch (e) { if (!state.dockError) { state.dockError = String(e); log('dock: ' + e); } }
+    const views = window.cornerstone.getEnabledElements();
+    const displaySet = ohif.shownDisplaySet();
+    const key = displaySet && `${location.pathname} ${displaySet.SeriesInstanceUID}`;
+    if (!key || key === state.opened || !views.length || !views.every(e => e.viewport.getActors().length)) return;
+    state.opened = key;  // a series opened (or the same one in another mode): its lesions, the model's state
+    pollModel();
+    const volumes = ohif.volumeViewports().length > 0;
+    if (!volumes) modeHint(displaySet);
+    lesions.open(displaySet.SeriesInstanceUID, displaySet, volumes);
+  }
+
+  // ---------------------------------------------------------------- the model, the reader, the style (/info/)
   function modelText(ts) {  // train_stats of /info/ (lib/trainers/status.py)
     if (!ts) return '';
     const metric = ts.best_metric != null ? ` (Dice ${ts.best_metric.toFixed(2)} to the readers' held-out masks)` : '';
@@ -96,14 +106,29 @@
 
   async function pollModel() {
     try {
-      const info = await (await fetch('/info/', { credentials: 'same-origin' })).json();
+      const info = await answer(await fetch('/info/', { credentials: 'same-origin' }));
       state.training = info.train_stats && info.train_stats.ssb;
-      const ssb = info.ssb && info.ssb.ssb;
-      state.readerStatus = (ssb && ssb.reader_map && ssb.reader_map.status) || {};
+      const ssbInfo = info.ssb && info.ssb.ssb;
+      state.readerStatus = (ssbInfo && ssbInfo.reader_map && ssbInfo.reader_map.status) || {};
+      state.maxCandidates = (ssbInfo && ssbInfo.max_candidates) || DEFAULT_MAX_N;
+      ui.count.max = state.maxCandidates;
+      styleChoices(((info.models || {}).ssb || {}).config || {});
       ui.model.textContent = modelText(state.training);
       ui.readerState.textContent = readerText(ui.reader.value.trim());
     } catch (e) { log('info: ' + e); }
   }
+  setInterval(() => { if (ui.panel.isConnected) pollModel(); }, 15000);
+
+  // the reader styles exactly as /info/ names them ('all', 'none', 'reader0 (trained)', 'alice (pending)'): the
+  // datastore's and the model's names, never renamed here
+  function styleChoices(config) {
+    const choices = Array.isArray(config.reader) ? config.reader : ['all'];
+    const now = localStorage.getItem('ssb.style') || ui.readerStyle.value;  // the reader's last choice
+    if (choices.join('\n') === [...ui.readerStyle.options].map(o => o.value).join('\n')) return;
+    ui.readerStyle.replaceChildren(...choices.map(c => h('option', { value: c }, c)));
+    ui.readerStyle.value = choices.includes(now) ? now : choices[0];
+  }
+  ui.readerStyle.addEventListener('change', () => localStorage.setItem('ssb.style', ui.readerStyle.value));
 
   function readerText(name) {  // reader_map.status of /info/ (lib/readers.py): trained, pending, or never seen
     if (!name) return '';
@@ -112,14 +137,30 @@
     if (status === 'pending') return `Your style (${name}): pending: your labels are saved; the model learns your style once a training run measures an improvement.`;
     return `Your style (${name}): never seen: save a candidate under your name to start teaching the model your style.`;
   }
-  setInterval(() => { if (ui.panel.style.display !== 'none') pollModel(); }, 15000);
+
+  function readerChanged() {
+    localStorage.setItem('ssb.reader', ui.reader.value.trim());
+    ui.readerState.textContent = readerText(ui.reader.value.trim());
+    if (lesions.state.series) lesions.redraw();
+    refresh();
+  }
 
   // ---------------------------------------------------------------- the click
+  function candidateCount() {  // N as typed, or null (said in the status) when it is not 1 .. max
+    const text = ui.count.value.trim(), n = Number(text);
+    if (text && Number.isInteger(n) && n >= 1 && n <= state.maxCandidates) return n;
+    setStatus(`N must be a whole number from 1 to ${state.maxCandidates} (the server's max_candidates), got "${text}".`, true);
+    return null;
+  }
+
   function arm() {
-    if (state.busy) return;
+    if (state.busy || candidateCount() === null) return;
+    if (!ohif.volumeViewports().length) { modeHint(ohif.shownDisplaySet()); return; }
+    stopEditing();
     state.armed = true;
+    state.error = null;
     ui.clickButton.textContent = 'Now click on the lesion…';
-    setStatus('Click on the lesion in any viewport (Esc cancels).');
+    setStatus('Click on the lesion in any view (Esc cancels).');
   }
 
   function disarm() { state.armed = false; ui.clickButton.textContent = 'Click a lesion'; }
@@ -127,6 +168,13 @@
   document.addEventListener('keydown', e => { if (state.armed && e.key === 'Escape') { disarm(); setStatus('Cancelled.'); } });
   document.addEventListener('mousedown', onPointer, true);
   document.addEventListener('click', e => { if (state.swallowClick) { state.swallowClick = false; e.stopPropagation(); e.preventDefault(); } }, true);
+  // a double-click on the lesion (armed, just after the click, or while painting) would maximise the view in OHIF
+  document.addEventListener('dblclick', e => {
+    if (ui.panel.contains(e.target) || !(state.armed || state.editing || performance.now() - state.lastClick < 1000)) return;
+    e.stopPropagation();
+    e.preventDefault();
+    log('double-click kept from OHIF (no view maximised)');
+  }, true);
 
   function onPointer(ev) {
     if (!state.armed || ui.panel.contains(ev.target)) return;
@@ -135,54 +183,45 @@
     ev.stopPropagation();
     ev.preventDefault();
     state.swallowClick = true;
+    state.lastClick = performance.now();
     disarm();
     const vp = enabled.viewport;
+    if (!ohif.isVolume(vp)) { modeHint(ohif.displaySetOf(vp.id)); return; }
     const canvas = vp.canvas || vp.element.querySelector('canvas');
     const r = canvas.getBoundingClientRect();
-    const world = vp.canvasToWorld([ev.clientX - r.left, ev.clientY - r.top]);
-    run(Array.from(world), vp.id);
+    run(Array.from(vp.canvasToWorld([ev.clientX - r.left, ev.clientY - r.top])), vp.id);
   }
 
-  function displaySetOf(viewportId) {
-    const { viewportGridService, displaySetService } = window.services;
-    const vp = viewportGridService.getState().viewports.get(viewportId);
-    const uid = vp && vp.displaySetInstanceUIDs && vp.displaySetInstanceUIDs[0];
-    return uid ? displaySetService.getDisplaySetByUID(uid) : null;
-  }
-
-  // ---------------------------------------------------------------- server
+  // ---------------------------------------------------------------- candidates of a click
   async function infer(params) {
     const form = new FormData();
     form.append('params', JSON.stringify(params));
     const url = `/infer/ssb?image=${encodeURIComponent(state.series)}&output=json`;
-    const r = await fetch(url, { method: 'POST', body: form, credentials: 'same-origin' });
-    const text = await r.text();
-    let body;
-    try { body = JSON.parse(text); } catch (e) { body = { detail: text.slice(0, 300) }; }
-    if (!r.ok) throw new Error(body.detail || `HTTP ${r.status}`);
-    return body;
+    return answer(await fetch(url, { method: 'POST', body: form, credentials: 'same-origin' }));
   }
 
   async function run(world, viewportId) {
-    const displaySet = displaySetOf(viewportId);
-    if (!displaySet) { setStatus('No series in that viewport.', true); return; }
+    const displaySet = ohif.displaySetOf(viewportId), n = candidateCount();
+    if (!displaySet) { setStatus('No series in that view.', true); return; }
+    if (n === null) return;
     state.series = displaySet.SeriesInstanceUID;
     state.click = world;
     state.busy = true;
     state.pick = -1;
     state.saved = null;
-    const n = Math.max(1, Math.min(32, parseInt(ui.count.value, 10) || 8));
+    refresh();
     const t0 = performance.now();
     const timer = setInterval(() => setStatus(`Sampling ${n} candidates… ${((performance.now() - t0) / 1000).toFixed(0)} s`), 500);
     try {
-      const res = await infer({ foreground_mm: [world], num_candidates: n, include_masks: true });
+      const res = await infer({ foreground_mm: [world], num_candidates: n, include_masks: true, reader: ui.readerStyle.value || 'all' });
       clearInterval(timer);
       state.result = res;
       await draw(res, displaySet);
       centreOthers(world, viewportId);  // the other planes through the click
       const s = ((performance.now() - t0) / 1000).toFixed(1);
       const how = res.cache.hit ? 'the set already sampled for this click' : `sampled in ${res.timings.sample_s.toFixed(1)} s`;
-      setStatus(`${res.candidates.length} candidates (${how}; ${s} s in all). Tick to show, pick one to save.`);
+      const finding = res.finding ? ` ${res.finding.message}` : '';  // whether they found a lesion at all
+      setStatus(`${res.candidates.length} candidates (${how}; ${s} s in all).${finding} Tick to show, pick one to save.${nearText(res)}`);
       log(`infer done: ${res.candidates.length} candidates, context ${res.cache.context}`);
     } catch (e) {
       clearInterval(timer);
@@ -193,7 +232,17 @@
     }
   }
 
-  // ---------------------------------------------------------------- drawing
+  // the saved lesions at the click (the server's saved_lesions_here, lib/labels/nearby.py): a save over one of the
+  // reader's own replaces it
+  function nearText(res) {
+    const reader = ui.reader.value.trim();
+    const when = l => (lesions.state.lesions.find(x => x.reader === l.reader && x.lesion === l.lesion) || {}).saved_iso ||
+      new Date(l.saved * 1000).toLocaleString();
+    return (res.saved_lesions_here || []).map(l => (l.reader === reader
+      ? ` Near your lesion ${l.lesion} saved at ${when(l)}: saving a candidate over it will replace it.`
+      : ` ${l.reader}'s lesion ${l.lesion} is here too.`)).join('');
+  }
+
   // the other views (sagittal, coronal in the MPR layout) moved to the slice through the clicked point, with their
   // framing and zoom kept: the candidates are then seen in three planes at once, as a reader checks a lesion's extent
   function centreOthers(world, clickedId) {
@@ -208,109 +257,61 @@
     }
   }
 
-  function bits(b64, count) {
-    const raw = atob(b64), out = new Uint8Array(count);
-    for (let i = 0; i < count; i++) out[i] = (raw.charCodeAt(i >> 3) >> (7 - (i & 7))) & 1;
-    return out;
+  // ---------------------------------------------------------------- drawing: fill and outline
+  function maskLook(strong) {  // a candidate's or saved lesion's style; strong: the hovered or picked candidate
+    const fill = strong ? Math.min(1, state.look.fill + 0.2) : state.look.fill;
+    const width = strong ? state.look.outline + 2 : state.look.outline;
+    return { renderFill: fill > 0, renderFillInactive: fill > 0, fillAlpha: fill, fillAlphaInactive: fill, renderOutline: true,
+      renderOutlineInactive: true, outlineWidth: width, outlineWidthInactive: width, outlineOpacity: 1, outlineOpacityInactive: 1,
+      activeSegmentOutlineWidthDelta: 0 };
   }
 
-  function bytes(b64) {
-    const raw = atob(b64), out = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-    return out;
+  function lookOf(layer) {
+    if (layer.kind === 'variability') {  // a map, always filled, whatever the masks' fill
+      return { renderFill: true, renderFillInactive: true, fillAlpha: 0.55, fillAlphaInactive: 0.55, renderOutline: false, renderOutlineInactive: false };
+    }
+    if (layer.kind === 'consensus') return { ...maskLook(false), renderFill: false, renderFillInactive: false };  // no tint over the candidates
+    return maskLook(layer.index === state.pick || layer.index === state.hover);
   }
 
-  function serverToViewer(geometry, volume) {  // server voxel (i, j, k) -> index into this labelmap volume's data
-    const { origin, spacing, direction } = geometry;
-    const world = ijk => [0, 1, 2].map(r => origin[r] + [0, 1, 2].reduce((a, c) => a + direction[r][c] * spacing[c] * ijk[c], 0));
-    const toIndex = ijk => volume.imageData.worldToIndex(world(ijk));
-    const o = toIndex([0, 0, 0]);
-    const axes = [[1, 0, 0], [0, 1, 0], [0, 0, 1]].map(e => toIndex(e).map((v, i) => v - o[i]));
-    const [ni, nj, nk] = volume.dimensions;
-    return (i, j, k) => {
-      const p = [0, 1, 2].map(r => Math.round(o[r] + axes[0][r] * i + axes[1][r] * j + axes[2][r] * k));
-      if (p[0] < 0 || p[1] < 0 || p[2] < 0 || p[0] >= ni || p[1] >= nj || p[2] >= nk) return -1;
-      return p[0] + ni * (p[1] + nj * p[2]);
-    };
+  function restyle(layer) { if (layer && layer.created) ohif.setStyle(layer.id, lookOf(layer)); }
+
+  function lookChanged(key, value) {
+    state.look[key] = value;
+    localStorage.setItem('ssb.look', JSON.stringify(state.look));
+    lookText();
+    layers().forEach(restyle);
+    lesions.restyle();
   }
 
-  function volumeSize(res) { const b = res.masks.box_ijk; return b.ni * b.nj * b.nk; }
+  function lookText() { ui.lookText.textContent = `${Math.round(state.look.fill * 100)} %, ${state.look.outline} px`; }
 
-  async function removeOurs() {
-    const seg = window.services.segmentationService;
-    for (const id of state.segmentations) { try { seg.remove(id); } catch (e) { log('remove ' + id + ': ' + e); } }
+  const layers = () => (state.rows ? [...state.rows, state.consensus, state.variability] : []);
+  const rowOf = index => (state.rows || []).find(r => r.index === index);
+
+  function removeCandidates() {
+    state.segmentations.forEach(ohif.remove);
     state.segmentations = [];
   }
 
-  const OUTLINE = { renderFill: false, renderFillInactive: false, renderOutline: true, renderOutlineInactive: true,
-    outlineWidth: 1, outlineWidthInactive: 1, outlineOpacity: 1, outlineOpacityInactive: 1 };
-  const FILL = { renderFill: true, renderFillInactive: true, fillAlpha: 0.55, fillAlphaInactive: 0.55, renderOutline: false,
-    renderOutlineInactive: false };
-
-  async function addSegmentation(displaySet, id, label, segments, values, style) {
-    const segSvc = window.services.segmentationService;
-    const config = {};
-    segments.forEach(s => { config[s.index] = { segmentIndex: s.index, label: s.label, active: s.index === 1, locked: true, color: [...s.colour, 255] }; });
-    await segSvc.createLabelmapForDisplaySet(displaySet, { segmentationId: id, label, segments: config });
-    state.segmentations.push(id);
-    const viewportIds = Array.from(window.services.viewportGridService.getState().viewports.keys());
-    for (const viewportId of viewportIds) {  // on a volume viewport this makes the labelmap a volume
-      await segSvc.addSegmentationRepresentation(viewportId, { segmentationId: id });
-    }
-    let volume = segSvc.getLabelmapVolume(id);
-    for (let t = 0; !volume && t < 100; t++) {  // OHIF converts the labelmap to a volume asynchronously
-      await new Promise(done => setTimeout(done, 100));
-      volume = segSvc.getLabelmapVolume(id);
-    }
-    if (!volume) throw new Error(`OHIF made no labelmap volume for ${label}`);
-    const data = volume.voxelManager.getCompleteScalarDataArray();
-    const place = serverToViewer(state.result.masks.geometry, volume);
-    const b = state.result.masks.box_ijk;
-    let n = 0, placed = 0;
-    for (let k = 0; k < b.nk; k++) for (let j = 0; j < b.nj; j++) for (let i = 0; i < b.ni; i++) {
-      const v = values[n++];
-      if (!v) continue;
-      const idx = place(b.i0 + i, b.j0 + j, b.k0 + k);
-      if (idx >= 0) { data[idx] = v; placed++; }
-    }
-    volume.voxelManager.setCompleteScalarDataArray(data);
-    window.cornerstone.triggerEvent(window.cornerstone.eventTarget, window.cornerstoneTools.Enums.Events.SEGMENTATION_DATA_MODIFIED,
-      { segmentationId: id });
-    // its own colour table: representations otherwise share OHIF's first one, and a colour set for one would
-    // recolour them all
-    const colour = window.cornerstoneTools.segmentation.config.color;
-    const lut = [[0, 0, 0, 0]];
-    segments.forEach(s => { lut[s.index] = [...s.colour, 255]; });
-    for (let i = 1; i < lut.length; i++) lut[i] = lut[i] || [0, 0, 0, 0];
-    const lutIndex = colour.addColorLUT(lut);
-    for (const viewportId of viewportIds) {
-      colour.setColorLUT(viewportId, id, lutIndex);
-      try {  // candidates and consensus as outlines (they overlap), the variability map filled
-        window.cornerstoneTools.segmentation.config.style.setStyle(
-          { type: window.cornerstoneTools.Enums.SegmentationRepresentations.Labelmap, viewportId, segmentationId: id }, style);
-      } catch (e) { log('style: ' + e); }
-    }
-    state.placed = state.placed || {};
-    state.placed[id] = placed;
-  }
-
   // Only the consensus is made at once; a candidate's or the variability map's labelmap (a full-size volume in the
-  // browser: 34 MB for a 512 x 512 x 130 CT) is made the first time it is ticked.
+  // browser: 34 MB for a 512 x 512 x 130 CT) is made the first time it is shown.
   async function draw(res, displaySet) {
-    await removeOurs();
-    const m = res.masks, size = volumeSize(res);
-    const all = bits(m.candidates, size * m.num_candidates);
+    stopEditing();
+    removeCandidates();
+    const m = res.masks, box = m.box_ijk, size = masks.size(box);
+    const all = masks.unpack(m.candidates, size * m.num_candidates);
     state.displaySet = displaySet;
-    state.rows = res.candidates.map(c => {
-      const name = c.name, colour = c.colour;  // the server's name and colour (the same in 3D Slicer)
-      return { id: `${SEG_PREFIX}candidate-${c.index}`, index: c.index, rank: c.rank, name, colour, visible: false, created: false,
-        segments: [{ index: 1, label: name, colour }], values: all.subarray(c.index * size, (c.index + 1) * size), style: OUTLINE };
+    state.rows = res.candidates.map(c => {  // the server's name and colour (the same in 3D Slicer)
+      const mask = { box, values: all.subarray(c.index * size, (c.index + 1) * size) };
+      return { kind: 'candidate', id: `${SEG_PREFIX}candidate-${c.index}`, index: c.index, rank: c.rank, name: c.name, colour: c.colour,
+        visible: false, created: false, segments: [{ index: 1, label: c.name, colour: c.colour }], mask, voxels: masks.count(mask) };
     }).sort((a, b) => a.rank - b.rank);
     const levels = m.level_segments.map(l => ({ index: l.value, label: l.name, colour: l.colour }));  // the server's scale
-    state.consensus = { id: `${SEG_PREFIX}consensus`, name: 'consensus', visible: true, created: false,
-      segments: [{ index: 1, label: 'consensus', colour: m.consensus_colour }], values: bits(m.consensus, size), style: OUTLINE };
-    state.variability = { id: `${SEG_PREFIX}variability`, name: 'variability', visible: false, created: false, segments: levels,
-      values: bytes(m.variability), style: FILL };
+    state.consensus = { kind: 'consensus', id: `${SEG_PREFIX}consensus`, name: 'consensus', visible: true, created: false,
+      segments: [{ index: 1, label: 'consensus', colour: m.consensus_colour }], mask: { box, values: masks.unpack(m.consensus, size) } };
+    state.variability = { kind: 'variability', id: `${SEG_PREFIX}variability`, name: 'variability', visible: false, created: false,
+      segments: levels, mask: { box, values: masks.bytes(m.variability) } };
     await ensure(state.consensus);
     applyVisibility();
     buildList(levels);
@@ -319,72 +320,182 @@
   async function ensure(layer) {  // the layer's OHIF segmentation, made on first use
     if (layer.created) return;
     layer.created = true;
-    await addSegmentation(state.displaySet, layer.id, layer.name, layer.segments, layer.values, layer.style);
-  }
-
-  function setVisible(id, segmentIndices, visible) {
-    const segSvc = window.services.segmentationService;
-    for (const viewportId of window.services.viewportGridService.getState().viewports.keys()) {
-      for (const s of segmentIndices) segSvc.setSegmentVisibility(viewportId, id, s, visible);
-    }
+    await ohif.createLabelmap(state.displaySet, layer.id, layer.name, layer.segments);
+    state.segmentations.push(layer.id);
+    state.placed[layer.id] = await ohif.paint(layer.id, state.result.masks.geometry, [{ mask: layer.mask, value: null }]);
+    restyle(layer);
   }
 
   function applyVisibility() {
-    for (const layer of [...state.rows, state.consensus, state.variability]) {
-      if (layer.created) setVisible(layer.id, layer.segments.map(s => s.index), layer.visible);
-    }
+    for (const layer of layers()) if (layer.created) ohif.setVisible(layer.id, layer.segments.map(s => s.index), layer.visible);
   }
 
-  function swatch(rgb) {
-    return h('span', { style: { display: 'inline-block', width: '10px', height: '10px', margin: '0 4px',
-      background: `rgb(${rgb.join(',')})` } });
+  async function show(layer, visible) {
+    layer.visible = visible;
+    if (layer.checkbox) layer.checkbox.checked = visible;
+    try { if (visible) await ensure(layer); applyVisibility(); }
+    catch (err) { setStatus(`Cannot show ${layer.name}: ${err.message}`, true); }
   }
 
   function buildList(levels) {
     ui.list.innerHTML = '';
-    const toggle = layer => h('input', { type: 'checkbox', checked: layer.visible, onchange: async e => {
-      layer.visible = e.target.checked;
-      e.target.disabled = true;
-      try { if (layer.visible) await ensure(layer); applyVisibility(); }
-      catch (err) { setStatus(`Cannot show ${layer.name}: ${err.message}`, true); }
-      finally { e.target.disabled = false; }
-    } });
-    ui.list.append(h('div', { 'data-ssb': 'consensus' }, toggle(state.consensus), swatch(state.consensus.segments[0].colour),
+    const toggle = layer => {
+      layer.checkbox = h('input', { type: 'checkbox', checked: layer.visible, onchange: async e => {
+        e.target.disabled = true;
+        await show(layer, e.target.checked);
+        e.target.disabled = false;
+      } });
+      return layer.checkbox;
+    };
+    const row = (attrs, ...children) => h('div', { ...attrs, style: { display: 'flex', alignItems: 'center', padding: '1px 0' } }, ...children);
+    ui.list.append(row({ 'data-ssb': 'consensus' }, toggle(state.consensus), swatch(state.consensus.segments[0].colour),
       'consensus (half the candidates or more)'));
-    const bar = h('span', { style: { display: 'inline-block', width: '90px', height: '10px', margin: '0 4px', verticalAlign: 'middle',
+    const bar = h('span', { style: { display: 'inline-block', width: '70px', height: '10px', margin: '0 4px',
       background: `linear-gradient(to right, ${levels.map(l => `rgb(${l.colour.join(',')})`).join(',')})` } });
-    ui.list.append(h('div', { 'data-ssb': 'variability' }, toggle(state.variability), 'variability ', bar, ' 0 → 1'));
-    ui.list.append(h('div', { style: { margin: '6px 0 2px', color: '#9ab' } }, 'show · pick · candidate (rank 1 = most typical)'));
-    for (const row of state.rows) {
-      const pick = h('input', { type: 'radio', name: 'ssb-pick', value: row.index, onchange: () => { state.pick = row.index; refresh(); } });
-      ui.list.append(h('div', { 'data-ssb': `candidate-${row.index}` }, toggle(row), pick, swatch(row.colour), row.name));
+    ui.list.append(row({ 'data-ssb': 'variability' }, toggle(state.variability), 'variability ', bar, ' 0 → 1'));
+    ui.list.append(h('div', { style: { ...css.muted, margin: '6px 0 2px' } }, 'show · pick · candidate (rank 1 = most typical)'));
+    for (const r of state.rows) {
+      const pick = h('input', { type: 'radio', name: 'ssb-pick', value: r.index, onchange: () => choose(r) });
+      ui.list.append(row({ 'data-ssb': `candidate-${r.index}`, onmouseenter: () => hover(r.index), onmouseleave: () => hover(-1) },
+        toggle(r), pick, swatch(r.colour), h('span', {}, r.name + (r.voxels ? '' : ' — empty'))));
     }
   }
 
+  function hover(index) {  // the candidate under the mouse stands out (thicker outline, stronger fill)
+    const before = state.hover;
+    state.hover = index;
+    restyle(rowOf(before));
+    restyle(rowOf(index));
+  }
+
+  async function choose(r) {  // the pick: shown, standing out, editable, saved by Save
+    stopEditing();
+    const before = state.pick;
+    state.pick = r.index;
+    restyle(rowOf(before));
+    refresh();
+    if (!r.visible) await show(r, true);
+    restyle(r);
+    r.current = await current(r);  // edits of an earlier pick of it are kept: the Save button says so
+    refresh();
+  }
+
+  // ---------------------------------------------------------------- editing the pick with OHIF's brush
+  function editBar() {
+    const r = rowOf(state.pick), editing = state.editing;
+    ui.edit.style.display = r && r.created ? 'block' : 'none';
+    if (!r) return;
+    const tool = (name, label) => h('button', { 'data-ssb-tool': name, style: { ...css.button, background: editing && editing.tool === name ? '#f0a030' : '#4a5080' },
+      onclick: () => startEditing(name) }, label);
+    const radius = h('input', { id: 'ssb-radius', type: 'range', min: 1, max: 10, step: 0.5, value: state.radius, style: { ...css.range, width: '80px' },
+      oninput: e => { state.radius = parseFloat(e.target.value); if (state.editing) ohif.setBrushRadius(state.radius); radiusText.textContent = `${state.radius} mm`; } });
+    const radiusText = h('span', {}, `${state.radius} mm`);
+    ui.edit.replaceChildren(h('div', { style: css.muted }, `Touch up candidate ${r.index} with OHIF's brush:`),
+      h('div', {}, tool('CircularBrush', 'Brush'), tool('CircularEraser', 'Eraser'),
+        editing && h('button', { id: 'ssb-stop-edit', style: { ...css.button, background: '#4a5080' }, onclick: finishEditing }, 'Stop editing') || '',
+        h('button', { id: 'ssb-reset-edit', style: { ...css.button, background: '#4a5080' }, onclick: resetEdits }, 'Undo edits')),
+      h('div', { style: css.muted }, 'radius ', radius, ' ', radiusText));
+  }
+
+  async function startEditing(toolName) {
+    const r = rowOf(state.pick);
+    if (!r) return;
+    try {
+      if (!r.visible) await show(r, true);
+      ohif.startBrush(r.id, 1, toolName, state.radius);
+      state.editing = { id: r.id, index: r.index, tool: toolName };
+      setStatus(`${toolName === 'CircularEraser' ? 'Erasing from' : 'Painting'} candidate ${r.index} in any view; ` +
+        'Stop editing (or Save) when done.');
+    } catch (e) { setStatus(`Cannot edit: ${e.message}`, true); }
+    editBar();
+  }
+
+  function stopEditing() {  // the brush put away; the candidate edited (its row), or null
+    if (!state.editing) return null;
+    const r = rowOf(state.editing.index);
+    ohif.stopBrush(state.editing.id, 1);
+    state.editing = null;
+    if (r) r.current = null;  // to be measured again
+    editBar();
+    return r;
+  }
+
+  async function finishEditing() {  // Stop editing: what the edit did, said and shown on the Save button
+    const r = stopEditing();
+    if (!r) return;
+    r.current = await current(r);
+    const n = masks.count(r.current.mask);
+    setStatus(r.current.edited ? `Candidate ${r.index} edited: ${n} voxels (sampled: ${r.voxels}); Save sends your edit, Undo edits ` +
+      'brings back the candidate.' : `Candidate ${r.index} unchanged.`);
+    refresh();
+  }
+
+  async function resetEdits() {  // the candidate as the server sampled it
+    const r = rowOf(state.pick);
+    if (!r || !r.created) return;
+    await ohif.paint(r.id, state.result.masks.geometry, [{ mask: r.mask, value: 1 }]);
+    r.current = null;
+    setStatus(`Candidate ${r.index} is as sampled again.`);
+    refresh();
+  }
+
+  async function current(r) {  // what the reader sees of the pick: its labelmap on the server's grid, and whether it was edited
+    if (!r.created) return { mask: r.mask, edited: false };
+    const mask = await ohif.readMask(r.id, state.result.masks.geometry);
+    return { mask, edited: !masks.same(mask, r.mask) };
+  }
+
   // ---------------------------------------------------------------- saving the pick
+  function saveText(reader) {
+    const r = rowOf(state.pick);
+    if (!r) return 'Save (pick a candidate)';
+    const now = r.current || { mask: r.mask, edited: false };
+    const over = reader ? lesions.overlapping(reader, now.mask).map(l => l.lesion) : [];
+    const target = over.length === 0 ? ' (a new lesion)' : over.length === 1 ? ` (replaces your lesion ${over[0]})`
+      : ` (overlaps your lesions ${over.join(', ')}: the server will refuse it)`;
+    const empty = masks.count(now.mask) ? '' : ' — empty (0 voxels): the server will refuse it';
+    return `Save candidate ${r.index}${now.edited ? ' (edited)' : ''} as ${reader || '(type your name)'}${empty || target}`;
+  }
+
   function refresh() {
     const reader = ui.reader.value.trim();
     const ok = state.result && state.pick >= 0 && reader && !state.busy;
     ui.save.disabled = !ok;
     ui.save.style.opacity = ok ? '1' : '0.5';
-    ui.save.textContent = state.pick >= 0 ? `Save candidate ${state.pick} as ${reader || '(type your name)'}` : 'Save (pick a candidate)';
+    ui.save.textContent = saveText(reader);
+    editBar();
+  }
+
+  function sampledParams() {  // the infer parameters of the set on screen: the server finds (or re-samples) that very set
+    const p = state.result.params;
+    return { foreground_mm: [state.click], num_candidates: p.num_candidates, nfe: p.nfe, seed: p.seed,
+      guidance_weight: p.guidance_weight, reader: p.reader };
   }
 
   async function save() {
-    const reader = ui.reader.value.trim();
-    if (!state.result || state.pick < 0 || !reader) return;
+    const reader = ui.reader.value.trim(), r = rowOf(state.pick);
+    if (!state.result || !r || !reader) return;
     localStorage.setItem('ssb.reader', reader);
+    stopEditing();
     state.busy = true;
+    state.saved = null;
     refresh();
-    setStatus(`Saving candidate ${state.pick} as ${reader}…`);
     try {
-      const p = state.result.params;
-      const res = await infer({ foreground_mm: [state.click], num_candidates: p.num_candidates, nfe: p.nfe, seed: p.seed,
-        guidance_weight: p.guidance_weight, reader: p.reader, candidate: state.pick, save_as: reader });
-      state.saved = res.saved;
-      setStatus(`Saved candidate ${state.pick} as ${reader}'s label` + (res.saved.seg_series ? ' (DICOM SEG in the PACS).' : '.'));
-      log(`saved candidate ${state.pick} as ${reader}; same sampled set: ${res.cache.hit}`);
+      const now = r.current = await current(r);
+      const body = { reader, params: sampledParams(), candidate: r.index, ...(now.edited ? { edited: masks.toJson(now.mask) } : {}) };
+      state.sent = body;
+      const what = `candidate ${r.index}${now.edited ? ` (edited, ${masks.count(now.mask)} voxels)` : ''}`;
+      setStatus(`Saving ${what} as ${reader}…`);
+      const res = await answer(await fetch(`/ssb/lesions?image=${encodeURIComponent(state.series)}`, { method: 'POST',
+        credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }));
+      state.saved = res;
+      const s = res.saved[0];
+      setStatus(`Saved ${what} as ${reader}'s lesion ${s.lesion} (${s.action}, ${volumeText(s.volume_mm3)})` +
+        (res.seg_series ? ': DICOM SEG in the PACS.' : '.'));
+      log(`saved ${what} as ${reader}, lesion ${s.lesion} ${s.action}; same sampled set: ${res.same_set}`);
       pollModel();  // the reader is now pending (or still trained)
+      await lesions.reload();
+      for (const layer of layers()) if (layer.visible) await show(layer, false);  // the saved lesion seen alone; ticks bring them back
     } catch (e) {
       setStatus('Not saved: ' + e.message, true);
     } finally {
@@ -393,5 +504,7 @@
     }
   }
 
+  ui.readerState.textContent = readerText(ui.reader.value.trim());
+  lookText();
   refresh();
 })();
