@@ -6,10 +6,11 @@
 - :func:`server_clicks`: through the real MONAI Label server with the ready local setup's settings
   (``sample-apps/ssb-local/server.conf``) on a studies folder holding the whole CTs: the first request (cold,
   the CT read from disk), then ``repeats`` warm clicks per nodule as a viewer sends them (the agreement
-  labelmap answered, the variability map saved) -> p50 / p95, slices sampled, the server's peak memory. The
+  labelmap answered) -> p50 / p95, slices sampled, the server's peak memory. The
   candidate cache is off there (``candidate_cache 0``): each repeat samples, as a click on a new lesion does;
 - :func:`view_switch`: one lesion looked at four ways and the pick saved (agreement -> segments -> variability
-  -> candidate k -> ``save_as``), through a server with the candidate cache (the default) and one without it:
+  -> candidate k -> the pick saved through ``POST /ssb/lesions``), through a server with the candidate cache (the
+  default) and one without it:
   seconds per step and how many requests sampled.
 
 Used by ``scripts/benchmark.py`` (part ``whole_scan``); the server is stopped by its PID whatever happens.
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import requests
 
 from benchmarks.server_latency import scratch_model, server_conf
 
@@ -33,7 +35,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["quality_per_nfe", "server_clicks", "view_switch"]
 
 VIEW_STEPS = (("agreement", {}), ("segments", {"output_mode": "segments"}), ("variability", {"output_mode": "variability"}),
-              ("candidate k", {"candidate": 1}), ("save pick", {"candidate": 1, "save_as": "benchmark_reader"}))
+              ("candidate k", {"candidate": 1}), ("save pick", None))  # None: the panel's save (POST /ssb/lesions)
 
 
 def _p(values: list[float], q: float) -> float:
@@ -134,11 +136,18 @@ def view_switch(checkpoint: Path, lidc3d: Path, cases: int = 3, conf: dict[str, 
                 sampled, total = 0, []
                 for c in todo:
                     t_case = time.perf_counter()
+                    click = {"foreground": [list(c.click_ijk)]}
                     for name, extra in VIEW_STEPS:
                         t0 = time.perf_counter()
-                        _, res = client.infer("ssb", c.ct_path.parent.name, {"foreground": [list(c.click_ijk)], **extra})
+                        if extra is None:
+                            r = requests.post(f"{server.url}/ssb/lesions", params={"image": c.ct_path.parent.name}, timeout=600,
+                                              json={"reader": "benchmark_reader", "params": click, "candidate": 1})
+                            r.raise_for_status()
+                            sampled += not r.json()["same_set"]
+                        else:
+                            _, res = client.infer("ssb", c.ct_path.parent.name, {**click, **extra})
+                            sampled += not res["cache"]["hit"]
                         steps[name].append(time.perf_counter() - t0)
-                        sampled += not res["cache"]["hit"]
                     total.append(time.perf_counter() - t_case)
                 row = {"steps_p50_s": {k: statistics.median(v) for k, v in steps.items()},
                        "lesion_total_p50_s": statistics.median(total), "samplings_per_lesion": sampled / len(todo)}

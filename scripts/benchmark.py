@@ -117,7 +117,7 @@ def whole_scan_report(scan: dict) -> list[str]:
                      [[r["nfe"], f"{r['ged']:.3f}", f"{r['d_max']:.3f}", f"{r['ci']:.3f}", f"{r['slices_sampled']:.1f}",
                        f"{r['seconds']:.2f}"] for r in scan["quality"]])]
     lines += ["", f"Through the real server (`/infer`, the ready local setup's settings: {s['conf'].get('num_candidates')} candidates, "
-              f"NFE {s['conf'].get('nfe')}; agreement labelmap answered, variability map saved): first request {s['first_request_s']:.2f} s; "
+              f"NFE {s['conf'].get('nfe')}; agreement labelmap answered): first request {s['first_request_s']:.2f} s; "
               f"warm **p50 {s['p50_s']:.2f} s**, p95 {s['p95_s']:.2f} s over {s['n']} clicks; server peak memory {s['peak_rss_mb']:.0f} MB.", "",
               *_table(["nodule", "warm p50 s", "slices sampled", "sampling s", "image read s"],
                       [[n["nodule"], f"{n['p50_s']:.2f}", n["slices"], f"{n['sample_s']:.2f}", f"{n['read_s']:.2f}"]
