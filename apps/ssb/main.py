@@ -41,6 +41,7 @@ from lib.dicom.datastore import SSBDicomWebDatastore
 from lib.errors import not_found
 from lib.label_saves import saved_result
 from lib.labels import routes as lesion_routes
+from lib.labels.provenance import label_provenance
 from lib.retrain import RetrainTrigger
 from lib.safety import request_guard
 from lib.safety.auth import install_token_check
@@ -96,6 +97,9 @@ class SSBApp(MONAILabelApp):
         self._auto_update_scoring = conf_value(conf, "auto_update_scoring", False, bool)
         self.retrain = RetrainTrigger(self, {n: getattr(c, "retrain_after", 0) for n, c in self.models.items()})
         self._datastore.labels.listeners.append(self.retrain.on_saved)  # one "label saved" event per save, every way in
+        ssb_infer = self._infers.get("ssb")
+        if ssb_infer is not None:  # a submitted lesion traced to the candidate it was touched up from (3D Slicer)
+            self._datastore.labels.matcher = label_provenance(ssb_infer.recent_sets)
         max_upload_mb = conf_value(conf, "max_upload_mb", 1024.0, float)
         cors_conf = conf_value(conf, "cors_origins", ",".join(str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS), str)
         cors = [o.strip().rstrip("/") for o in cors_conf.split(",") if o.strip()]
@@ -129,7 +133,7 @@ class SSBApp(MONAILabelApp):
             settings_.check_request(body)
 
     def init_infers(self) -> dict[str, InferTask]:
-        return {name: config.infer() for name, config in self.models.items()}  # type: ignore[misc]
+        return self._per_model("infer")  # ssb and ssb_lesions (the lesions saved on an image, for 3D Slicer)
 
     def init_trainers(self) -> dict[str, TrainTask]:
         return {name: t for name, config in self.models.items() if (t := config.trainer()) is not None}

@@ -266,7 +266,28 @@ def test_views_of_one_lesion_reuse_one_sampled_set_and_a_pick_is_saved_under_the
     assert saved["lesion"] == 1 and saved["voxels"] == int((picked == 4).sum()) and answer["lesions"] == [1]
     stored = sitk.GetArrayFromImage(sitk.ReadImage(str(server.studies / "labels" / "alice" / "blob3d.nii.gz")))
     assert (stored.astype(bool) == (picked == 4)).all() and set(np.unique(stored)) == {0, 1}
-    assert "final" not in requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
+    labels = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
+    assert "final" not in labels
+    assert labels["alice"]["info"]["lesions"][0]["source"] == "candidate 2"  # traced to the set on screen, not edited
+    # touched up in the Segment Editor (a few voxels added), then submitted: recorded as that candidate, edited
+    edited = sitk.ReadImage(views["candidate"][0])
+    arr = sitk.GetArrayFromImage(edited)
+    z, y, x = (int(v.mean()) for v in np.nonzero(arr == 4))
+    arr[z, y - 1 : y + 2, :] = np.where(arr[z, y - 1 : y + 2, :] == 4, 4, 0)
+    arr[z, y, x : x + 40] = 4
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(edited)
+    sitk.WriteImage(out, str(tmp_path / "edited.nrrd"))
+    dave = MONAILabelClient(server.url, tmpdir=str(tmp_path), client_id="dave")
+    dave.save_label("blob3d", str(tmp_path / "edited.nrrd"))
+    labels = requests.get(f"{server.url}/datastore/?output=all", timeout=30).json()["objects"]["blob3d"]["labels"]
+    assert labels["dave"]["info"]["lesions"][0]["source"] == "candidate 2, edited by dave"
+    # what 3D Slicer shows of the lesions saved on the image: model ssb_lesions, one segment per saved lesion
+    saved_file, saved = alice.infer("ssb_lesions", "blob3d", {})
+    _, saved_header = nrrd.read(saved_file)
+    assert saved_header["Segment0_Name"].startswith("alice: lesion 1 (candidate 2; ")
+    assert any(saved_header[f"Segment{i}_Name"].startswith("dave: lesion 1 (candidate 2, edited by dave; ")
+               for i in range(len(saved["lesions"])))
 
     # the panel's pick: saved by the label service from the same sampled set, no upload
     r = requests.post(f"{server.url}/ssb/lesions", params={"image": "blob3d"}, timeout=120,

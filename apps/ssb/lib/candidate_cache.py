@@ -13,7 +13,9 @@ or box, slices). Output parameters (``output_mode``, ``candidate``, ``variabilit
 format) are not in the key: they are views of the same set.
 
 The cache is bounded (``--conf candidate_cache``, default 16 contexts, least recently used evicted first) and
-is emptied when the served model changes (a promotion, a rollback on disk).
+is emptied when the served model changes (a promotion, a rollback on disk). :meth:`CandidateCache.of_image` lists
+the sets sampled on one image, most recent first: a label a viewer submits is matched against them, so that a
+candidate touched up in 3D Slicer's Segment Editor is recorded as that candidate, edited (:mod:`lib.labels.provenance`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class CandidateCache:
     def __init__(self, capacity: int = 16) -> None:
         self.capacity = max(0, int(capacity))
         self._items: OrderedDict[str, Any] = OrderedDict()
+        self._image_of: dict[str, tuple] = {}  # context -> the image identity it was sampled on
         self._model: str | None = None
         self._lock = threading.Lock()
         self.hits = 0
@@ -58,6 +61,7 @@ class CandidateCache:
             if self._items:
                 logger.info("served model changed: %d cached candidate set(s) dropped", len(self._items))
             self._items.clear()
+            self._image_of.clear()
             self._model = model_sha256
 
     def get(self, key: str | None, model_sha256: str) -> Any | None:
@@ -71,15 +75,24 @@ class CandidateCache:
             self.hits += 1
             return self._items[key]
 
-    def put(self, key: str | None, model_sha256: str, value: Any) -> None:
+    def put(self, key: str | None, model_sha256: str, value: Any, image: tuple | None = None) -> None:
+        """Keep ``value`` for context ``key``; ``image``: the identity of the image it was sampled on (:meth:`of_image`)."""
         if key is None or self.capacity == 0:
             return
         with self._lock:
             self._bind(model_sha256)
             self._items[key] = value
             self._items.move_to_end(key)
+            if image is not None:
+                self._image_of[key] = image
             while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+                old, _ = self._items.popitem(last=False)
+                self._image_of.pop(old, None)
+
+    def of_image(self, image: tuple | None) -> list[tuple[str, Any]]:
+        """``(context, value)`` of every set kept for the image of this identity, the most recently used first."""
+        with self._lock:
+            return [(k, self._items[k]) for k in reversed(self._items) if image is not None and self._image_of.get(k) == image]
 
     def __len__(self) -> int:
         return len(self._items)

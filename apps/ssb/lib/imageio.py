@@ -23,7 +23,7 @@ import SimpleITK as sitk
 
 from lib.safety.filecheck import IncompleteFileError, check_complete
 
-__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_labelmap_like", "read_mask_like", "write_like", "write_seg_nrrd",
+__all__ = ["MIN_IN_PLANE", "ImageReadError", "LoadedImage", "read_image", "read_labelmap_like", "read_mask_like", "temp_path", "write_like", "write_seg_nrrd",
            "write_labelmap_seg_nrrd", "image_identity"]
 
 logger = logging.getLogger(__name__)
@@ -208,6 +208,15 @@ def read_labelmap_like(path: str | Path, image: LoadedImage) -> np.ndarray:
     if arr is None or arr.shape != image.array.shape or arr.dtype.kind not in "biu":
         return read_mask_like(path, image).astype(np.uint8)
     return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+def temp_path(suffix: str, prefix: str = "ssb_") -> str:
+    """A new empty temporary file's path (the caller removes it, or hands it to MONAI Label, which does)."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=suffix, prefix=prefix)
+    os.close(fd)
+    return path
 
 
 def write_like(array_zyx: np.ndarray, image: LoadedImage, path: str | Path, dtype: type = np.uint8) -> Path:

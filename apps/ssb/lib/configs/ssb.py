@@ -33,6 +33,7 @@ from monailabel.interfaces.tasks.train import TrainTask
 from ssb_core.pipeline import resolve_device
 
 from lib.activelearning.disagreement import Disagreement, DisagreementScoring, RandomUnlabelled
+from lib.infers.saved_lesions import SavedLesionsInfer
 from lib.infers.ssb import SSBInfer
 from lib.model_store import ModelStore, resolve_model_path
 from lib.trainers.ssb import SSBTrain, TrainSettings
@@ -90,7 +91,8 @@ class SSBConfig(TaskConfig):
         self.train_settings = TrainSettings.from_conf(conf, conf_value)
 
     def infer(self) -> InferTask | dict[str, InferTask]:
-        return SSBInfer(self.store, self.datastore, cache_contexts=self.cache_contexts, **self.limits)
+        return {self.name: SSBInfer(self.store, self.datastore, cache_contexts=self.cache_contexts, **self.limits),
+                f"{self.name}_lesions": SavedLesionsInfer(self.datastore)}
 
     def trainer(self) -> TrainTask | None:
         return SSBTrain(self.store, self.train_settings, max_slices=self.limits["max_slices"])

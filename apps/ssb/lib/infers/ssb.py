@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -49,7 +48,7 @@ from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, Lesion
 from lib.candidate_cache import CandidateCache, context_key
 from lib.candidate_set import CONSENSUS_COLOUR, candidate_colour, summary_json, unit_rgb, variability_level_segments
 from lib.errors import bad_request
-from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, write_labelmap_seg_nrrd,
+from lib.imageio import (ImageReadError, LoadedImage, image_identity, read_image, temp_path, write_labelmap_seg_nrrd,
                          write_like, write_seg_nrrd)
 from lib.infers.masks_json import masks_json
 from lib.labels.nearby import lesions_near
@@ -124,14 +123,20 @@ class SSBInfer(InferTask):
         sampling = {"num_candidates": p.num_candidates, "nfe": p.nfe, "guidance_weight": p.guidance_weight, "seed": p.seed,
                     "label": label, "label_guidance": own_guidance}
         where = {"box": click.box.to_dict(), "seeds": np.round(click.seeds_ijk, 3).tolist(), "k_range": list(click.k_range)}
-        key = context_key(image_identity(request.get("image", "")), model.sha256, sampling, where)
+        identity = image_identity(request.get("image", ""))
+        key = context_key(identity, model.sha256, sampling, where)
         lesion = self.cache.get(key, model.sha256)
         hit = lesion is not None
         if not hit:
             lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
                                     self.growth, own_guidance)
-            self.cache.put(key, model.sha256, lesion)
+            self.cache.put(key, model.sha256, lesion, identity)
         return SampledSet(p, image, lesion, label, how, key, hit, model, read, np.asarray(click.seeds_ijk, dtype=float))
+
+    def recent_sets(self, image_path: str) -> list[tuple[str, LesionCandidates, str]]:
+        """``(context, candidates, model sha)`` of the sets sampled on this image file and still kept, most recent first."""
+        sha = self.store.get().sha256
+        return [(k, v, sha) for k, v in self.cache.of_image(image_identity(image_path))]
 
     def __call__(self, request: dict) -> tuple[str | None, dict]:
         """(result file, result JSON) for one request; HTTP 400 for a request that cannot be served."""
@@ -234,7 +239,7 @@ class SSBInfer(InferTask):
             names = [c["name"] for c in per_candidate] + ["consensus" if finding["lesion"] else "consensus: no lesion found here"]
             colors = [unit_rgb(candidate_colour(k)) for k in range(cands.num_candidates)] + [unit_rgb(CONSENSUS_COLOUR)]
             stack = np.concatenate([cands.masks, consensus(cands.masks)[None]]).astype(np.uint8)
-            out = _tempfile(".seg.nrrd")
+            out = temp_path(".seg.nrrd")
             write_seg_nrrd(to_full(stack, cands.plan, shape), names, colors, image, out)
             return out, {name: i + 1 for i, name in enumerate(names)}
         ext = p.result_extension if p.result_extension and p.result_extension != ".seg.nrrd" else _input_ext(path)
@@ -250,14 +255,14 @@ class SSBInfer(InferTask):
             meaning = {value: (name, colour) for name, value, colour in segments}
             if ext == ".nrrd" or p.result_extension == ".seg.nrrd":  # a labelmap any NRRD reader reads, with the colour
                 # scale 3D Slicer shows, whether the plugin's result format is .nrrd or .seg.nrrd
-                out = _tempfile(".seg.nrrd")
+                out = temp_path(".seg.nrrd")
                 write_labelmap_seg_nrrd(to_full(box, cands.plan, shape), segments, image, out)
                 return out, names
         else:
             box = agreement_labels(cands.masks)
             names = {k: v for k, v in AGREEMENT_LABELS.items() if v <= 3}
             meaning = {}
-        out = _tempfile(ext)
+        out = temp_path(ext)
         write_like(to_full(box, cands.plan, shape), image, out, np.uint8)
         if meaning:
             write_meaning(out, meaning)  # for output=dicom_seg, and any client that keeps the file (lib.result_labels)
@@ -303,12 +308,6 @@ def _timings(clock: dict[str, float]) -> dict:
                "write_s": c["write"] - c["summarise"], "total_s": c["write"] - c["start"]}
     latencies = {"pre": timings["read_s"], "infer": timings["sample_s"], "post": c["write"] - c["sample"], "total": timings["total_s"]}
     return {"timings": {k: round(v, 3) for k, v in timings.items()}, "latencies": {k: round(v, 2) for k, v in latencies.items()}}
-
-
-def _tempfile(suffix: str) -> str:
-    fd, path = tempfile.mkstemp(suffix=suffix, prefix="ssb_")
-    os.close(fd)
-    return path
 
 
 def _ext(path: str) -> str:

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
-from lib.imageio import LoadedImage, read_image, read_labelmap_like, write_like
+from lib.imageio import LoadedImage, read_image, read_labelmap_like, temp_path, write_like
 from lib.labels.lesion_map import Lesion, LesionRefused, Saved, lesion_records, merge, remove
 
 __all__ = ["LabelService", "LocalLabelCopies", "ReaderLabelStore", "SaveEvent"]
@@ -72,11 +71,16 @@ class LabelService:
 
     Args:
         store: the datastore. listeners: called with one :data:`SaveEvent` per successful save or removal.
+
+    Attributes:
+        matcher: ``(image path, reader, lesion mask) -> save info`` tracing a submitted lesion to the candidate it came
+            from (:func:`lib.labels.provenance.label_provenance`, set by the app), or None.
     """
 
     def __init__(self, store: ReaderLabelStore, listeners: list[Callable[[SaveEvent], Any]] | None = None) -> None:
         self.store = store
         self.listeners = list(listeners or [])
+        self.matcher: Callable[[str, str, np.ndarray], dict] | None = None
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -109,9 +113,15 @@ class LabelService:
         from lib.safety.labels import read_lesion_upload
 
         image = self._image(image_id)
-        masks = read_lesion_upload(upload, self.store.get_image_uri(image_id))
-        base = _save_info(info, default_source="label file")
-        return self._save(image_id, reader, image, [(m, base, None) for m in masks])
+        uri = self.store.get_image_uri(image_id)
+        masks = read_lesion_upload(upload, uri)
+        items = []
+        for m in masks:  # a lesion the request does not trace to a candidate may still be one, touched up (matcher)
+            said = dict(info or {})
+            if _int_or_none(said.get("candidate")) is None and self.matcher is not None:
+                said.update(self.matcher(uri, reader, m))
+            items.append((m, _save_info(said, default_source="label file"), None))
+        return self._save(image_id, reader, image, items)
 
     def save_upload(self, image_id: str, reader: str, upload: str, info: dict | None = None) -> str:
         """:meth:`submit_file` for a datastore's ``save_label``: a refused file is HTTP 400 (nothing written); what was
@@ -178,8 +188,7 @@ class LabelService:
 
     def _write(self, image_id: str, reader: str, labelmap: np.ndarray, records: list[Lesion], image: LoadedImage,
                request_info: dict) -> dict:
-        fd, path = tempfile.mkstemp(suffix=".nii.gz", prefix="ssb_label_")
-        os.close(fd)
+        path = temp_path(".nii.gz", "ssb_label_")
         try:
             write_like(labelmap, image, path, np.uint8)
             info = {k: v for k, v in request_info.items() if k not in ("lesions", "source", "edited")}
