@@ -71,7 +71,8 @@ def write_studies(folder: Path, data_path: Path, count: int = 4) -> list[str]:
     ids = []
     for k, image in enumerate(images):
         ids.append(f"lesion{k}")
-        for array, path in [(image, folder / f"{ids[-1]}.nii.gz")] + [(masks[k, r], labels / f"{ids[-1]}_reader{r}.nii.gz") for r in range(2)]:
+        readers = [(masks[k, r], labels / f"{ids[-1]}_reader{r}.nii.gz") for r in range(2) if masks[k, r].any()]
+        for array, path in [(image, folder / f"{ids[-1]}.nii.gz")] + readers:
             img = sitk.GetImageFromArray(array)
             img.SetSpacing((0.7, 0.7))
             sitk.WriteImage(img, str(path))
@@ -133,7 +134,9 @@ def _load_during_training(server, client, root: Path, ids: list[str], params: di
 
     for image in ids:
         for r in range(2):
-            client.save_label(image, str(root / "reader_labels" / f"{image}_reader{r}.nii.gz"), tag=f"reader{r}")
+            path = root / "reader_labels" / f"{image}_reader{r}.nii.gz"
+            if path.is_file():  # a reader who drew nothing on a slice saves no label (an empty one is refused)
+                client.save_label(image, str(path), tag=f"reader{r}")
     task = client.train_start("ssb", {"steps": 100000, "max_minutes": seconds / 60 + 1, "val_nfe": 2, "val_candidates": 2})
     load = _concurrent(server, root, ids, params, clients, seconds=seconds)
     status = requests.get(f"{server.url}/train/", timeout=30).json()

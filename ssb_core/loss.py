@@ -28,6 +28,7 @@ from ssb_core.validation import check_image_batch, check_same_shape
 
 __all__ = ["LossConfig", "SSBLoss", "LossOutput", "drop_labels", "clamp_inward"]
 
+DICE_EMPTY = ("all", "skip")
 DICE_CLAMPS = ("hard", "inward")
 
 
@@ -59,11 +60,17 @@ class LossConfig:
     p_uncond: probability of replacing the reader label with the null label.
     dice_clamp: how the Dice term clips the mask estimate to [0, 1]: ``"inward"`` (:func:`clamp_inward`, the
         default since the shipped model of 2026-12) or ``"hard"`` (no gradient outside; the earlier models).
+    dice_empty: which pairs the Dice term averages over: ``"all"`` (the earlier models) or ``"skip"`` (only pairs
+        whose reader mask is non-empty; an empty target is learned by the noise regression alone). With absent
+        readers taken as empty masks (Kohl et al.), a third of lidc128's pairs are empty, and the per-pair Dice of
+        an empty target costs about 1 for a single stray pixel: measured, it taught the network to draw every
+        lesion smaller (docs/lidc128.md).
     """
 
     gamma: float = 1.0
     p_uncond: float = 0.1
     dice_clamp: str = "inward"
+    dice_empty: str = "all"
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.gamma) < float("inf"):
@@ -72,6 +79,8 @@ class LossConfig:
             raise ValueError(f"p_uncond must lie in [0, 1], got {self.p_uncond!r}")
         if self.dice_clamp not in DICE_CLAMPS:
             raise ValueError(f"dice_clamp must be one of {DICE_CLAMPS}, got {self.dice_clamp!r}")
+        if self.dice_empty not in DICE_EMPTY:
+            raise ValueError(f"dice_empty must be one of {DICE_EMPTY}, got {self.dice_empty!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +118,7 @@ class SSBLoss:
         self.config = config or LossConfig()
         self.null_label = int(null_label)
         self._dice = DiceLoss(reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
+        self._dice_each = DiceLoss(reduction="none", smooth_nr=1e-5, smooth_dr=1e-5)
 
     def __call__(
         self,
@@ -146,7 +156,12 @@ class SSBLoss:
         if self.config.gamma > 0:
             prob = (x0_hat + 1.0) / 2.0
             prob = clamp_inward(prob) if self.config.dice_clamp == "inward" else prob.clamp(0.0, 1.0)
-            dice = self._dice(prob, masks)
+            if self.config.dice_empty == "all":
+                dice = self._dice(prob, masks)
+            else:  # the mean over the pairs with a non-empty reader mask (0 when there is none)
+                drawn = masks.flatten(1).amax(dim=1) > 0
+                each = self._dice_each(prob, masks).flatten(1).mean(dim=1)
+                dice = each[drawn].mean() if bool(drawn.any()) else each.sum() * 0.0
         else:
             dice = torch.zeros((), device=device)
         loss = mse + self.config.gamma * dice

@@ -48,6 +48,9 @@
     `?StudyInstanceUIDs=${encodeURIComponent(displaySet.StudyInstanceUID)}`;
 
   // ---------------------------------------------------------------- labelmap segmentations
+  // the MONAI Label mode shows volumes (MPR); its viewports may still be stacks for a moment while a study loads
+  const inMonaiLabelMode = () => /\/monai-label\/?$/.test(location.pathname);
+
   async function volumeOf(id) {  // OHIF converts a labelmap to a volume asynchronously, once a volume viewport shows it
     const segSvc = services().segmentationService;
     let volume = segSvc.getLabelmapVolume(id);
@@ -220,6 +223,6 @@
     }
   }
 
-  ssb.ohif = { NO_VOLUME, studyOpen, isVolume, volumeViewports, displaySetOf, shownDisplaySet, monaiLabelModeUrl,
+  ssb.ohif = { NO_VOLUME, studyOpen, isVolume, volumeViewports, displaySetOf, shownDisplaySet, monaiLabelModeUrl, inMonaiLabelMode,
     createLabelmap, paint, readMask, setStyle, setVisible, remove, startBrush, setBrushRadius, stopBrush, dock };
 })();

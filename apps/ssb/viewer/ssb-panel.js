@@ -83,9 +83,13 @@
     const displaySet = ohif.shownDisplaySet();
     const key = displaySet && `${location.pathname} ${displaySet.SeriesInstanceUID}`;
     if (!key || key === state.opened || !views.length || !views.every(e => e.viewport.getActors().length)) return;
+    const volumes = ohif.volumeViewports().length > 0;
+    // in the MONAI Label mode the volumes come a moment after the first images (a slow machine: seconds): wait for
+    // them, up to 60 s, before saying that this view cannot show candidates in 3D
+    state.waiting = state.waiting && state.waiting.key === key ? state.waiting : { key, since: performance.now() };
+    if (!volumes && ohif.inMonaiLabelMode() && performance.now() - state.waiting.since < 60000) return;
     state.opened = key;  // a series opened (or the same one in another mode): its lesions, the model's state
     pollModel();
-    const volumes = ohif.volumeViewports().length > 0;
     if (!volumes) modeHint(displaySet);
     lesions.open(displaySet.SeriesInstanceUID, displaySet, volumes);
   }
