@@ -116,3 +116,28 @@ def test_inward_dice_reaches_a_confidently_wrong_pixel_that_hard_clamping_ignore
     assert grad_at_wrong_pixel(gamma=1.0, dice_clamp="inward") > mse_only + 1e-3
     with pytest.raises(ValueError, match="dice_clamp"):
         LossConfig(dice_clamp="soft")
+
+
+def test_dice_empty_skip_averages_the_dice_over_drawn_masks_only():
+    """With ``dice_empty="skip"`` a pair whose reader mask is empty adds nothing to the Dice term (the noise regression
+    alone teaches it), and the term is the mean over the drawn pairs; ``"all"`` (the earlier models) counts every pair."""
+    bridge = Bridge(BridgeConfig())
+    masks = torch.zeros(2, 1, 8, 8)
+    masks[0, :, 2:6, 2:6] = 1  # pair 0 drawn, pair 1 empty (an absent reader as an empty mask)
+    images = torch.zeros(2, 1, 8, 8)
+    stray = torch.zeros(2, 1, 8, 8)
+    stray[1, 0, 0, 0] = 2.0  # one confidently wrong pixel on the empty pair: its per-pair Dice is about 1
+
+    def predictor(x_n, image, t, labels):
+        sigma = bridge.std_fwd[t.long()].float().reshape(-1, 1, 1, 1)
+        return (x_n - (masks * 2 - 1 + stray)) / sigma
+
+    def dice(mode: str) -> float:
+        out = SSBLoss(bridge, LossConfig(p_uncond=0.0, dice_empty=mode))(predictor, masks, images, torch.zeros(2, dtype=torch.long),
+                                                                          generator=torch.Generator().manual_seed(0))
+        return out.dice.item()
+
+    assert dice("all") == pytest.approx(0.5, abs=1e-3)  # (0 + 1) / 2: the stray pixel costs a whole pair
+    assert dice("skip") < 1e-4  # the drawn pair is exact; the empty pair is not in the term
+    with pytest.raises(ValueError, match="dice_empty"):
+        LossConfig(dice_empty="none")
