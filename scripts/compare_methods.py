@@ -73,11 +73,14 @@ def model_data_config(config: dict, checkpoint: Path) -> dict:
     return {**config, "window": config.get("window", pre.roi_size[0]), "spacing_mm": config.get("spacing_mm", pre.spacing_mm[0])}
 
 
+SIDE_TAGS = ("sweep",)  # runs on another set of images than table 1's (results.py's lidc128 NFE sweep): not table 1
+
+
 def main_tables(out: Path) -> dict[str, list[Path]]:
     """Table 1's runs in ``out`` by tag (``all``, ``n16`` ...: a folder name up to its first ``-``), subsets left out."""
     from ssb_core.evaluation.tables import run_folders
 
-    tags = sorted({f.name.split("-")[0] for f in run_folders(out, "")} - {"subset"}, key=lambda t: (t != "all", t))
+    tags = sorted({f.name.split("-")[0] for f in run_folders(out, "")} - {"subset", *SIDE_TAGS}, key=lambda t: (t != "all", t))
     return {tag: [f for f in run_folders(out, tag) if f.name.split("-")[0] == tag] for tag in tags}
 
 

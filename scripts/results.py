@@ -13,14 +13,13 @@ data's SHA-256, the command and the code version; markdown; montages of every me
   ``models/baselines/``, the readers; the 16-slice subset with the 1000-step DDPM row; paired bootstrap
   intervals; both absent-reader conventions -> ``docs/results/lidc64_test/``;
 - ``lidc128``: ``scripts/compare_methods.py`` on the lidc128 test split (1,784 slices, 104 patients; each crop
-  resampled from its own pixel size to the model's, the centred window): SSB at NFE 1, 2, 5, 10, 20 with N = 16,
-  SSB at the server's N and NFE (``server.conf``: 8 and 2), the baselines trained on lidc128 when their checkpoints
-  exist (a missing one is skipped with a logged reason; the Prob. U-Net at both N), paired bootstrap intervals, the
-  readers, the shape figures, both conventions -> ``docs/results/lidc128_test/`` (``n16*/``, ``n8*/``, README.md).
-  Run only once ``models/ssb_lidc128.pt`` exists (skipped before, with a logged reason). Sampling costs about 35 s
-  per image on one shared CPU thread (SSB's NFE sweep 15 s, the Gaussian baseline's 50 DDIM steps × 16 candidates
-  19 s, the rest under 1 s; measured on 8 images), so about 18 h for the 1,784 images, about 8 h without the
-  Gaussian baseline;
+  resampled from its own pixel size to the model's, the centred window): on every slice, SSB and the Prob. U-Net at
+  the server's NFE (``server.conf``: 2) with N = 16 and with the server's N (8), paired bootstrap intervals, the
+  readers, the shape figures, both conventions (``n16*/``, ``n8*/``); on :data:`LIDC128_SWEEP_IMAGES` slices spread
+  evenly over the split, N = 16: SSB at NFE :data:`LIDC128_NFE_SWEEP` and the Gaussian-start baseline (its 50 DDIM
+  steps × 16 candidates cost 19 s per slice on one thread: 9 h on every slice) -> ``docs/results/lidc128_test/``
+  (``sweep*/``). A baseline whose checkpoint is missing is skipped with a logged reason. Run only once
+  ``models/ssb_lidc128.pt`` exists (skipped before, with a logged reason);
 - ``lidc128_jpg``: ``ssb-evaluate`` on the 28 lidc128-jpg crops (another framing) -> ``docs/results/lidc128_jpg/``;
 - ``lidc3d``: ``scripts/whole_scan_results.py``, a click on each nodule of the whole CTs -> ``docs/results/lidc3d/``.
 
@@ -44,7 +43,7 @@ RESULTS = REPO / "docs" / "results"
 DOCS = (REPO / "README.md", REPO / "models" / "MODEL_CARD.md", REPO / "docs" / "finetuning.md")
 ADAPTATION = REPO / "benchmarks" / "results" / "reader_adaptation"  # python -m benchmarks.reader_adaptation
 LIDC128_OUT, LIDC128_TRY = RESULTS / "lidc128_test", REPO / "runs" / "results" / "lidc128_test"
-LIDC128_NFE_SWEEP, LIDC128_N = (1, 2, 5, 10, 20), 16
+LIDC128_NFE_SWEEP, LIDC128_N, LIDC128_SWEEP_IMAGES = (1, 2, 5, 10), 16, 128
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 logger = logging.getLogger("results")
@@ -82,8 +81,9 @@ def run_lidc64(threads: int) -> None:
 
 def run_lidc128(threads: int, ssb: Path, prob_unet: Path, gaussian: Path, out: Path = LIDC128_OUT,
                 max_images: int | None = None) -> None:
-    """``compare_methods`` twice on lidc128 test: N = 16 with the NFE sweep and every baseline that exists, then the
-    server's N and NFE with the Prob. U-Net (module docstring). ``max_images``: spread over fewer images (a try)."""
+    """``compare_methods`` three times on lidc128 test (module docstring): N = 16 and the server's N at the server's
+    NFE on every slice, SSB and the Prob. U-Net; the NFE sweep and the Gaussian-start baseline on a spread subset.
+    ``max_images``: every part on fewer images (a try)."""
     import compare_methods
     from benchmarks.server_latency import server_sampling
 
@@ -100,11 +100,13 @@ def run_lidc128(threads: int, ssb: Path, prob_unet: Path, gaussian: Path, out: P
     n_server, nfe_server = server_sampling()
     common = ["--ssb", str(ssb), "--data", str(DATA / "lidc128" / "test.npz"), "--format", "lidc128", "--subset", "0",
               "--shape", "--threads", str(threads), "--out", str(out), *paths]
-    common += ["--max-images", str(max_images)] if max_images else []
-    compare_methods.main([*common, "--ssb-nfe", *map(str, LIDC128_NFE_SWEEP), "-n", str(LIDC128_N), "--tag", f"n{LIDC128_N}"])
+    every = common + (["--max-images", str(max_images)] if max_images else [])
     server_methods = ["ssb"] + (["prob_unet"] if "prob_unet" in baselines else [])
-    compare_methods.main([*common, "--methods", *server_methods, "--ssb-nfe", str(nfe_server), "-n", str(n_server),
-                          "--tag", f"n{n_server}"])
+    for n in (LIDC128_N, n_server):
+        compare_methods.main([*every, "--methods", *server_methods, "--ssb-nfe", str(nfe_server), "-n", str(n), "--tag", f"n{n}"])
+    sweep = ["ssb"] + (["gaussian"] if "gaussian" in baselines else [])
+    compare_methods.main([*common, "--max-images", str(min(max_images or LIDC128_SWEEP_IMAGES, LIDC128_SWEEP_IMAGES)),
+                          "--methods", *sweep, "--ssb-nfe", *map(str, LIDC128_NFE_SWEEP), "-n", str(LIDC128_N), "--tag", "sweep"])
 
 
 def run_lidc128_jpg(threads: int) -> None:
@@ -164,7 +166,7 @@ def lidc128_blocks(folder: Path = LIDC128_OUT) -> dict[str, str]:
     import compare_methods
     from benchmarks.server_latency import server_sampling
     from ssb_core.evaluation.report import CONVENTION_TITLES, differences_table, markdown_table, results_table
-    from ssb_core.evaluation.tables import READERS_ROW, headline_differences, load_rows, ordered
+    from ssb_core.evaluation.tables import READERS_ROW, headline_differences, load_rows, ordered, run_folders
 
     _, nfe = server_sampling()
     tables = {tag: ordered(load_rows(folders)) for tag, folders in compare_methods.main_tables(folder).items()}
@@ -189,6 +191,13 @@ def lidc128_blocks(folder: Path = LIDC128_OUT) -> dict[str, str]:
         shas = sorted({f"{r.name} `{r.checkpoint_sha256[:12]}`" for r in shown if r.checkpoint_sha256})
         parts.append(f"Weights: {', '.join(shas)}; data `{(shown[0].dataset_sha256 or '?')[:12]}` (SHA-256, first 12 hex "
                      "digits; the NFE sweep, every pair and the full hashes in `docs/results/lidc128_test/`).\n")
+    sweep = ordered(load_rows(run_folders(folder, "sweep")))
+    if sweep:
+        images = next(len(r) for r in sweep if r.name != READERS_ROW)
+        parts.append(f"On {images} of the test slices, spread evenly over the split, N = 16: SSB's NFE sweep and the "
+                     "Gaussian-start baseline (its 50 steps per candidate cost too much for every slice):\n")
+        parts.append(results_table(sorted(sweep, key=lambda r: r.absent_reader != "exclude"), columns=LIDC128_COLUMNS,
+                                   show_convention=True))
     published = [[m, f"{ged:.3f}", src, note or "–"] for m, ged, src, note in PUBLISHED_LIDC]
     parts.append(markdown_table(["Published (LIDC, Kohl et al.'s crops)", "GED ↓", "source", "also differs"], published))
     parts.append(PUBLISHED_FRAMING + "\n")
