@@ -9,9 +9,10 @@
 Parts (each writes its folder under ``docs/results/`` from scratch: JSON with every case, the checkpoints' and
 data's SHA-256, the command and the code version; markdown; montages of every method):
 
-- ``lidc64``: ``scripts/compare_methods.py`` on the lidc64 test split: SSB at NFE 1-50, both baselines of
-  ``models/baselines/``, the readers; the 16-slice subset with the 1000-step DDPM row; paired bootstrap
-  intervals; both absent-reader conventions -> ``docs/results/lidc64_test/``;
+- ``lidc64``: ``scripts/compare_methods.py`` on the lidc64 test split: the lidc64 model (``models/ssb_lidc64.pt``) at
+  NFE 1-50, both lidc64 baselines of ``models/baselines/``, the readers; the 16-slice subset with the 1000-step DDPM
+  row; paired bootstrap intervals; both absent-reader conventions -> ``docs/results/lidc64_test/``; and the served
+  model (trained on lidc128) at the server's N and NFE -> ``docs/results/lidc64_test/lidc128_model/``;
 - ``lidc128``: ``scripts/compare_methods.py`` on the lidc128 test split (1,784 slices, 104 patients; each crop
   resampled from its own pixel size to the model's, the centred window): on every slice, SSB and the Prob. U-Net at
   the server's NFE (``server.conf``: 2) with N = 16 and with the server's N (8), paired bootstrap intervals, the
@@ -43,6 +44,7 @@ RESULTS = REPO / "docs" / "results"
 DOCS = (REPO / "README.md", REPO / "models" / "MODEL_CARD.md", REPO / "docs" / "finetuning.md")
 ADAPTATION = REPO / "benchmarks" / "results" / "reader_adaptation"  # python -m benchmarks.reader_adaptation
 LIDC128_OUT, LIDC128_TRY = RESULTS / "lidc128_test", REPO / "runs" / "results" / "lidc128_test"
+LIDC64_MODEL = REPO / "models" / "ssb_lidc64.pt"  # the earlier model, trained on lidc64: the lidc64 tables compare it
 LIDC128_NFE_SWEEP, LIDC128_N, LIDC128_SWEEP_IMAGES = (1, 2, 5, 10), 16, 128
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
@@ -74,9 +76,28 @@ def run_lidc64(threads: int) -> None:
     out = RESULTS / "lidc64_test"
     for stale in [*out.glob("all*"), *out.glob("subset*"), out / "retrained"]:
         shutil.rmtree(stale, ignore_errors=True)
-    compare_methods.main(["--gaussian", str(REPO / "models" / "baselines" / "gaussian_lidc64.pt"),
+    compare_methods.main(["--ssb", str(LIDC64_MODEL), "--gaussian", str(REPO / "models" / "baselines" / "gaussian_lidc64.pt"),
                           "--prob-unet", str(REPO / "models" / "baselines" / "prob_unet_lidc64.pt"),
                           "--data", str(DATA / "lidc64" / "test.npz"), "--threads", str(threads), "--out", str(out)])
+    run_lidc64_new_model(threads)
+
+
+def run_lidc64_new_model(threads: int, ssb: Path = REPO / "models" / "ssb_lidc128.pt") -> None:
+    """The served model (trained on lidc128) on the lidc64 test split at the server's N and NFE -> ``lidc128_model/``."""
+    from benchmarks.server_latency import server_sampling
+    from ssb_core.cli.evaluate import main as ssb_evaluate
+
+    out = RESULTS / "lidc64_test" / "lidc128_model"
+    shutil.rmtree(out, ignore_errors=True)
+    if not ssb.is_file():
+        logger.warning("lidc64: the lidc128 model's row is skipped: %s does not exist", ssb)
+        return
+    n, nfe = server_sampling()
+    code = ssb_evaluate(["--checkpoint", str(ssb), "--data", f"{{format: lidc64, path: '{DATA / 'lidc64' / 'test.npz'}'}}",
+                         "-n", str(n), "--nfe", str(nfe), "--inter-reader", "--shape", "--montages", "4", "--threads", str(threads),
+                         "-o", str(out), "-q"])
+    if code:
+        raise SystemExit(f"ssb-evaluate of {ssb} on lidc64 failed ({code})")
 
 
 def run_lidc128(threads: int, ssb: Path, prob_unet: Path, gaussian: Path, out: Path = LIDC128_OUT,
@@ -208,6 +229,7 @@ def file_blocks() -> dict[str, str]:
     """Tables that a part already writes as markdown (lidc3d, lidc128-jpg, the reader-adaptation benchmark)."""
     blocks = {}
     for name, path in (("lidc3d", RESULTS / "lidc3d" / "results.md"), ("lidc128-jpg", RESULTS / "lidc128_jpg" / "results.md"),
+                       ("lidc64-lidc128-model", RESULTS / "lidc64_test" / "lidc128_model" / "results.md"),
                        ("reader_recipes", ADAPTATION / "recipes.md"), ("reader_gate", ADAPTATION / "gate.md"),
                        ("reader_server", ADAPTATION / "server.md"), ("reader_server_all", ADAPTATION / "server-trainable-all-allow_unchecked-true.md")):
         if path.is_file():
