@@ -18,7 +18,12 @@
 #   SSB_CACHE        folder for what the script builds and keeps: Orthanc's storage, the DICOM files of the demo,
 #                    MONAI Label's DICOMweb cache (default .cache)
 #   SSB_CONF         conf file (default sample-apps/ssb-local/server.conf)
-#   SSB_HOST         address to listen on (default 127.0.0.1)
+#   SSB_HOST         address to listen on (default 127.0.0.1). Beyond loopback (0.0.0.0, a LAN address) only with
+#                    sign-in on, or with SSB_ALLOW_OPEN=1 (apps/ssb/lib/identity/exposure.py; the server checks it too)
+#   SSB_OIDC_DISCOVERY_URL, SSB_OIDC_AUDIENCE (and the other SSB_OIDC_* settings): sign-in with an OpenID Connect
+#                    provider, off by default: one local user (docs/signin.md)
+#   SSB_ALLOW_OPEN   1 = listen beyond loopback with sign-in off (a trusted network: anyone reaching the port can
+#                    read and write everything)
 #   SSB_PORT         port (default 8000)
 #   SSB_PYTHON       interpreter with monailabel + ssb_core (default .venv/bin/python)
 # Extra arguments go to `monailabel start_server` and win over the conf file,
@@ -54,6 +59,8 @@ for ((i = 1; i <= $#; i++)); do  # a model_path given on the command line wins
   if [[ "${!i}" == "model_path" ]]; then j=$((i + 1)); model=${!j}; fi
 done
 model=${model:-models/ssb_lidc64.pt}
+# no server open to the network without sign-in, unless told so (the same check the server makes at start-up)
+why=$(PYTHONPATH=apps/ssb "$PY" -m lib.identity.exposure "$HOST" "${args[@]}" "$@" 2>&1) || die "$why"
 [ -f "$model" ] || die "model checkpoint not found: $model (train one with: ssb-train --config configs/lidc64_cpu.yaml; or set SSB_MODEL_PATH=/path/to/model.pt)"
 
 # port_free HOST PORT: whether a server could listen there now. SO_REUSEADDR as uvicorn and Orthanc bind: the

@@ -9,7 +9,8 @@ As in MONAI Label's sample apps, each module of ``lib/configs/`` defines one mod
 config builds the model once and hands it to its infer, train, scoring and active-learning tasks. The app adds
 what MONAI Label leaves as HTTP 500: unknown images, models and strategies are answered with HTTP 404.
 ``lib/safety`` keeps the datastore and the served model safe: checked uploads, atomic label writes, a request
-guard (``--conf max_upload_mb``) and a working bearer-token check when MONAI Label's authentication is on.
+guard (``--conf max_upload_mb``). ``lib/identity`` signs requests in against an OpenID Connect provider when
+configured (off by default; ``docs/signin.md``), and ``lib/audit`` keeps the audit log (``--conf audit_log``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ from monailabel.interfaces.tasks.train import TrainTask
 import lib.configs
 from lib.configs.ssb import conf_value
 from lib.activelearning.per_reader import PerReader
+from lib import identity
+from lib.audit import trail as audit_trail
+from lib.audit.log import AuditLog
 from lib.dicom import monailabel_hooks as dicom_hooks
 from lib.dicom import proxy as dicom_proxy
 from lib.dicom.datastore import SSBDicomWebDatastore
@@ -44,7 +48,6 @@ from lib.labels import routes as lesion_routes
 from lib.labels.provenance import label_provenance
 from lib.retrain import RetrainTrigger
 from lib.safety import request_guard
-from lib.safety.auth import install_token_check
 from lib.safety.datastore import SafeLocalDatastore
 from lib import upstream, viewer_page
 
@@ -70,6 +73,7 @@ class SSBApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
         versions = upstream.check_versions()  # before anything relies on MONAI Label's internals
         logger.info("upstream versions %s (supported: %s)", versions, upstream.SUPPORTED)
+        identity.install(conf)  # sign-in, and no open server without it: checked before the model is loaded
         self.model_dir = os.path.join(app_dir, "model")
         wanted = conf.get("models", "all")
         names = list(CONFIGS) if wanted == "all" else [n.strip() for n in wanted.split(",") if n.strip()]
@@ -97,6 +101,8 @@ class SSBApp(MONAILabelApp):
         self._auto_update_scoring = conf_value(conf, "auto_update_scoring", False, bool)
         self.retrain = RetrainTrigger(self, {n: getattr(c, "retrain_after", 0) for n, c in self.models.items()})
         self._datastore.labels.listeners.append(self.retrain.on_saved)  # one "label saved" event per save, every way in
+        self.audit = AuditLog(conf_value(conf, "audit_log", os.path.join(app_dir, "logs", "audit.jsonl"), str))
+        self._datastore.labels.listeners.append(self.audit.on_label_event)
         ssb_infer = self._infers.get("ssb")
         if ssb_infer is not None:  # a submitted lesion traced to the candidate it was touched up from (3D Slicer)
             self._datastore.labels.matcher = label_provenance(ssb_infer.recent_sets)
@@ -104,8 +110,8 @@ class SSBApp(MONAILabelApp):
         cors_conf = conf_value(conf, "cors_origins", ",".join(str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS), str)
         cors = [o.strip().rstrip("/") for o in cors_conf.split(",") if o.strip()]
         viewer_page.install()
+        audit_trail.install(self.audit)  # inside the sign-in gate (it names the user), outside the request guard
         request_guard.install(int(max_upload_mb * 2**20), self._task_names, self._check_train, cors)
-        install_token_check()
         lesion_routes.install(self)
 
     def init_datastore(self) -> Datastore:

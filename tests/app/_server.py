@@ -93,21 +93,24 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(studies: Path, model_path: Path, log_path: Path, conf: dict | None = None) -> Server:
+def start_server(studies: Path, model_path: Path, log_path: Path, conf: dict | None = None,
+                 env: dict[str, str] | None = None) -> Server:
+    """``monailabel start_server`` on a free port of 127.0.0.1; ``env`` is added to this process's environment."""
     port = free_port()
     cmd = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP_DIR), "--studies", str(studies),
            "--conf", "model_path", str(model_path), "--host", "127.0.0.1", "--port", str(port)]
     for k, v in (conf or {}).items():
         cmd += ["--conf", k, str(v)]
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    full = {**os.environ, **(env or {})}
+    full["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full.get('PATH', '')}"
+    full.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO_ROOT), start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full, cwd=str(REPO_ROOT), start_new_session=True)
     return Server(proc, f"http://127.0.0.1:{port}", Path(log_path), Path(studies), Path(model_path))
 
 
-def wait_ready(server: Server, timeout: float = 90.0) -> None:
+def wait_ready(server: Server, timeout: float = 90.0, path: str = "/info/") -> None:
+    """Until ``GET path`` answers 200 (with sign-in on, ``/auth/``: ``/info/`` needs a token)."""
     import requests
 
     deadline = time.time() + timeout
@@ -115,7 +118,7 @@ def wait_ready(server: Server, timeout: float = 90.0) -> None:
         if server.proc.poll() is not None:
             raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log_text()[-4000:]}")
         try:
-            if requests.get(f"{server.url}/info/", timeout=2).status_code == 200:
+            if requests.get(f"{server.url}{path}", timeout=2).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -138,11 +141,12 @@ def stop_server(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running_server(studies: Path, model_path: Path, log_path: Path, conf: dict | None = None):
-    """Start the app, wait until ``/info/`` answers, yield the :class:`Server`, always stop it by its PID."""
-    srv = start_server(studies, model_path, log_path, conf)
+def running_server(studies: Path, model_path: Path, log_path: Path, conf: dict | None = None,
+                   env: dict[str, str] | None = None, ready_path: str = "/info/"):
+    """Start the app, wait until ``ready_path`` answers, yield the :class:`Server`, always stop it by its PID."""
+    srv = start_server(studies, model_path, log_path, conf, env)
     try:
-        wait_ready(srv)
+        wait_ready(srv, path=ready_path)
         yield srv
     finally:
         stop_server(srv)

@@ -1,8 +1,10 @@
 """Security against the real server: authentication and roles, loopback binding, no pickle in checkpoints.
 
-Authentication: MONAI Label (``MONAI_LABEL_AUTH_ENABLE=true``) fetches its realm's public key from
-``MONAI_LABEL_AUTH_REALM_URI`` (a Keycloak realm document ``{"public_key": ...}``). The test serves such a
-document on 127.0.0.1 with an RSA key it generated, and signs its own JWTs: no Keycloak, no mocks of the server.
+Authentication, MONAI Label's own way (``MONAI_LABEL_AUTH_ENABLE=true``): the server reads the realm's public key
+from ``MONAI_LABEL_AUTH_REALM_URI`` (a Keycloak realm document ``{"public_key": ...}``; ``lib/identity``). The test
+serves such a document on 127.0.0.1 with an RSA key it generated, and signs its own JWTs, with the realm as their
+issuer as Keycloak writes it: no Keycloak, no mocks of the server. The same checks against a real OpenID Connect
+provider (discovery document, JWKS) are ``test_signin.py``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 SHAPE = (4, 24, 24)
 ROLE = {"user": "monailabel-user", "annotator": "monailabel-annotator", "admin": "monailabel-admin"}
+REALM = {"uri": ""}  # the realm document's URL, set by the fixture: Keycloak names it as its tokens' issuer
 
 
 def _realm(public_key_pem: bytes) -> tuple[ThreadingHTTPServer, str]:
@@ -70,7 +73,8 @@ def _hmac_token(secret: bytes, roles: list[str]) -> str:
 
 
 def _token(key, roles: list[str], user: str = "dr_who", exp: float | None = None, algorithm: str = "RS256") -> str:
-    claims = {"preferred_username": user, "exp": int(exp or time.time() + 600), "realm_access": {"roles": roles}}
+    claims = {"preferred_username": user, "exp": int(exp or time.time() + 600), "realm_access": {"roles": roles},
+              "iss": REALM["uri"]}
     return jwt.encode(claims, key, algorithm=algorithm)
 
 
@@ -85,6 +89,7 @@ def secured(tmp_path_factory):
     key = _key()
     pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     httpd, realm = _realm(pem)
+    REALM["uri"] = realm
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MONAI_LABEL_AUTH_ENABLE", "true")
         mp.setenv("MONAI_LABEL_AUTH_REALM_URI", realm)
@@ -120,8 +125,11 @@ def test_valid_tokens_are_accepted_by_role(secured):
     r = requests.post(f"{srv.url}/infer/ssb", params={"image": "img", "output": "json"}, headers=_headers(user),
                       files={"params": (None, "{}")}, timeout=120)
     assert r.status_code == 200, r.text
-    assert _put_label(srv, root, annotator, "annotated").status_code == 200
-    assert (srv.studies / "labels" / "annotated" / "img.nii.gz").is_file()
+    assert _put_label(srv, root, annotator, "dr_who").status_code == 200  # a label under the token's own name
+    assert (srv.studies / "labels" / "dr_who" / "img.nii.gz").is_file()
+    r = _put_label(srv, root, annotator, "annotated")  # identity is the token's: not under another name
+    assert r.status_code == 403 and "dr_who" in r.json()["detail"], r.text
+    assert not (srv.studies / "labels" / "annotated").exists()
 
 
 def test_a_viewers_untagged_submit_is_saved_under_the_signed_in_user(secured):
@@ -233,6 +241,22 @@ def test_serve_script_binds_loopback_by_default(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(timeout=10)
+
+
+def test_the_server_refuses_to_listen_beyond_loopback_without_sign_in(tmp_path):
+    """``monailabel start_server --host 0.0.0.0`` (MONAI Label's own default) with sign-in off: refused before the
+    server binds, with what to do; nothing listens."""
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    model = write_tiny_checkpoint(tmp_path / "tiny.pt")
+    cmd = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(REPO_ROOT / "apps" / "ssb"), "--studies",
+           str(studies), "--conf", "model_path", str(model), "--host", "0.0.0.0", "--port", str(free_port())]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSB_OIDC_", "SSB_ALLOW_OPEN", "MONAI_LABEL_AUTH"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=str(REPO_ROOT), env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "refusing to listen on 0.0.0.0 with sign-in off" in out and "SSB_ALLOW_OPEN=1" in out
+    assert "Uvicorn running" not in out
 
 
 class _Payload:

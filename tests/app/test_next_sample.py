@@ -23,7 +23,8 @@ if str(APP_DIR) not in sys.path:
 
 from lib.activelearning.disagreement import RandomUnlabelled  # noqa: E402
 from lib.activelearning.per_reader import PerReader, ReaderView, request_reader, unread_images  # noqa: E402
-from lib.label_saves import set_signed_in  # noqa: E402
+from lib.identity.claims import Identity  # noqa: E402
+from lib.identity.context import bind  # noqa: E402
 
 SHAPE = (6, 32, 32)
 
@@ -54,7 +55,7 @@ def test_the_reader_of_a_request(params, reader):
 
 def test_the_signed_in_user_is_the_reader_whatever_the_params():
     def ask():
-        set_signed_in("carol")
+        bind(Identity("carol", frozenset(), is_reader=True, is_admin=False))
         return request_reader({"client_id": "alice", "reader": "bob"})
 
     assert contextvars.copy_context().run(ask) == "carol"

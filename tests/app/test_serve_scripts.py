@@ -70,6 +70,24 @@ def test_serve_refuses_a_busy_port(tmp_path):
     assert f"port {port}" in run.stderr and "SSB_PORT" in run.stderr
 
 
+def test_serve_refuses_to_listen_beyond_loopback_without_sign_in_unless_told(tmp_path):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not read before the address is checked")
+    env = {k: v for k, v in _env(SSB_MODEL_PATH=str(model), SSB_STUDIES=str(tmp_path / "studies"), SSB_HOST="0.0.0.0",
+                                 SSB_PORT=str(free_port())).items() if not k.startswith(("SSB_OIDC_", "SSB_ALLOW_OPEN"))}
+    run = subprocess.run(["bash", str(SERVE)], capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode != 0 and "refusing to listen on 0.0.0.0 with sign-in off" in run.stderr
+    assert "SSB_ALLOW_OPEN=1" in run.stderr and "SSB_OIDC_DISCOVERY_URL" in run.stderr
+    assert not (tmp_path / "studies").exists()
+    with socket.socket() as busy:  # told so: the address passes, and the launcher goes on to its next check
+        busy.bind(("127.0.0.1", 0))  # busy on loopback: 0.0.0.0 cannot be bound on that port either
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        run = subprocess.run(["bash", str(SERVE)], capture_output=True, text=True, timeout=60,
+                             env={**env, "SSB_ALLOW_OPEN": "1", "SSB_PORT": str(port)})
+    assert run.returncode != 0 and "refusing" not in run.stderr and f"port {port}" in run.stderr
+
+
 @pytest.mark.slow
 def test_serve_builds_the_studies_and_serves_them(tmp_path):
     """`make serve`'s launcher as a user runs it: the shipped model, the demo CT; a click on a demo nodule gives

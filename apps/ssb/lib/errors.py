@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-__all__ = ["bad_request", "conflict", "not_found"]
+__all__ = ["bad_request", "conflict", "forbidden", "not_found"]
 
 
 def bad_request(message: str) -> HTTPException:
     """HTTP 400: a parameter, click, ROI or file the request cannot be served with."""
     return HTTPException(status_code=400, detail=message)
+
+
+def forbidden(message: str) -> HTTPException:
+    """HTTP 403: the signed-in user may not do this (another reader's label, an administrator's action)."""
+    return HTTPException(status_code=403, detail=message)
 
 
 def not_found(message: str) -> HTTPException:

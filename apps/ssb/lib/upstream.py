@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["RELIANCES", "SUPPORTED", "UnsupportedUpstream", "add_middleware", "check_versions", "rebuild_middleware",
-           "serving_app"]
+           "replace_router", "route_entries", "route_paths", "serving_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +26,15 @@ SUPPORTED: dict[str, tuple[str, ...]] = {"monailabel": ("0.8.5",)}
 
 # (upstream internal, where the app relies on it, the test that fails when it changes)
 RELIANCES: tuple[tuple[str, str, str], ...] = (
-    ("monailabel.endpoints.user.auth.from_token (replaced: PyJWT 2 needs the algorithms)", "lib/safety/auth.py",
-     "tests/app/test_auth.py"),
+    ("monailabel.endpoints.user.auth.get_current_user (overridden through the FastAPI app's dependency_overrides: every "
+     "RBAC asks it), User, RBAC and the role names of monailabel.config.settings; MONAI_LABEL_AUTH_ENABLE read by RBAC at "
+     "each request; the Slicer plugin's /auth/, /auth/token (form username, password), /auth/token/valid",
+     "lib/identity/login.py, lib/identity/claims.py", "tests/app/test_auth.py, tests/app/test_signin.py"),
+    ("FastAPI / Starlette: app.user_middleware, middleware_stack, build_middleware_stack, Middleware.cls, "
+     "exception_handlers, router.routes (first match wins; FastAPI 0.16x wraps an included router in _IncludedRouter "
+     "with original_router and include_context.prefix); pinned in pyproject.toml",
+     "lib/upstream.py, lib/safety/request_guard.py, lib/identity/__init__.py, lib/audit/trail.py, lib/labels/routes.py",
+     "tests/app/test_bad_input.py, tests/app/test_signin.py"),
     ("monailabel.endpoints.infer.nifti_to_dicom_seg (replaced: highdicom instead of dcmqi)", "lib/dicom/monailabel_hooks.py",
      "tests/hospital/test_dicomweb.py"),
     ("MONAILabelApp._download_dcmqi_tools (nothing downloaded)", "main.py", "tests/hospital/test_dicomweb.py"),
@@ -112,6 +119,33 @@ def add_middleware(app: Any, cls: type, **options: Any) -> None:
 
     app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not cls]
     app.user_middleware.append(Middleware(cls, **options))
+
+
+def route_entries(route: Any, prefix: str = "") -> list[tuple[str, frozenset[str]]]:
+    """(path, methods) of each route an entry of ``app.router.routes`` answers: a route's own, or (FastAPI 0.16x)
+    every route of an included router with the prefix it was included under; a mount answers GET."""
+    inner = getattr(route, "original_router", None)
+    if inner is None:
+        return [(prefix + route.path, frozenset(getattr(route, "methods", None) or {"GET"}))]
+    prefix += getattr(getattr(route, "include_context", None), "prefix", "") or ""
+    return [entry for r in inner.routes for entry in route_entries(r, prefix)]
+
+
+def route_paths(route: Any) -> list[str]:
+    """The paths of :func:`route_entries`."""
+    return [path for path, _ in route_entries(route)]
+
+
+def replace_router(app: Any, router: Any, prefix: str) -> None:
+    """Include ``router`` in ``app`` first in the route table (the first match answers), removing every route
+    under ``prefix`` included before (MONAI Label's own, or the app's from an earlier app object)."""
+    routes = app.router.routes
+    routes[:] = [r for r in routes if not any(p.startswith(prefix) for p in route_paths(r))]
+    before = len(routes)
+    app.include_router(router)
+    added = routes[before:]
+    del routes[before:]
+    routes[:0] = added
 
 
 def rebuild_middleware(app: Any) -> None:

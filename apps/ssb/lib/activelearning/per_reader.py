@@ -9,7 +9,7 @@ as soon as any SEG on the PACS refers to it), so once one reader saved a label t
 datastore through :class:`ReaderView`, whose ``get_unlabeled_images`` / ``get_labeled_images`` are the asking
 reader's. Conventions:
 
-- the reader (:func:`request_reader`) is found as for a save, by :func:`lib.label_saves.reader_for_save`: the
+- the reader (:func:`request_reader`) is found as for a save, by :func:`lib.label_saves.reader_of`: the
   signed-in user when authentication is on, else ``reader`` in the params, else ``client_id`` (not the Slicer
   plugin's placeholder ``user-xyz``);
 - a reader's labelled images are those with a label under the reader's tag (:func:`lib.readers.reader_tags`);
@@ -27,19 +27,19 @@ from typing import Any
 from monailabel.interfaces.datastore import DefaultLabelTag
 from monailabel.interfaces.tasks.strategy import Strategy
 
-from lib.label_saves import reader_for_save
+from lib.label_saves import reader_of
 from lib.readers import reader_tags
 
 __all__ = ["PerReader", "ReaderView", "request_reader", "unread_images"]
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN = DefaultLabelTag.FINAL.value  # what reader_for_save answers when no reader is known
+UNKNOWN = DefaultLabelTag.FINAL.value  # what reader_of answers when no reader is known
 
 
 def request_reader(request: dict) -> str | None:
     """The reader asking for a sample (see the module docstring); None when unknown."""
-    reader = reader_for_save(UNKNOWN, request if isinstance(request, dict) else None)
+    reader = reader_of(UNKNOWN, request if isinstance(request, dict) else None)
     return None if reader == UNKNOWN else reader
 
 

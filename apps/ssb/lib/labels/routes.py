@@ -16,8 +16,10 @@ is no longer in memory and the request does not say how to sample it again):
   ``candidate k, edited by <reader>``); ``lesion`` replaces that lesion instead of the one the mask overlaps;
 - ``DELETE /ssb/lesions?image=<id>&reader=<name>&lesion=<n>``: the explicit removal of one lesion.
 
-The reader is the signed-in user when authentication is on, else the body's / query's ``reader``
-(:func:`lib.label_saves.reader_for_save`). Every route asks for MONAI Label's annotator role (as its label upload).
+The reader is the signed-in user when sign-in is on (``reader`` may be left out; naming someone else is refused
+with 403, except by an administrator removing a lesion), else the body's / query's ``reader``
+(:func:`lib.label_saves.reader_for_save`). Every route asks for MONAI Label's annotator role (as its label upload),
+which a reader's token holds (:mod:`lib.identity.claims`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ssb_core.volume import to_full
 from lib.errors import bad_request, not_found
 from lib.imageio import ImageReadError, read_image
 from lib.infers.masks_json import box_mask_json, geometry_json, mask_from_json
+from lib.identity.context import current_identity
 from lib.label_saves import reader_for_save
 from lib.labels.lesion_map import LesionRefused
 from lib.readers import is_reader_tag, reader_tags
@@ -46,8 +49,11 @@ logger = logging.getLogger(__name__)
 PREFIX = "/ssb/lesions"
 
 
-def _reader(name: Any) -> str:
-    reader = reader_for_save("", {"reader": name if isinstance(name, str) else ""})
+def _reader(name: Any, anyone: bool = False) -> str:
+    """The reader a request names: the signed-in user (a body naming another is refused, 403), unless ``anyone``
+    (an administrator removing someone's lesion); with sign-in off, the name given."""
+    name = name if isinstance(name, str) else ""
+    reader = name.strip() if anyone and name.strip() else reader_for_save("", {"reader": name})
     try:
         check_name("reader", reader)
     except UnsafeNameError as exc:
@@ -140,7 +146,8 @@ class LesionRoutes:
         return {**result, "candidate": k, "context": sampled.context, "same_set": sampled.hit}
 
     def remove(self, image: str, reader: str, lesion: int) -> dict:
-        reader = _reader(reader)
+        identity = current_identity()
+        reader = _reader(reader, anyone=identity is not None and identity.is_admin)
         self._image_uri(image)
         try:
             return self.app.datastore().labels.remove(image, reader, int(lesion))
@@ -179,10 +186,9 @@ def install(app: Any) -> bool:
         return guarded(routes.save, image, body)
 
     @router.delete("", summary="Remove one lesion of a reader")
-    def remove_lesion(image: str = Query(...), reader: str = Query(...), lesion: int = Query(...), user: User = annotator) -> dict:
+    def remove_lesion(image: str = Query(...), reader: str = Query(""), lesion: int = Query(...), user: User = annotator) -> dict:
         return guarded(routes.remove, image, reader, lesion)
 
-    server.router.routes[:] = [r for r in server.router.routes if not getattr(r, "path", "").startswith(PREFIX)]
-    server.include_router(router)
+    upstream.replace_router(server, router, PREFIX)
     logger.info("lesion routes at %s", PREFIX)
     return True

@@ -7,5 +7,6 @@
 - :mod:`.datastore`: MONAI Label's local datastore with the checks above and atomic label / image writes.
 - :mod:`.request_guard`: request-level guards (upload size limit, NUL in the query, unknown train / scoring
   tasks, no model replacement over HTTP) and 4xx answers for the client errors MONAI Label leaves as HTTP 500.
-- :mod:`.auth`: MONAI Label's bearer-token check made to work with PyJWT 2 (asymmetric keys only).
+
+Who may send a request (sign-in, bearer tokens, roles) is :mod:`lib.identity`.
 """

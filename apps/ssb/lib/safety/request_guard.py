@@ -11,8 +11,8 @@ the guard is added from the app's constructor and the middleware stack is rebuil
   400 for a ``POST /train/{model}`` body the trainer would refuse in its subprocess (an unknown key, a value out
   of range: MONAI Label answers 200 and the run then fails); 400 for ``PUT /datastore/label`` under a tag the
   app reserves for itself (``ssb_*``: the variability map is not overwritten by an upload);
-  ``PUT`` / ``DELETE /model/{name}``: 401 / 403 without an admin token (authentication on; MONAI Label itself
-  asks only for an annotator), then 405 for everyone (see ``MODEL_CHANGE_REFUSED``);
+  ``PUT`` / ``DELETE /model/{name}``: 403 for a signed-in reader (sign-in on, :mod:`lib.identity`; MONAI Label
+  itself asks only for an annotator), then 405 for everyone (see ``MODEL_CHANGE_REFUSED``);
 - exception handlers: invalid JSON in a ``params`` / ``info`` form field -> 400; MONAI Label's
   ``ImageNotFoundException`` / ``LabelNotFoundException`` -> 404, other ``MONAILabelException`` of bad input
   -> 400; MONAI Label's ``HTTPException(500)`` about a request without an image, and a form field that does
@@ -54,27 +54,17 @@ MODEL_CHANGE_REFUSED = ("the served model is not replaced or deleted over HTTP: 
                         "or by the operator on disk (rollback: rename <stem>.prev.pt over <stem>.pt)")
 
 
-def _admin_denied(headers: dict) -> tuple[int, str] | None:
-    """With authentication on: (401 or 403, why) unless the bearer token is valid and carries the admin role."""
+def _admin_denied() -> tuple[int, str] | None:
+    """With sign-in on: 403 unless the signed-in user (:mod:`lib.identity`, bound by the gate that runs before this
+    guard) is an administrator; None with sign-in off."""
     from monailabel.config import settings
 
-    if not settings.MONAI_LABEL_AUTH_ENABLE:
-        return None
-    import jwt
-    from monailabel.endpoints.user import auth
+    from lib.identity.context import current_identity
 
-    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return 401, "Not authenticated"
-    try:
-        user = auth.from_token(token)
-    except jwt.InvalidTokenError:
-        return 401, "Could not validate credentials"
-    except Exception as exc:  # the realm's public key could not be fetched
-        logger.error("cannot check a token: %s", exc)
-        return 401, "Could not validate credentials (the authentication realm did not answer)"
-    role = settings.MONAI_LABEL_AUTH_ROLE_ADMIN
-    return None if role in user.roles else (403, f'Role "{role}" is required to perform this action')
+    identity = current_identity()
+    if identity is None or identity.is_admin:
+        return None
+    return 403, f'Role "{settings.MONAI_LABEL_AUTH_ROLE_ADMIN}" is required to perform this action ({identity.username} is a reader)'
 
 
 def _answer(status: int, detail: str) -> JSONResponse:
@@ -110,7 +100,7 @@ class RequestGuard:
             return None
         path = path[len(self.prefix):]
         if method in ("PUT", "DELETE") and _MODEL_PATH.match(path):
-            return _admin_denied(headers) or (405, MODEL_CHANGE_REFUSED)
+            return _admin_denied() or (405, MODEL_CHANGE_REFUSED)
         m = _TASK_PATH.match(path)
         if method == "POST" and m and m.group(2) not in (known := self.tasks(m.group(1))):
             return 404, f"unknown {m.group(1)} task {m.group(2)!r}; available: {sorted(known)}"
