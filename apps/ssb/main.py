@@ -45,6 +45,7 @@ from lib.dicom.datastore import SSBDicomWebDatastore
 from lib.errors import not_found
 from lib.label_saves import saved_result
 from lib.labels import routes as lesion_routes
+from lib.labels import save_log
 from lib.labels.provenance import label_provenance
 from lib.retrain import RetrainTrigger
 from lib.safety import request_guard
@@ -113,6 +114,7 @@ class SSBApp(MONAILabelApp):
         audit_trail.install(self.audit)  # inside the sign-in gate (it names the user), outside the request guard
         request_guard.install(int(max_upload_mb * 2**20), self._task_names, self._check_train, cors)
         lesion_routes.install(self)
+        save_log.install()  # MONAI Label's "Saving Label ... by admin" line no longer names a user it does not know
 
     def init_datastore(self) -> Datastore:
         """A local studies folder: MONAI Label's datastore with checked uploads and atomic writes."""

@@ -144,3 +144,16 @@ def test_a_viewers_untagged_save_is_stored_and_read_back(tmp_path, datastore):
     datastore.save_label("ct", _upload(tmp_path, datastore, _ball((5, 20, 20)), "m.nrrd"), "", {"client_id": "user-xyz"})
     labelmap, records = datastore.labels.reader_lesions("ct", "final")
     assert [r.id for r in records] == [1] and labelmap.max() == 1
+
+
+def test_the_server_log_does_not_say_every_save_was_by_admin(caplog):
+    """MONAI Label logs each upload 'by admin' (its user with sign-in off) under the tag as sent: the line keeps the
+    image and tag and drops the user; the label service logs the reader it stored the lesion for."""
+    import logging
+
+    from lib.labels import save_log
+
+    save_log.install()
+    with caplog.at_level(logging.INFO, logger=save_log.UPSTREAM_LOGGER):
+        logging.getLogger(save_log.UPSTREAM_LOGGER).info("Saving Label for ct for tag: final by admin")
+    assert caplog.messages[-1] == "Label upload for ct (tag 'final' as sent)"
