@@ -74,7 +74,7 @@ class SSBApp(MONAILabelApp):
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
         versions = upstream.check_versions()  # before anything relies on MONAI Label's internals
         logger.info("upstream versions %s (supported: %s)", versions, upstream.SUPPORTED)
-        identity.install(conf)  # sign-in, and no open server without it: checked before the model is loaded
+        self.sign_in = identity.install(conf)  # sign-in, and no open server without it: checked before the model is loaded
         self.model_dir = os.path.join(app_dir, "model")
         wanted = conf.get("models", "all")
         names = list(CONFIGS) if wanted == "all" else [n.strip() for n in wanted.split(",") if n.strip()]
@@ -110,7 +110,7 @@ class SSBApp(MONAILabelApp):
         max_upload_mb = conf_value(conf, "max_upload_mb", 1024.0, float)
         cors_conf = conf_value(conf, "cors_origins", ",".join(str(o) for o in settings.MONAI_LABEL_CORS_ORIGINS), str)
         cors = [o.strip().rstrip("/") for o in cors_conf.split(",") if o.strip()]
-        viewer_page.install()
+        viewer_page.install(sign_in=self.sign_in.enabled)
         audit_trail.install(self.audit)  # inside the sign-in gate (it names the user), outside the request guard
         request_guard.install(int(max_upload_mb * 2**20), self._task_names, self._check_train, cors)
         lesion_routes.install(self)

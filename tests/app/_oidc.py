@@ -75,13 +75,17 @@ class Provider:
 
 @contextlib.contextmanager
 def running_provider(folder: Path, users: dict[str, list[str]], audience: str = "urn:ssb:annotation-server",
-                     client_id: str = "ssb-viewers", short_client_id: str = "ssb-short-lived"):
-    """``oidc-provider`` with ``users`` (name -> roles; passwords made here) until the block ends (stopped by PID)."""
+                     client_id: str = "ssb-viewers", short_client_id: str = "ssb-short-lived",
+                     viewer_redirect_uris: tuple[str, ...] = (), token_ttl: int = 600):
+    """``oidc-provider`` with ``users`` (name -> roles; passwords made here) until the block ends (stopped by PID).
+    ``viewer_redirect_uris``: more redirect URIs of the clients (a server's OHIF sign-in page); ``token_ttl``: the
+    seconds an access token of ``client_id`` lasts."""
     node = require_provider()
     port = free_port()
     people = {name: User(name, secrets.token_urlsafe(12), roles) for name, roles in users.items()}
     config = {"port": port, "audience": audience, "client_id": client_id, "short_client_id": short_client_id,
-              "redirect_uri": "http://127.0.0.1/signed-in",
+              "redirect_uri": "http://127.0.0.1/signed-in", "viewer_redirect_uris": list(viewer_redirect_uris),
+              "token_ttl": token_ttl,
               "users": {u.name: {"password": u.password, "roles": u.roles} for u in people.values()}}
     (folder / "provider.json").write_text(json.dumps(config))
     log = folder / "provider.log"

@@ -187,9 +187,11 @@ SERVE_SCRIPT = REPO_ROOT / "scripts" / "serve.sh"
 
 
 @contextlib.contextmanager
-def running_serve_script(log_path: Path, env: dict[str, str], args: tuple[str, ...] = (), timeout: float = 180.0):
+def running_serve_script(log_path: Path, env: dict[str, str], args: tuple[str, ...] = (), timeout: float = 180.0,
+                         ready_path: str = "/info/"):
     """``make serve``'s launcher (scripts/serve.sh) as a user runs it, in its own process group; yields its URL once
-    ``/info/`` answers and always stops the group (the server and, in PACS mode, its Orthanc) by its PID.
+    ``ready_path`` answers (with sign-in on, ``/auth/``) and always stops the group (the server and, in PACS mode, its
+    Orthanc) by its PID.
 
     ``env`` is added to this process's environment (``SSB_PORT`` must be set); ``SSB_PYTHON`` is this interpreter.
     """
@@ -199,7 +201,7 @@ def running_serve_script(log_path: Path, env: dict[str, str], args: tuple[str, .
                                 stdout=fh, stderr=subprocess.STDOUT)
     server = Server(proc, f"http://127.0.0.1:{env['SSB_PORT']}", Path(log_path), Path(), Path())
     try:
-        wait_ready(server, timeout)
+        wait_ready(server, timeout, ready_path)
         yield server.url
     finally:
         stop_server(server)

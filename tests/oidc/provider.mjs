@@ -3,7 +3,9 @@
 //
 //   node provider.mjs CONFIG.json
 //
-// CONFIG.json: {"port", "audience", "client_id", "short_client_id", "redirect_uri", "users": {name: {password, roles}}}.
+// CONFIG.json: {"port", "audience", "client_id", "short_client_id", "redirect_uri", "users": {name: {password, roles}}},
+// optionally "viewer_redirect_uris" (more redirect URIs of both clients: the OHIF viewer's signed-in page of a server)
+// and "token_ttl" (seconds an access token of client_id lasts, default 600).
 // It prints one line "listening <issuer>" when ready, and stops on SIGTERM.
 //
 // - Users sign in on the provider's own login page (its development interactions, enabled here: the page takes a
@@ -14,7 +16,12 @@
 //   and issuing the provider's own access token.
 // - Access tokens are JWTs for the resource CONFIG.audience (resource indicators), signed RS256 with a key made at
 //   start-up (published in the JWKS), carrying preferred_username and the user's roles in the claim "roles".
-//   Tokens of short_client_id last 1 s (the tests' expired token); the others 10 minutes.
+//   Tokens of short_client_id last 1 s (the tests' expired token); the others token_ttl (10 minutes).
+// - Refresh tokens, as Keycloak gives them with its standard flow: every sign-in at the login page of a client allowed
+//   the refresh_token grant gets one (oidc-provider's default asks for offline_access and a consent page); used
+//   once each (rotated, the provider's default for public clients). The OHIF viewer renews its token with them.
+// - The public clients' redirect URIs are also their CORS origins (oidc-provider's default for public clients): the
+//   viewer's page calls the token endpoint from the server's origin.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -32,7 +39,7 @@ function resourceServerInfo(client) {
   return {
     scope: RESOURCE_SCOPE,
     audience: config.audience,
-    accessTokenTTL: client.clientId === config.short_client_id ? 1 : 600,
+    accessTokenTTL: client.clientId === config.short_client_id ? 1 : (config.token_ttl || 600),
     accessTokenFormat: 'jwt',
     jwt: { sign: { alg: 'RS256' } },
   };
@@ -47,8 +54,8 @@ function samePassword(given, expected) {
 const publicClient = (clientId) => ({
   client_id: clientId,
   token_endpoint_auth_method: 'none',
-  redirect_uris: [config.redirect_uri],
-  grant_types: ['authorization_code', 'password'],
+  redirect_uris: [config.redirect_uri, ...(config.viewer_redirect_uris || [])],
+  grant_types: ['authorization_code', 'refresh_token', 'password'],
   response_types: ['code'],
 });
 
@@ -70,6 +77,7 @@ const provider = new Provider(issuer, {
       },
     },
   },
+  issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   extraTokenClaims: async (ctx, token) => {
     const user = config.users[token.accountId];
     return user ? { preferred_username: token.accountId, roles: user.roles } : undefined;

@@ -9,7 +9,11 @@ the OHIF files:
   segments, overlays the variability map, lets the reader touch the pick up with OHIF's brush, saves it as one of
   the reader's lesions and lists the lesions saved on the series (see ``docs/viewers.md``);
 - the MONAI Label panel's server URL (cookie ``MONAILABEL_SERVER_URL``, which it reads; it defaults to port 8000 of
-  the page's host) is set to the page's own origin when the browser has none yet.
+  the page's host) is set to the page's own origin when the browser has none yet;
+- with sign-in on (``docs/signin.md``), every OHIF HTML page first runs :data:`SIGN_IN_SCRIPT` (synchronously, at the
+  top of ``<head>``, before OHIF's own scripts): it signs the browser in at the provider's login page unless it
+  already is, and from then on every request of the page to this server carries the token. Sign-in off: the
+  pages are exactly as before.
 
 The panel's files are served at ``/ssb/viewer/<name>`` from ``apps/ssb/viewer/``.
 """
@@ -25,14 +29,16 @@ from starlette.responses import FileResponse, JSONResponse
 
 from lib import upstream
 
-__all__ = ["PANEL_DIR", "PANEL_PREFIX", "PANEL_SCRIPTS", "ViewerPage"]
+__all__ = ["PANEL_DIR", "PANEL_PREFIX", "PANEL_SCRIPTS", "SIGN_IN_SCRIPT", "ViewerPage"]
 
 logger = logging.getLogger(__name__)
 
 PANEL_DIR = Path(__file__).resolve().parents[1] / "viewer"
 PANEL_PREFIX = "/ssb/viewer/"
-PANEL_SCRIPTS = ("ssb-base.js", "ssb-ohif.js", "ssb-lesions.js", "ssb-panel.js")  # deferred scripts run in this order
+PANEL_SCRIPTS = ("ssb-base.js", "ssb-ohif.js", "ssb-lesions.js", "ssb-reader.js", "ssb-edit.js", "ssb-panel.js")  # deferred scripts run in this order
 SCRIPT_TAGS = "".join(f'<script src="{PANEL_PREFIX}{name}" defer></script>' for name in PANEL_SCRIPTS).encode()
+SIGN_IN_SCRIPT = "ssb-signin.js"  # also loaded by signed-in.html, the page the provider sends the browser back to
+SIGN_IN_TAG = f'<script src="{PANEL_PREFIX}{SIGN_IN_SCRIPT}"></script>'.encode()
 COOKIE = "MONAILABEL_SERVER_URL"
 
 
@@ -43,10 +49,11 @@ def _origin(scope) -> str:
 
 
 class ViewerPage:
-    """ASGI middleware: the SSB panel's files, and OHIF pages with the panel and the server URL (module docstring)."""
+    """ASGI middleware: the SSB panel's files, and OHIF pages with the panel and the server URL (module docstring);
+    ``sign_in``: whether OHIF's pages sign in first."""
 
-    def __init__(self, app, prefix: str = "") -> None:
-        self.app, self.prefix = app, prefix.rstrip("/")
+    def __init__(self, app, prefix: str = "", sign_in: bool = False) -> None:
+        self.app, self.prefix, self.sign_in = app, prefix.rstrip("/"), sign_in
 
     async def __call__(self, scope, receive, send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -92,6 +99,8 @@ class ViewerPage:
             body = b"".join(state["body"])
             if SCRIPT_TAGS not in body:
                 body = body.replace(b"</body>", SCRIPT_TAGS + b"</body>", 1) if b"</body>" in body else body + SCRIPT_TAGS
+            if self.sign_in and SIGN_IN_TAG not in body:
+                body = body.replace(b"<head>", b"<head>" + SIGN_IN_TAG, 1) if b"<head>" in body else SIGN_IN_TAG + body
             headers = state["start"]["headers"] + [(b"content-length", str(len(body)).encode())]
             if not has_url:
                 cookie = f"{COOKIE}={quote(_origin(scope), safe='')}; Path=/; SameSite=Lax"
@@ -102,14 +111,16 @@ class ViewerPage:
         await self.app(scope, receive, rewrite)
 
 
-def install() -> bool:
-    """Add :class:`ViewerPage` to MONAI Label's app (False when no server runs in this process)."""
+def install(sign_in: bool = False) -> bool:
+    """Add :class:`ViewerPage` to MONAI Label's app (False when no server runs in this process); ``sign_in``: whether
+    sign-in is on (:func:`lib.identity.install`'s settings)."""
     from monailabel.config import settings
 
     app = upstream.serving_app()
     if app is None:
         return False
-    upstream.add_middleware(app, ViewerPage, prefix=settings.MONAI_LABEL_API_STR)
+    upstream.add_middleware(app, ViewerPage, prefix=settings.MONAI_LABEL_API_STR, sign_in=sign_in)
     upstream.rebuild_middleware(app)
-    logger.info("OHIF pages get the SSB panel (%s: %s)", PANEL_PREFIX, ", ".join(PANEL_SCRIPTS))
+    logger.info("OHIF pages get the SSB panel (%s: %s)%s", PANEL_PREFIX, ", ".join(PANEL_SCRIPTS),
+                f", signing in first ({SIGN_IN_SCRIPT})" if sign_in else "")
     return True

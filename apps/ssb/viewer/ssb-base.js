@@ -6,7 +6,7 @@
  * j = row, k = slice; values in C order over (k, j, i)): the form of the infer answer's candidates and of a saved
  * lesion (apps/ssb/lib/infers/masks_json.py, which also sends an edited mask back: { box_ijk, bits }, bits = base64
  * of the packed bits, most significant first).
- * window.ssb holds the panel's modules; this file adds log, h, css, swatch, volumeText, answer, masks and grid.
+ * window.ssb holds the panel's modules; this file adds log, h, labelled, css, swatch, volumeText, answer, masks and grid.
  */
 (function () {
   'use strict';
@@ -26,6 +26,9 @@
     children.flat().forEach(c => e.append(c instanceof Node ? c : document.createTextNode(String(c))));
     return e;
   };
+
+  // a control with its label in front, kept on one line
+  ssb.labelled = (text, ...children) => ssb.h('label', { style: { marginRight: '8px', whiteSpace: 'nowrap' } }, text, ' ', ...children);
 
   // the panel's look, on OHIF's dark side panel
   ssb.css = {

@@ -1,9 +1,9 @@
 /*
  * SSB panel for the OHIF viewer served by the annotation server at /ohif/ (OHIF 3.10, inside MONAI Label 0.8.5).
  *
- * What a radiologist does (docs/viewers.md): type their name once, press "Click a lesion", click the lesion in
- * any view; the candidates appear (filled and outlined, the hovered or picked one stronger), with the consensus
- * and the variability map; pick one, touch it up with OHIF's brush if needed, and Save it as one lesion of theirs.
+ * What a radiologist does (docs/viewers.md): type their name once (with sign-in on, it is the signed-in user's:
+ * ssb-reader.js), press "Click a lesion", click the lesion in any view; the candidates appear (filled and
+ * outlined, the hovered or picked one stronger), with the consensus and the variability map; pick one, touch it up with OHIF's brush if needed, and Save it as one lesion of theirs.
  * The lesions already saved on the series are listed and drawn under the candidates (ssb-lesions.js).
  *
  * How: the panel is a tab of OHIF's right side panel (ssb-ohif.js), so it never covers an image. The click's
@@ -13,8 +13,8 @@
  * candidate k of the same sampled set, or, when the reader edited it, the labelmap read back onto the server's
  * voxel grid ("edited"); the server adds it as a lesion or replaces the lesion it overlaps, and sends the
  * reader's DICOM SEG (one segment per lesion) to the PACS. Everything uses this page's own origin.
- * Loaded by lib/viewer_page.py after ssb-base.js, ssb-ohif.js and ssb-lesions.js; window.ssbPanel exposes the
- * state for tests and scripting.
+ * Loaded by lib/viewer_page.py after ssb-base.js, ssb-ohif.js, ssb-lesions.js (the saved lesions), ssb-reader.js
+ * (who reads, the model's state) and ssb-edit.js (the brush); window.ssbPanel exposes the state for tests and scripting.
  */
 (function () {
   'use strict';
@@ -32,11 +32,8 @@
 
   // ---------------------------------------------------------------- the panel
   const ui = {};
-  const labelled = (text, ...children) => h('label', { style: { marginRight: '8px', whiteSpace: 'nowrap' } }, text, ' ', ...children);
-  ui.reader = h('input', { id: 'ssb-reader', placeholder: 'your name', style: { ...css.input, width: '110px' },
-    value: localStorage.getItem('ssb.reader') || '', onchange: readerChanged });
-  ui.readerStyle = h('select', { id: 'ssb-style', style: { ...css.input, maxWidth: '120px' } }, h('option', { value: 'all' }, 'all'));
-  ui.readerState = h('div', { id: 'ssb-reader-state', style: css.muted });
+  const { labelled } = ssb;
+  const reader = ssb.reader.create({ changed: readerChanged, info: infoChanged });
   ui.count = h('input', { id: 'ssb-count', type: 'number', min: 1, max: DEFAULT_MAX_N, value: 8, style: { ...css.input, width: '46px' } });
   ui.clickButton = h('button', { id: 'ssb-click', style: css.button, onclick: arm }, 'Click a lesion');
   ui.status = h('div', { id: 'ssb-status', style: { margin: '4px 0', minHeight: '16px', color: '#9ab' } },
@@ -47,18 +44,18 @@
     oninput: () => lookChanged('outline', parseInt(ui.outline.value, 10)) });
   ui.lookText = h('span', { id: 'ssb-look-text' });
   ui.list = h('div', { id: 'ssb-list' });
-  ui.edit = h('div', { id: 'ssb-edit', style: { display: 'none' } });
   ui.save = h('button', { id: 'ssb-save', style: { ...css.button, background: '#2a9d4a', whiteSpace: 'normal', textAlign: 'left' },
     onclick: save, disabled: true }, 'Save');
-  ui.model = h('div', { id: 'ssb-model', style: { ...css.muted, marginTop: '8px' } });
-  const lesions = ssb.lesions.create({ reader: () => ui.reader.value.trim(), status: setStatus, look: () => maskLook(false) });
+  const edit = ssb.edit.create({ state, rowOf: index => rowOf(index), show: (layer, visible) => show(layer, visible),
+    status: (text, isError) => setStatus(text, isError), refresh: () => refresh() });
+  const lesions = ssb.lesions.create({ reader: reader.name, status: setStatus, look: () => maskLook(false) });
   state.lesions = lesions.state;
   ui.panel = h('div', { id: 'ssb-panel', style: { padding: '8px', font: '13px sans-serif', color: '#e0e6ff', boxSizing: 'border-box' } },
     h('div', { style: { ...css.heading, marginTop: 0 } }, 'SSB: candidates for one lesion'),
-    h('div', {}, labelled('Reader', ui.reader), labelled('Style', ui.readerStyle)), ui.readerState,
+    reader.element,
     h('div', {}, labelled('N', ui.count), ui.clickButton), ui.status,
     h('div', { style: css.muted }, labelled('Fill', ui.fill), labelled('Outline', ui.outline), ui.lookText),
-    ui.list, ui.edit, ui.save, lesions.element, ui.model);
+    ui.list, edit.element, ui.save, lesions.element, reader.model);
 
   function setStatus(text, isError, extra) {
     ui.status.textContent = text;
@@ -89,62 +86,19 @@
     state.waiting = state.waiting && state.waiting.key === key ? state.waiting : { key, since: performance.now() };
     if (!volumes && ohif.inMonaiLabelMode() && performance.now() - state.waiting.since < 60000) return;
     state.opened = key;  // a series opened (or the same one in another mode): its lesions, the model's state
-    pollModel();
+    reader.poll();
     if (!volumes) modeHint(displaySet);
     lesions.open(displaySet.SeriesInstanceUID, displaySet, volumes);
   }
 
-  // ---------------------------------------------------------------- the model, the reader, the style (/info/)
-  function modelText(ts) {  // train_stats of /info/ (lib/trainers/status.py)
-    if (!ts) return '';
-    const metric = ts.best_metric != null ? ` (Dice ${ts.best_metric.toFixed(2)} to the readers' held-out masks)` : '';
-    switch (ts.status) {
-      case 'running': return `Model: training, step ${ts.epoch} of ${ts.total_epochs}…`;
-      case 'promoted': return `Model: updated by the last training run${metric}.`;
-      case 'not promoted': return `Model: the last training run was not measurably better, kept the model${metric}: ${ts.reason || ''}`;
-      case 'skipped': return `Model: the last training run was skipped: ${ts.reason || ''}`;
-      case 'never trained': return 'Model: as shipped (not trained on this site\'s labels yet).';
-      default: return `Model: ${ts.status}`;
-    }
-  }
-
-  async function pollModel() {
-    try {
-      const info = await answer(await fetch('/info/', { credentials: 'same-origin' }));
-      state.training = info.train_stats && info.train_stats.ssb;
-      const ssbInfo = info.ssb && info.ssb.ssb;
-      state.readerStatus = (ssbInfo && ssbInfo.reader_map && ssbInfo.reader_map.status) || {};
-      state.maxCandidates = (ssbInfo && ssbInfo.max_candidates) || DEFAULT_MAX_N;
-      ui.count.max = state.maxCandidates;
-      styleChoices(((info.models || {}).ssb || {}).config || {});
-      ui.model.textContent = modelText(state.training);
-      ui.readerState.textContent = readerText(ui.reader.value.trim());
-    } catch (e) { log('info: ' + e); }
-  }
-  setInterval(() => { if (ui.panel.isConnected) pollModel(); }, 15000);
-
-  // the reader styles exactly as /info/ names them ('all', 'none', 'reader0 (trained)', 'alice (pending)'): the
-  // datastore's and the model's names, never renamed here
-  function styleChoices(config) {
-    const choices = Array.isArray(config.reader) ? config.reader : ['all'];
-    const now = localStorage.getItem('ssb.style') || ui.readerStyle.value;  // the reader's last choice
-    if (choices.join('\n') === [...ui.readerStyle.options].map(o => o.value).join('\n')) return;
-    ui.readerStyle.replaceChildren(...choices.map(c => h('option', { value: c }, c)));
-    ui.readerStyle.value = choices.includes(now) ? now : choices[0];
-  }
-  ui.readerStyle.addEventListener('change', () => localStorage.setItem('ssb.style', ui.readerStyle.value));
-
-  function readerText(name) {  // reader_map.status of /info/ (lib/readers.py): trained, pending, or never seen
-    if (!name) return '';
-    const status = (state.readerStatus || {})[name];
-    if (status === 'trained') return `Your style (${name}): trained: the model has learned your outlines.`;
-    if (status === 'pending') return `Your style (${name}): pending: your labels are saved; the model learns your style once a training run measures an improvement.`;
-    return `Your style (${name}): never seen: save a candidate under your name to start teaching the model your style.`;
+  // ---------------------------------------------------------------- the reader (ssb-reader.js)
+  function infoChanged(info) {  // the server's max_candidates bounds N
+    const ssbInfo = info.ssb && info.ssb.ssb;
+    state.maxCandidates = (ssbInfo && ssbInfo.max_candidates) || DEFAULT_MAX_N;
+    ui.count.max = state.maxCandidates;
   }
 
   function readerChanged() {
-    localStorage.setItem('ssb.reader', ui.reader.value.trim());
-    ui.readerState.textContent = readerText(ui.reader.value.trim());
     if (lesions.state.series) lesions.redraw();
     refresh();
   }
@@ -160,7 +114,7 @@
   function arm() {
     if (state.busy || candidateCount() === null) return;
     if (!ohif.volumeViewports().length) { modeHint(ohif.shownDisplaySet()); return; }
-    stopEditing();
+    edit.stop();
     state.armed = true;
     state.error = null;
     ui.clickButton.textContent = 'Now click on the lesion…';
@@ -217,7 +171,7 @@
     const t0 = performance.now();
     const timer = setInterval(() => setStatus(`Sampling ${n} candidates… ${((performance.now() - t0) / 1000).toFixed(0)} s`), 500);
     try {
-      const res = await infer({ foreground_mm: [world], num_candidates: n, include_masks: true, reader: ui.readerStyle.value || 'all' });
+      const res = await infer({ foreground_mm: [world], num_candidates: n, include_masks: true, reader: reader.style() });
       clearInterval(timer);
       state.result = res;
       await draw(res, displaySet);
@@ -239,10 +193,10 @@
   // the saved lesions at the click (the server's saved_lesions_here, lib/labels/nearby.py): a save over one of the
   // reader's own replaces it
   function nearText(res) {
-    const reader = ui.reader.value.trim();
+    const me = reader.name();
     const when = l => (lesions.state.lesions.find(x => x.reader === l.reader && x.lesion === l.lesion) || {}).saved_iso ||
       new Date(l.saved * 1000).toLocaleString();
-    return (res.saved_lesions_here || []).map(l => (l.reader === reader
+    return (res.saved_lesions_here || []).map(l => (l.reader === me
       ? ` Near your lesion ${l.lesion} saved at ${when(l)}: saving a candidate over it will replace it.`
       : ` ${l.reader}'s lesion ${l.lesion} is here too.`)).join('');
   }
@@ -301,7 +255,7 @@
   // Only the consensus is made at once; a candidate's or the variability map's labelmap (a full-size volume in the
   // browser: 34 MB for a 512 x 512 x 130 CT) is made the first time it is shown.
   async function draw(res, displaySet) {
-    stopEditing();
+    edit.stop();
     removeCandidates();
     const m = res.masks, box = m.box_ijk, size = masks.size(box);
     const all = masks.unpack(m.candidates, size * m.num_candidates);
@@ -373,101 +327,36 @@
   }
 
   async function choose(r) {  // the pick: shown, standing out, editable, saved by Save
-    stopEditing();
+    edit.stop();
     const before = state.pick;
     state.pick = r.index;
     restyle(rowOf(before));
     refresh();
     if (!r.visible) await show(r, true);
     restyle(r);
-    r.current = await current(r);  // edits of an earlier pick of it are kept: the Save button says so
+    r.current = await edit.current(r);  // edits of an earlier pick of it are kept: the Save button says so
     refresh();
-  }
-
-  // ---------------------------------------------------------------- editing the pick with OHIF's brush
-  function editBar() {
-    const r = rowOf(state.pick), editing = state.editing;
-    ui.edit.style.display = r && r.created ? 'block' : 'none';
-    if (!r) return;
-    const tool = (name, label) => h('button', { 'data-ssb-tool': name, style: { ...css.button, background: editing && editing.tool === name ? '#f0a030' : '#4a5080' },
-      onclick: () => startEditing(name) }, label);
-    const radius = h('input', { id: 'ssb-radius', type: 'range', min: 1, max: 10, step: 0.5, value: state.radius, style: { ...css.range, width: '80px' },
-      oninput: e => { state.radius = parseFloat(e.target.value); if (state.editing) ohif.setBrushRadius(state.radius); radiusText.textContent = `${state.radius} mm`; } });
-    const radiusText = h('span', {}, `${state.radius} mm`);
-    ui.edit.replaceChildren(h('div', { style: css.muted }, `Touch up candidate ${r.index} with OHIF's brush:`),
-      h('div', {}, tool('CircularBrush', 'Brush'), tool('CircularEraser', 'Eraser'),
-        editing && h('button', { id: 'ssb-stop-edit', style: { ...css.button, background: '#4a5080' }, onclick: finishEditing }, 'Stop editing') || '',
-        h('button', { id: 'ssb-reset-edit', style: { ...css.button, background: '#4a5080' }, onclick: resetEdits }, 'Undo edits')),
-      h('div', { style: css.muted }, 'radius ', radius, ' ', radiusText));
-  }
-
-  async function startEditing(toolName) {
-    const r = rowOf(state.pick);
-    if (!r) return;
-    try {
-      if (!r.visible) await show(r, true);
-      ohif.startBrush(r.id, 1, toolName, state.radius);
-      state.editing = { id: r.id, index: r.index, tool: toolName };
-      setStatus(`${toolName === 'CircularEraser' ? 'Erasing from' : 'Painting'} candidate ${r.index} in any view; ` +
-        'Stop editing (or Save) when done.');
-    } catch (e) { setStatus(`Cannot edit: ${e.message}`, true); }
-    editBar();
-  }
-
-  function stopEditing() {  // the brush put away; the candidate edited (its row), or null
-    if (!state.editing) return null;
-    const r = rowOf(state.editing.index);
-    ohif.stopBrush(state.editing.id, 1);
-    state.editing = null;
-    if (r) r.current = null;  // to be measured again
-    editBar();
-    return r;
-  }
-
-  async function finishEditing() {  // Stop editing: what the edit did, said and shown on the Save button
-    const r = stopEditing();
-    if (!r) return;
-    r.current = await current(r);
-    const n = masks.count(r.current.mask);
-    setStatus(r.current.edited ? `Candidate ${r.index} edited: ${n} voxels (sampled: ${r.voxels}); Save sends your edit, Undo edits ` +
-      'brings back the candidate.' : `Candidate ${r.index} unchanged.`);
-    refresh();
-  }
-
-  async function resetEdits() {  // the candidate as the server sampled it
-    const r = rowOf(state.pick);
-    if (!r || !r.created) return;
-    await ohif.paint(r.id, state.result.masks.geometry, [{ mask: r.mask, value: 1 }]);
-    r.current = null;
-    setStatus(`Candidate ${r.index} is as sampled again.`);
-    refresh();
-  }
-
-  async function current(r) {  // what the reader sees of the pick: its labelmap on the server's grid, and whether it was edited
-    if (!r.created) return { mask: r.mask, edited: false };
-    const mask = await ohif.readMask(r.id, state.result.masks.geometry);
-    return { mask, edited: !masks.same(mask, r.mask) };
   }
 
   // ---------------------------------------------------------------- saving the pick
-  function saveText(reader) {
+  function saveText(name) {
     const r = rowOf(state.pick);
     if (!r) return 'Save (pick a candidate)';
     const now = r.current || { mask: r.mask, edited: false };
-    const over = reader ? lesions.overlapping(reader, now.mask).map(l => l.lesion) : [];
+    const over = name ? lesions.overlapping(name, now.mask).map(l => l.lesion) : [];
     const target = over.length === 0 ? ' (a new lesion)' : over.length === 1 ? ` (replaces your lesion ${over[0]})`
       : ` (overlaps your lesions ${over.join(', ')}: the server will refuse it)`;
     const empty = masks.count(now.mask) ? '' : ' — empty (0 voxels): the server will refuse it';
-    return `Save candidate ${r.index}${now.edited ? ' (edited)' : ''} as ${reader || '(type your name)'}${empty || target}`;
+    return `Save candidate ${r.index}${now.edited ? ' (edited)' : ''} as ${name || '(type your name)'}${empty || target}`;
   }
 
   function refresh() {
-    const reader = ui.reader.value.trim();
-    const ok = state.result && state.pick >= 0 && reader && !state.busy;
+    const name = reader.name();
+    const ok = state.result && state.pick >= 0 && name && !state.busy;
     ui.save.disabled = !ok;
     ui.save.style.opacity = ok ? '1' : '0.5';
-    ui.save.textContent = saveText(reader);
-    editBar();
+    ui.save.textContent = saveText(name);
+    edit.bar();
   }
 
   function sampledParams() {  // the infer parameters of the set on screen: the server finds (or re-samples) that very set
@@ -477,27 +366,26 @@
   }
 
   async function save() {
-    const reader = ui.reader.value.trim(), r = rowOf(state.pick);
-    if (!state.result || !r || !reader) return;
-    localStorage.setItem('ssb.reader', reader);
-    stopEditing();
+    const name = reader.name(), r = rowOf(state.pick);
+    if (!state.result || !r || !name) return;
+    edit.stop();
     state.busy = true;
     state.saved = null;
     refresh();
     try {
-      const now = r.current = await current(r);
-      const body = { reader, params: sampledParams(), candidate: r.index, ...(now.edited ? { edited: masks.toJson(now.mask) } : {}) };
+      const now = r.current = await edit.current(r);
+      const body = { reader: name, params: sampledParams(), candidate: r.index, ...(now.edited ? { edited: masks.toJson(now.mask) } : {}) };
       state.sent = body;
       const what = `candidate ${r.index}${now.edited ? ` (edited, ${masks.count(now.mask)} voxels)` : ''}`;
-      setStatus(`Saving ${what} as ${reader}…`);
+      setStatus(`Saving ${what} as ${name}…`);
       const res = await answer(await fetch(`/ssb/lesions?image=${encodeURIComponent(state.series)}`, { method: 'POST',
         credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }));
       state.saved = res;
       const s = res.saved[0];
-      setStatus(`Saved ${what} as ${reader}'s lesion ${s.lesion} (${s.action}, ${volumeText(s.volume_mm3)})` +
+      setStatus(`Saved ${what} as ${name}'s lesion ${s.lesion} (${s.action}, ${volumeText(s.volume_mm3)})` +
         (res.seg_series ? ': DICOM SEG in the PACS.' : '.'));
-      log(`saved ${what} as ${reader}, lesion ${s.lesion} ${s.action}; same sampled set: ${res.same_set}`);
-      pollModel();  // the reader is now pending (or still trained)
+      log(`saved ${what} as ${name}, lesion ${s.lesion} ${s.action}; same sampled set: ${res.same_set}`);
+      reader.poll();  // the reader is now pending (or still trained)
       await lesions.reload();
       for (const layer of layers()) if (layer.visible) await show(layer, false);  // the saved lesion seen alone; ticks bring them back
     } catch (e) {
@@ -508,7 +396,6 @@
     }
   }
 
-  ui.readerState.textContent = readerText(ui.reader.value.trim());
   lookText();
   refresh();
 })();

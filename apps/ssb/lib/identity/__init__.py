@@ -7,11 +7,14 @@
 - :mod:`.claims`: the user and roles a token names (reader, admin) and the MONAI Label roles they grant;
 - :mod:`.context`: the current request's user, for every route and the code under it;
 - :mod:`.gate`: the ASGI middleware that refuses (401 / 403 / 503) or binds the user before any endpoint runs;
-- :mod:`.login`: MONAI Label's ``/auth`` routes (3D Slicer's login) and its ``get_current_user`` dependency;
+- :mod:`.login`: MONAI Label's ``/auth`` routes (3D Slicer's login, OHIF's sign-in settings) and its
+  ``get_current_user`` dependency;
+- :mod:`.viewer_files`: the OHIF viewer's program files without a token (the page that signs the browser in);
 - :mod:`.exposure`: no listening beyond loopback with sign-in off, unless ``SSB_ALLOW_OPEN=1``.
 
 With sign-in on, a label is saved under the signed-in user and a request naming another reader is refused
-(:mod:`lib.label_saves`); the setup, for the provider and for 3D Slicer, is ``docs/signin.md``.
+(:mod:`lib.label_saves`); the OHIF viewer signs in on the provider's login page (``apps/ssb/viewer/ssb-signin.js``).
+The setup, for the provider, 3D Slicer and OHIF, is ``docs/signin.md``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def install(conf: Mapping[str, str]) -> SignInSettings:
 
     from monailabel.config import settings as ml_settings
 
-    from lib.identity import login
+    from lib.identity import login, viewer_files
     from lib.identity.gate import SignInGate
     from lib.identity.keys import ProviderKeys, ProviderUnavailable
 
@@ -59,6 +62,7 @@ def install(conf: Mapping[str, str]) -> SignInSettings:
     ml_settings.MONAI_LABEL_AUTH_ENABLE = True  # MONAI Label's RBAC checks roles only when it reads this as on
     login.install_current_user(server)
     upstream.replace_router(server, login.router(settings, keys), "/auth")
+    upstream.replace_router(server, viewer_files.router(), viewer_files.PREFIX)
     upstream.add_middleware(server, SignInGate, settings=settings, keys=keys, prefix=ml_settings.MONAI_LABEL_API_STR)
     upstream.rebuild_middleware(server)
     try:

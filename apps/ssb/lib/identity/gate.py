@@ -12,7 +12,8 @@ when sign-in is on). For each HTTP request it answers, before the endpoint (so n
 - **503** when the provider's keys cannot be fetched (the token was not judged);
 
 and otherwise binds the user (:mod:`lib.identity.context`) for the endpoint and everything under it. The few
-routes in :data:`PUBLIC` need no token: they hold no data (the sign-in itself, and the API's description).
+routes in :data:`PUBLIC` need no token: they hold no data (the sign-in itself, the API's description, and the
+viewer's program files, which a browser loads before it can sign in).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ PUBLIC: tuple[tuple[frozenset[str], re.Pattern, str], ...] = tuple(
         ("GET HEAD", r"^/docs/?$", "the API's description page (ReDoc): no data"),
         ("GET HEAD", r"^/openapi\.json$", "the API's description: no data"),
         ("GET HEAD", r"^/favicon\.ico$", "an icon"),
+        ("GET HEAD", r"^/ohif(/.*)?$", "the OHIF viewer's program files: no data (the page signs in, then its calls carry the token)"),
+        ("GET HEAD", r"^/ssb/viewer/[^/]+$", "the SSB panel's program files and the sign-in page OHIF returns to: no data"),
     ))
 
 # (methods, path regex): routes MONAI Label gives to any annotator (a reader) that only administrators may use

@@ -1,7 +1,7 @@
 """The keys a sign-in provider publishes, fetched as the provider rotates them.
 
-- ``oidc`` mode: the discovery document (``issuer``, ``jwks_uri``, ``token_endpoint``), then the JWKS at
-  ``jwks_uri``. The key set is cached; a token naming a key id (``kid``) the cache does not hold makes one
+- ``oidc`` mode: the discovery document (``issuer``, ``jwks_uri``, the endpoints the viewers sign in at), then the
+  JWKS at ``jwks_uri``. The key set is cached; a token naming a key id (``kid``) the cache does not hold makes one
   refetch (a provider publishes its next key before signing with it), at most once per ``min_refetch_s`` so
   that tokens with made-up key ids cannot make the server hammer the provider; the set is also refetched once
   it is ``max_age_s`` old, so a key the provider withdrew stops verifying.
@@ -146,18 +146,25 @@ class ProviderKeys:
             doc = self._document()
         return doc["issuer"] if self.settings.mode == "oidc" else self.settings.key_url
 
-    @property
-    def token_endpoint(self) -> str:
-        """Where a user name and password are exchanged for tokens (the password grant 3D Slicer's plugin uses)."""
+    def endpoint(self, name: str, required: bool = True) -> str | None:
+        """The provider's endpoint ``name`` (``token_endpoint``, ``authorization_endpoint``, ``end_session_endpoint``)
+        from its discovery document; None for a missing one unless ``required`` (then :class:`ProviderUnavailable`)."""
         with self._lock:
             doc = self._document()
         if self.settings.mode == "oidc":
-            endpoint = doc.get("token_endpoint")
+            endpoint = doc.get(name)
         else:  # Keycloak serves its OpenID Connect documents under the realm
-            endpoint = self._fetch(self.settings.key_url + DISCOVERY_PATH, self.settings.timeout_s).get("token_endpoint")
-        if not isinstance(endpoint, str) or not endpoint:
-            raise ProviderUnavailable("the sign-in provider publishes no token_endpoint")
-        return endpoint
+            endpoint = self._fetch(self.settings.key_url + DISCOVERY_PATH, self.settings.timeout_s).get(name)
+        if isinstance(endpoint, str) and endpoint:
+            return endpoint
+        if required:
+            raise ProviderUnavailable(f"the sign-in provider publishes no {name}")
+        return None
+
+    @property
+    def token_endpoint(self) -> str:
+        """Where a user name and password are exchanged for tokens (the password grant 3D Slicer's plugin uses)."""
+        return self.endpoint("token_endpoint")
 
     # --- the keys -----------------------------------------------------------------------------------------------
     def _fetch_keys(self) -> list[SigningKey]:

@@ -5,11 +5,15 @@
 and password to ``POST /auth/token``; it sends the ``access_token`` it gets back as ``Authorization: Bearer`` with
 every request, and checks it with ``GET /auth/token/valid`` (signing in again when that fails). These routes:
 
-- ``GET /auth/``: ``{"enabled": true, "client_id", "realm", "issuer"}``;
+- ``GET /auth/``: ``{"enabled": true, "client_id", "realm", "issuer"}``, and what OHIF's sign-in
+  (``apps/ssb/viewer/ssb-signin.js``: authorisation code with PKCE on the provider's own login page) needs:
+  ``authorization_endpoint``, ``token_endpoint``, ``end_session_endpoint`` (from the provider's discovery
+  document; null when it cannot be reached) and ``scope``;
 - ``POST /auth/token`` (form ``username``, ``password``): the password grant at the provider's
   ``token_endpoint`` for the client ``client_id`` (Keycloak: the client's *Direct access grants*); the provider's
   answer is passed back as it came; a refusal is 401 with the provider's reason, an unreachable provider 503;
-- ``GET /auth/token/valid``: the signed-in user (the gate has checked the token).
+- ``GET /auth/token/valid``: the signed-in user (the gate has checked the token): MONAI Label's ``User`` and
+  ``role``, ``admin`` or ``reader`` (what the OHIF panel shows).
 
 They replace MONAI Label's (which exist only when ``MONAI_LABEL_AUTH_ENABLE`` was set before the server started,
 and answer 500 for a wrong password). :func:`install_current_user` makes MONAI Label's ``get_current_user``
@@ -85,9 +89,12 @@ def router(settings: SignInSettings, keys: ProviderKeys) -> APIRouter:
     def auth_enabled() -> dict:
         try:
             issuer = keys.issuer
+            endpoints = {name: keys.endpoint(name, required=name == "authorization_endpoint")
+                         for name in ("authorization_endpoint", "token_endpoint", "end_session_endpoint")}
         except ProviderUnavailable:
-            issuer = None
-        return {"enabled": True, "client_id": settings.client_id, "realm": issuer or settings.key_url, "issuer": issuer}
+            issuer, endpoints = None, dict.fromkeys(("authorization_endpoint", "token_endpoint", "end_session_endpoint"))
+        return {"enabled": True, "client_id": settings.client_id, "realm": issuer or settings.key_url, "issuer": issuer,
+                "scope": settings.scope, **endpoints}
 
     @api.post("/token", summary="Sign in with a user name and password (the provider's password grant)")
     def access_token(username: str = Form(...), password: str = Form(...), scope: str = Form("")) -> dict:
@@ -95,6 +102,7 @@ def router(settings: SignInSettings, keys: ProviderKeys) -> APIRouter:
 
     @api.get("/token/valid", summary="The signed-in user, when the token is valid")
     def valid_token() -> dict:
-        return current_user().model_dump()
+        identity = current_identity()
+        return {**current_user().model_dump(), "role": "admin" if identity and identity.is_admin else "reader"}
 
     return api

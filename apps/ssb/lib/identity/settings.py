@@ -32,7 +32,10 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("oidc_audience", "SSB_OIDC_AUDIENCE", "",
      "the `aud` a token must carry (the API's identifier at the provider, or the viewers' client id); required"),
     ("oidc_client_id", "SSB_OIDC_CLIENT_ID", "",
-     "the public client the viewers sign in with (3D Slicer's login through `POST /auth/token`); default: the audience"),
+     "the public client the viewers sign in with (3D Slicer's login through `POST /auth/token`, OHIF's login page); "
+     "default: the audience"),
+    ("oidc_scope", "SSB_OIDC_SCOPE", "openid profile",
+     "the scopes OHIF asks for when it signs in (add the one your provider needs for the server's audience)"),
     ("oidc_roles_claim", "SSB_OIDC_ROLES_CLAIM", "realm_access.roles",
      "where the token lists its roles: a claim name, or a path through objects (`.` or `#` between names)"),
     ("oidc_username_claim", "SSB_OIDC_USERNAME_CLAIM", "preferred_username",
@@ -53,6 +56,7 @@ class SignInSettings:
     key_url: str = ""
     audience: str = ""
     client_id: str = ""
+    scope: str = "openid profile"
     roles_claim: str = "realm_access.roles"
     username_claim: str = "preferred_username"
     reader_role: str = "ssb-reader"
@@ -112,6 +116,7 @@ def load(conf: Mapping[str, str] | None = None, environ: Mapping[str, str] | Non
         raise ValueError(f"the reader and admin roles must be two names, got {raw['oidc_reader_role']!r} and "
                          f"{raw['oidc_admin_role']!r}")
     return SignInSettings(mode=mode, key_url=key_url, audience=raw["oidc_audience"],
-                          client_id=raw["oidc_client_id"] or raw["oidc_audience"], roles_claim=raw["oidc_roles_claim"],
+                          client_id=raw["oidc_client_id"] or raw["oidc_audience"], scope=raw["oidc_scope"],
+                          roles_claim=raw["oidc_roles_claim"],
                           username_claim=raw["oidc_username_claim"], reader_role=raw["oidc_reader_role"],
                           admin_role=raw["oidc_admin_role"], allow_open=allow_open)
