@@ -6,8 +6,8 @@
  *
  * Why not OHIF's own `oidc` setting (the OHIF 3.10 MONAI Label ships bundles oidc-client-ts 3.1): it always asks
  * the provider's userinfo endpoint with the access token (loadUserInfo forced on), which a provider refuses for a
- * token issued for another audience, this server's (oidc-provider: "token audience prevents accessing the
- * userinfo endpoint"); a renewed token never reaches the header OHIF sends (it keeps the first sign-in's user);
+ * token issued for another audience, this server's (oidc-provider answers 401 invalid_token, and OHIF's callback page
+ * then throws); a renewed token never reaches the header OHIF sends (it keeps the first sign-in's user);
  * MONAI Label's own panel sends no header at all; and an expired sign-in is renewed only by leaving the page.
  *
  * Conventions:
