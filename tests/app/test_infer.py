@@ -326,6 +326,7 @@ def test_ohif_pages_get_the_ssb_panel_and_the_servers_own_url(server):
     set to the page's own origin unless the browser has one; the panel's files are served, nothing else is."""
     page = requests.get(f"{server.url}/ohif/", timeout=30)
     assert page.status_code == 200 and '<script src="/ssb/viewer/ssb-panel.js" defer></script>' in page.text
+    assert "ssb-signin.js" not in page.text  # sign-in off: no login page
     assert int(page.headers["content-length"]) == len(page.content)
     assert page.cookies.get("MONAILABEL_SERVER_URL") is not None
     assert requests.utils.unquote(page.cookies["MONAILABEL_SERVER_URL"]) == f"{server.url}/"

@@ -122,6 +122,11 @@ def test_every_route_answers_401_without_a_valid_token_and_nothing_is_written(si
     # the public routes: the sign-in itself and the API's description, nothing of the datastore
     auth = requests.get(f"{srv.url}/auth/", timeout=30).json()
     assert auth["enabled"] is True and auth["client_id"] == site[1].client_id and auth["issuer"] == site[1].issuer
+    assert auth["authorization_endpoint"].startswith(site[1].issuer) and auth["token_endpoint"].startswith(site[1].issuer)
+    # the viewer's program files, which sign the browser in before anything else runs
+    page = requests.get(f"{srv.url}/ohif/", timeout=30)
+    assert page.status_code == 200 and '<head><script src="/ssb/viewer/ssb-signin.js"></script>' in page.text
+    assert requests.get(f"{srv.url}/ssb/viewer/signed-in.html", timeout=30).status_code == 200
 
 
 def test_a_reader_saves_under_their_own_name_and_the_audit_log_says_so(site):
