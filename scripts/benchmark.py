@@ -208,7 +208,7 @@ def sampling_ratios(rows: list[dict], q: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc64.pt")
+    p.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc128.pt")
     parts = ["sampling", "server", "whole_scan", "training"]
     p.add_argument("--parts", nargs="+", choices=parts, default=parts)
     p.add_argument("--quick", action="store_true", help="tiny settings, to check that the benchmark runs (CI)")

@@ -24,7 +24,7 @@ data's SHA-256, the command and the code version; markdown; montages of every me
 - ``lidc128_jpg``: ``ssb-evaluate`` on the 28 lidc128-jpg crops (another framing) -> ``docs/results/lidc128_jpg/``;
 - ``lidc3d``: ``scripts/whole_scan_results.py``, a click on each nodule of the whole CTs -> ``docs/results/lidc3d/``.
 
-Then the tables in ``README.md``, ``models/MODEL_CARD.md`` and ``docs/finetuning.md`` between ``<!-- results:NAME -->`` and
+Then the tables in ``README.md``, the model cards (``models/MODEL_CARD*.md``) and ``docs/finetuning.md`` between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->`` are replaced by tables generated from those files (nothing else is touched). The
 ``lidc128-test`` block also lists the published LIDC figures, with what differs in their framing.
 """
@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "docs" / "results"
-DOCS = (REPO / "README.md", REPO / "models" / "MODEL_CARD.md", REPO / "docs" / "finetuning.md")
+DOCS = (REPO / "README.md", REPO / "models" / "MODEL_CARD.md", REPO / "models" / "MODEL_CARD_lidc64.md", REPO / "docs" / "finetuning.md")
 ADAPTATION = REPO / "benchmarks" / "results" / "reader_adaptation"  # python -m benchmarks.reader_adaptation
 LIDC128_OUT, LIDC128_TRY = RESULTS / "lidc128_test", REPO / "runs" / "results" / "lidc128_test"
 LIDC64_MODEL = REPO / "models" / "ssb_lidc64.pt"  # the earlier model, trained on lidc64: the lidc64 tables compare it

@@ -11,7 +11,7 @@
 # - otherwise: a local studies folder (scripts/make_demo_studies.py, with the four readers' labels); 3D Slicer
 #   works, OHIF does not (it needs DICOMweb), and the script says so.
 #
-#   SSB_MODEL_PATH   checkpoint to serve (default: model_path of the conf file, models/ssb_lidc64.pt)
+#   SSB_MODEL_PATH   checkpoint to serve (default: model_path of the conf file, models/ssb_lidc128.pt)
 #   SSB_STUDIES      studies folder or DICOMweb URL (default: the local Orthanc above, else .cache/studies)
 #   SSB_PACS         auto (default: Orthanc when installed), orthanc (fail without it) or folder
 #   SSB_ORTHANC_PORT port of the local Orthanc (default 8042, else a free one)
@@ -58,7 +58,7 @@ if [ -n "${SSB_MODEL_PATH:-}" ]; then model=$SSB_MODEL_PATH; args+=(--conf model
 for ((i = 1; i <= $#; i++)); do  # a model_path given on the command line wins
   if [[ "${!i}" == "model_path" ]]; then j=$((i + 1)); model=${!j}; fi
 done
-model=${model:-models/ssb_lidc64.pt}
+model=${model:-models/ssb_lidc128.pt}
 # no server open to the network without sign-in, unless told so (the same check the server makes at start-up)
 why=$(PYTHONPATH=apps/ssb "$PY" -m lib.identity.exposure "$HOST" "${args[@]}" "$@" 2>&1) || die "$why"
 [ -f "$model" ] || die "model checkpoint not found: $model (train one with: ssb-train --config configs/lidc64_cpu.yaml; or set SSB_MODEL_PATH=/path/to/model.pt)"

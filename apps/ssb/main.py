@@ -2,7 +2,7 @@
 
 Start it with (see README.md in this folder for the ``--conf`` table)::
 
-    monailabel start_server --app apps/ssb --studies STUDIES --conf model_path models/ssb_lidc64.pt \
+    monailabel start_server --app apps/ssb --studies STUDIES --conf model_path models/ssb_lidc128.pt \
         --host 127.0.0.1 --port 8000
 
 As in MONAI Label's sample apps, each module of ``lib/configs/`` defines one model (a ``TaskConfig``); the

@@ -92,7 +92,7 @@ def test_serve_refuses_to_listen_beyond_loopback_without_sign_in_unless_told(tmp
 def test_serve_builds_the_studies_and_serves_them(tmp_path):
     """`make serve`'s launcher as a user runs it: the shipped model, the demo CT; a click on a demo nodule gives
     candidates on that nodule (the radiologists' masks are in the datastore to compare with)."""
-    model = REPO_ROOT / "models" / "ssb_lidc64.pt"
+    model = REPO_ROOT / "models" / "ssb_lidc128.pt"
     studies, log = tmp_path / "studies", tmp_path / "serve.log"
     env = {"SSB_STUDIES": str(studies), "SSB_PORT": str(free_port())}
     with running_serve_script(log, env, ("--conf", "num_threads", "1"), timeout=120) as url:

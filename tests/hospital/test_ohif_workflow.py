@@ -101,9 +101,9 @@ def served(tmp_path_factory):
     print(f"\nOHIF workflow artefacts (screenshots, logs, console): {ARTEFACTS}")
     root = tmp_path_factory.mktemp("served")
     port, orthanc_port = free_port(), free_port()
-    model = root / "models" / "ssb_lidc64.pt"
+    model = root / "models" / "ssb_lidc128.pt"
     model.parent.mkdir()
-    shutil.copy(REPO_ROOT / "models" / "ssb_lidc64.pt", model)
+    shutil.copy(REPO_ROOT / "models" / "ssb_lidc128.pt", model)
     env = {"SSB_PACS": "orthanc", "SSB_CACHE": str(root / "cache"), "SSB_PORT": str(port), "SSB_ORTHANC_PORT": str(orthanc_port),
            "SSB_MODEL_PATH": str(model)}
     with running_serve_script(ARTEFACTS / "serve.log", env, ("--conf", "num_threads", "2"), timeout=240) as url:

@@ -4,7 +4,7 @@
 
 | key | default | meaning |
 |---|---|---|
-| ``model_path`` | ``models/ssb_lidc64.pt`` | SSB checkpoint; relative = to the current directory, else to the repo root |
+| ``model_path`` | ``models/ssb_lidc128.pt`` | SSB checkpoint; relative = to the current directory, else to the repo root |
 | ``device`` | ``auto`` | ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1`` ... |
 | ``num_threads`` | ``0`` | torch CPU threads (0 = torch's default) |
 | ``model_spacing`` | ``0.7`` | mm per model pixel, only for checkpoints without ``data["preprocessing"]`` |
@@ -43,7 +43,7 @@ __all__ = ["SSBConfig", "conf_value"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "models/ssb_lidc64.pt"
+DEFAULT_MODEL = "models/ssb_lidc128.pt"
 
 
 def conf_value(conf: dict, key: str, default: Any, kind: type) -> Any:
