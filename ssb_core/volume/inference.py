@@ -3,17 +3,32 @@
 :func:`segment_lesion` is what the annotation app, the command-line tools and the benchmark call:
 
 0. choose the zoom (:func:`choose_scale`): with ``scales`` beyond 1, the clicked slice is also sampled with
-   the window's pixel size multiplied by each scale (one batch), and a coarser window is taken when the lesion
-   at the click does not fit the finer one (a 30 mm nodule fills most of a 45 mm window, and the model, trained
-   on nodules that fit, then draws only a part of it);
+   the window's pixel size multiplied by each scale (one batch), and the zoom is the one at which the most
+   candidates draw a nodule-sized lesion at the click, inside the window (a 33 mm nodule fills most of a 45 mm
+   window, and the model, trained on nodules that fill a small part of it, then draws only a part of it, or nothing);
 1. sample the clicked slice(s) and ``first_half_mm`` on each side (one batch: every slice x every candidate);
-2. per candidate keep only the 3D components that reach the clicks (:mod:`ssb_core.volume.lesion`);
-3. while some candidate's lesion reaches the first or the last sampled slice, sample ``step_mm`` more slices on
+2. *the vote* (``GrowthSettings.presence = "vote"``, the default): the N candidates' first draws on these slices
+   say whether there is a lesion at the click (a candidate votes yes when its clicked lesion, step 3, is not
+   empty). When fewer than half of them hold one, the answer is "no lesion here": every candidate is empty and
+   nothing more is sampled. Otherwise the reader clicked on a lesion the model sees, and each candidate that holds
+   nothing is redrawn (a new noise path, same reader style: :mod:`ssb_core.volume.streams`) until it does, up to
+   ``max_redraws`` times: a candidate set to pick from holds outlines, not empty masks;
+3. per candidate keep only the clicked lesion (:func:`ssb_core.volume.lesion.clicked_lesion`: the 3D component
+   nearest to each click, cut at its necks);
+4. while some candidate's lesion reaches the first or the last sampled slice, sample ``step_mm`` more slices on
    that side (both open sides in one batch), running only the candidates whose lesion continues there (a
-   candidate that ended cannot reach past its end: skipping it changes nothing), and go back to 2;
-4. stop where every candidate has ended (the last sampled slice on each side is then empty for all of them:
-   the margin), at the scan's edge, at the ROI box's k range, or ``max_half_extent_mm`` from the click;
-5. fill each candidate's holes slice by slice (``GrowthSettings.fill_holes``; readers' outlines have none).
+   candidate that ended cannot reach past its end: skipping it changes nothing), and go back to 3;
+5. stop where every candidate has ended (the last sampled slice on each side is then empty for all of them:
+   the margin), at the scan's edge, at the ROI box's k range, or ``max_half_extent_mm`` from the click. With the
+   vote, a candidate that is empty, or whose lesion still runs on at ``max_half_extent_mm`` (a vessel, the chest
+   wall or the heart followed, not a lesion), is redrawn and followed again while it has draws left; one that
+   still runs on is then emptied, and when fewer than half of the candidates hold a lesion the answer is again
+   "no lesion here";
+6. fill each candidate's holes slice by slice (``GrowthSettings.fill_holes``; readers' outlines have none).
+
+What the vote saw and did is :attr:`LesionCandidates.presence` (the viewers word it:
+``apps/ssb/lib/candidate_set.py``). ``presence = "as_sampled"`` keeps every candidate as first drawn (no vote, no
+redraw): the research view of the model's own presence probability.
 
 Candidate k uses the same noise path on every slice (:func:`ssb_core.candidates.generate_candidates` seeds it
 per candidate, whatever the batch), so a candidate is one coherent 3D proposal and the result does not
@@ -26,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,12 +50,17 @@ import torch
 from ssb_core.candidates import SamplingConfig
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
-from ssb_core.volume.lesion import fill_slice_holes, keep_connected, seed_region
+from ssb_core.volume.lesion import clicked_lesion, fill_slice_holes
 from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, to_box
+from ssb_core.volume.streams import StreamSampler
 
-__all__ = ["GrowthSettings", "LesionCandidates", "choose_scale", "segment_lesion"]
+__all__ = ["GrowthSettings", "LesionCandidates", "Presence", "PRESENCE_MODES", "choose_scale", "segment_lesion"]
 
 logger = logging.getLogger(__name__)
+
+#: how the candidates' presence at the click is decided (GrowthSettings.presence)
+PRESENCE_MODES = ("vote", "as_sampled")
+
 
 @dataclass(frozen=True)
 class GrowthSettings:
@@ -56,6 +76,13 @@ class GrowthSettings:
         scales: the window pixel sizes tried (multiples of the model's), finest first; ``(1.0,)`` = no zoom.
         fill_holes: fill each candidate's holes slice by slice at the end (:func:`ssb_core.volume.lesion.fill_slice_holes`:
             readers' outlines have none).
+        max_lesion_mm: the largest lesion (equivalent diameter of its largest cross-section at the click, mm) the zoom
+            is chosen for (:func:`choose_scale`); LIDC's nodules are at most about 30 mm.
+        neck_fraction: a candidate is cut where its cross-section shrinks to this fraction of its largest and grows
+            again (:func:`ssb_core.volume.lesion.cut_at_necks`); 0 = never.
+        presence: ``"vote"`` (the candidates vote whether there is a lesion at the click; empty or open ones are
+            redrawn) or ``"as_sampled"`` (every candidate as first drawn); see the module docstring.
+        max_redraws: redraws per candidate with the vote.
     """
 
     first_half_mm: float = 5.0
@@ -64,17 +91,51 @@ class GrowthSettings:
     seed_radius_mm: float = 3.0
     slice_batch: int = 16
     max_slices: int = 64
-    scales: tuple[float, ...] = (1.0, 1.5, 2.0)
+    scales: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0)
     fill_holes: bool = True
+    max_lesion_mm: float = 40.0
+    neck_fraction: float = 0.25
+    presence: str = "vote"
+    max_redraws: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("first_half_mm", "step_mm", "max_half_extent_mm", "seed_radius_mm"):
+        if self.presence not in PRESENCE_MODES:
+            raise ValueError(f"presence must be one of {PRESENCE_MODES}, got {self.presence!r}")
+        if not 0 <= float(self.neck_fraction) < 1 or int(self.max_redraws) < 0:
+            raise ValueError(f"neck_fraction must be in [0, 1) and max_redraws >= 0, got {self.neck_fraction!r}, "
+                             f"{self.max_redraws!r}")
+        for name in ("first_half_mm", "step_mm", "max_half_extent_mm", "seed_radius_mm", "max_lesion_mm"):
             if not 0 <= float(getattr(self, name)) < 1e4:
                 raise ValueError(f"{name} must be a number of millimetres in [0, 1e4), got {getattr(self, name)!r}")
         if not self.scales or any(not 0.25 <= float(x) <= 8 for x in self.scales):
             raise ValueError(f"scales must be zoom factors in [0.25, 8], got {self.scales!r}")
         if int(self.slice_batch) < 1 or int(self.max_slices) < 1:
             raise ValueError(f"slice_batch and max_slices must be >= 1, got {self.slice_batch!r}, {self.max_slices!r}")
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What the candidates said about a lesion at the click.
+
+    Attributes:
+        mode: ``"vote"`` or ``"as_sampled"`` (:data:`PRESENCE_MODES`).
+        drawn_at_click: how many of the N first draws held a lesion at the click (the vote).
+        num_candidates: N.
+        lesion: whether at least half of the final candidates hold a lesion (with the vote: all of them, or none).
+        redrawn: slots whose candidate is a later draw (the first drew nothing at the click, or ran on).
+        open_emptied: slots emptied because their lesion still ran on at the growth limit after every redraw.
+    """
+
+    mode: str
+    drawn_at_click: int
+    num_candidates: int
+    lesion: bool
+    redrawn: tuple[int, ...] = ()
+    open_emptied: tuple[int, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "drawn_at_click": self.drawn_at_click, "num_candidates": self.num_candidates,
+                "lesion": self.lesion, "redrawn": list(self.redrawn), "open_emptied": list(self.open_emptied)}
 
 
 @dataclass
@@ -87,6 +148,8 @@ class LesionCandidates:
         plan: the box and the S contiguous slices sampled. valid: (row, col) slices of the box inside the image.
         dropped_voxels: (N,) voxels each candidate drew that are not connected to the clicks (removed).
         rounds: sampling rounds. stopped: why the growth ended (one phrase per side).
+        presence: the vote at the click (:class:`Presence`). streams: (N,) the noise stream of each candidate
+            (candidate n's first draw is stream n; :mod:`ssb_core.volume.streams`).
     """
 
     masks: np.ndarray
@@ -96,6 +159,8 @@ class LesionCandidates:
     rounds: int
     stopped: dict[str, str] = field(default_factory=dict)
     scale: float = 1.0
+    presence: Presence | None = None
+    streams: tuple[int, ...] = ()
 
     @property
     def num_slices(self) -> int:
@@ -104,27 +169,6 @@ class LesionCandidates:
     @property
     def num_candidates(self) -> int:
         return int(self.masks.shape[0])
-
-
-def _sample_slices(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx: np.ndarray, box: RoiPlan,
-                   slices: Sequence[int], config: SamplingConfig, readers: int | Sequence[int] | None, seed: int,
-                   batch: int, candidates: Sequence[int],
-                   label_guidance: Mapping[int, float] | None = None) -> dict[int, np.ndarray]:
-    """slice index -> (N, ny, nx) bool thresholded candidates on the box grid; only ``candidates`` are run
-    (each exactly as in the full set), the others are left empty."""
-    out: dict[int, np.ndarray] = {}
-    ids = sorted(candidates)
-    for s in range(0, len(slices), batch):
-        part = list(slices[s : s + batch])
-        images = preprocessing.model_input(volume_zyx, part, box.y0, box.x0, box.ny, box.nx)
-        probs = pipeline.sample(images, config, readers=readers, seed=seed, candidates=ids, label_guidance=label_guidance)
-        probs = probs[:, :, 0]  # (B, K, H, W)
-        masks = to_box(probs, box) > config.threshold  # (B, K, ny, nx)
-        for b, k in enumerate(part):
-            full = np.zeros((config.num_candidates, box.ny, box.nx), dtype=bool)
-            full[ids] = masks[b]
-            out[k] = full
-    return out
 
 
 def _border_touch(kept: np.ndarray) -> np.ndarray:
@@ -141,12 +185,14 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
     """The zoom for this click, what was seen at each scale, and the clicked slices' candidates at that zoom
     (slice index -> (N, ny, nx) bool, as :func:`segment_lesion` samples them; empty with a single scale).
 
-    The clicked slice(s) at every scale go through the network as one batch. The zoom is the finest scale at
-    which a majority of the candidates draw a lesion at the click that does not touch the window's border: a
-    lesion larger than the window, or one the model mostly does not see at its own scale (a 30 mm nodule
-    filling a 45 mm window), gets a coarser window. When no scale has such a majority: the scale where most
-    candidates draw one inside the window (the coarsest drawn when all touch the border); a click with nothing
-    at any scale stays at the finest: the answer is "nothing here"."""
+    The clicked slice(s) at every scale go through the network as one batch. At each scale a candidate *votes* when
+    it draws a lesion at the click (:func:`ssb_core.volume.lesion.clicked_lesion`) that stays inside the window and
+    is nodule-sized: the equivalent diameter of its largest cross-section at most ``settings.max_lesion_mm``. The
+    zoom is the scale with the most votes, the finest on a tie. The network was trained on nodules that fill a
+    small part of its window (LIDC's are mostly 3-15 mm): it sees a 33 mm nodule whole in a 134 mm window (scale 3)
+    and only in pieces, or not at all, in a 45 mm one; a small nodule it sees at its own scale. The size bound keeps
+    the zoom from going out to where the candidates outline the heart or the mediastinum. A click with no vote at
+    any scale stays at the finest: the answer is "nothing here"."""
     if len(settings.scales) == 1:
         return float(settings.scales[0]), [], {}
     images, plans, drawn_at = [], [], {}
@@ -158,30 +204,28 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
     probs = pipeline.sample(torch.cat(images), config, readers=readers, seed=seed, label_guidance=label_guidance)
     probs = probs[:, :, 0]  # (sum S, N, H, W)
     seen, start = [], 0
+    pixel_mm2 = float(spacing_xyz[0]) * float(spacing_xyz[1])
     for scale, plan in zip(settings.scales, plans):
         part = probs[start : start + len(plan.slices)]
         start += len(plan.slices)
         masks = np.moveaxis(to_box(part, plan) > config.threshold, 0, 1)  # (N, S, ny, nx)
         drawn_at[float(scale)] = {k: masks[:, i] for i, k in enumerate(plan.slices)}
-        kept = keep_connected(masks, seed_region(plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm))
-        pixel_mm2 = float(spacing_xyz[0]) * float(spacing_xyz[1])
-        area = kept.reshape(kept.shape[0], -1).sum(axis=1) * pixel_mm2 / max(1, len(plan.slices))
+        kept = clicked_lesion(masks, plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm, settings.neck_fraction)
+        sections = kept.reshape(*kept.shape[:2], -1).sum(axis=2) * pixel_mm2  # (N, S) cross-sections, mm^2
+        area = sections.sum(axis=1) / max(1, len(plan.slices))
+        diameter = 2.0 * np.sqrt(sections.max(axis=1) / np.pi)
+        touch = _border_touch(kept.any(axis=1))
+        votes = (area > 0) & ~touch & (diameter <= settings.max_lesion_mm)
         seen.append({"scale": float(scale), "mean_area_mm2": float(area.mean()), "drawn_by": int((area > 0).sum()),
-                     "touch_border": int(_border_touch(kept.any(axis=1)).sum())})
-    scale = _pick_scale(seen, config.num_candidates)
+                     "touch_border": int(touch.sum()), "votes": int(votes.sum())})
+    scale = _pick_scale(seen)
     return scale, seen, drawn_at[scale]
 
 
-def _pick_scale(seen: list[dict], n: int) -> float:
-    """The rule of :func:`choose_scale` on what was seen at each scale (finest first), for ``n`` candidates."""
-    for s in seen:  # the finest scale at which most candidates draw a lesion at the click, inside the window
-        if s["drawn_by"] * 2 > n and s["touch_border"] <= n // 4:
-            return s["scale"]
-    drawn = [s for s in seen if s["drawn_by"] > 0]
-    if not drawn:  # nothing here, at any scale
-        return seen[0]["scale"]
-    fits = [s for s in drawn if s["touch_border"] <= n // 4] or drawn[-1:]
-    return max(fits, key=lambda s: s["drawn_by"])["scale"]
+def _pick_scale(seen: list[dict]) -> float:
+    """The rule of :func:`choose_scale` on what was seen at each scale (finest first): the most votes, the finest on
+    a tie (with no vote anywhere, the finest)."""
+    return max(seen, key=lambda s: s["votes"])["scale"]  # max keeps the first of equal keys: the finest
 
 
 def segment_lesion(
@@ -212,62 +256,159 @@ def segment_lesion(
                                      label_guidance)
     preprocessing = preprocessing.zoomed(scale)
     click = click.with_box_size(*preprocessing.box_size(spacing_xyz))
+    voting = settings.presence == "vote"
+    sampler = StreamSampler(pipeline, preprocessing, volume_zyx, click.box, config, readers,
+                            settings.max_redraws if voting else 0, seed, settings.slice_batch, label_guidance)
+    n_slots = config.num_candidates
+    everyone = list(range(n_slots))
     z = volume_zyx.shape[0]
     sz = float(spacing_xyz[2]) if z > 1 else 1.0
-    k_lo_limit, k_hi_limit = click.k_range
-    first_lo, first_hi = min(click.box.slices), max(click.box.slices)
-    reach = max(0, int(math.floor(settings.max_half_extent_mm / sz)))
-    k_lo_limit, k_hi_limit = max(k_lo_limit, first_lo - reach), min(k_hi_limit, first_hi + reach)
-    half = int(math.ceil(settings.first_half_mm / sz)) if z > 1 else 0
-    step = max(1, int(math.ceil(settings.step_mm / sz)))
+    first = sorted(click.box.slices)
+    limits = _growth_limits(click, z, sz, settings)
+    inside = np.zeros((click.box.ny, click.box.nx), dtype=bool)
+    inside[box_valid(click.box, volume_zyx.shape)] = True
 
-    lo, hi = max(k_lo_limit, first_lo - half), min(k_hi_limit, first_hi + half)
+    def lesion_of(sampled: dict[int, np.ndarray], slices: Sequence[int]) -> np.ndarray:
+        plan = click.box.with_slices(slices)
+        raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside  # (N, S, ny, nx)
+        return clicked_lesion(raw, plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm, settings.neck_fraction)
+
+    # 1. the first slices (the clicked ones and first_half_mm around them): each slot's first draw, and the vote
+    lo, hi = max(limits.lo, first[0] - limits.half), min(limits.hi, first[-1] + limits.half)
     if hi - lo + 1 > settings.max_slices:
-        lo = max(lo, (first_lo + first_hi) // 2 - settings.max_slices // 2)
+        lo = max(lo, (first[0] + first[-1]) // 2 - settings.max_slices // 2)
         hi = lo + settings.max_slices - 1
-    everyone = list(range(config.num_candidates))
-    # the clicked slices were sampled at this zoom while choosing it: not again
-    sampled: dict[int, np.ndarray] = {k: m for k, m in clicked.items() if lo <= k <= hi}
-    todo: dict[int, list[int]] = {k: everyone for k in range(lo, hi + 1) if k not in sampled}  # slice -> candidates
-    rounds = 0
-    stopped: dict[str, str] = {}
+    start = list(range(lo, hi + 1))
+    draws = [0] * n_slots  # slot n uses stream sampler.stream(n, draws[n])
+    tried = [0] * n_slots  # ... and has tried its draws up to tried[n]
+    sampled = {k: np.array(m, copy=True) for k, m in clicked.items() if lo <= k <= hi}  # sampled while choosing the zoom
+    sampled.update(sampler.sample_slots([k for k in start if k not in sampled], {n: n for n in everyone}))
+    drawn_at_click = lesion_of(sampled, start).reshape(n_slots, -1).any(axis=1)
+    votes = int(drawn_at_click.sum())
+    if voting and votes * 2 < n_slots:  # most candidates see nothing here: no lesion, nothing more sampled
+        presence = Presence("vote", votes, n_slots, False)
+        return _result(np.zeros((n_slots, len(start), *inside.shape), dtype=bool), click.box.with_slices(start), volume_zyx,
+                       sampled, inside, 1, {"below": "no lesion at the click", "above": "no lesion at the click"}, scale,
+                       presence, [sampler.stream(n, d) for n, d in enumerate(draws)], settings.fill_holes)
+    redrawn: set[int] = set()
+    if voting:
+        redrawn |= _redraw(sampler, sampled, start, [n for n in everyone if not drawn_at_click[n]], draws, tried, lesion_of)
+
+    # 2. follow the lesion outwards; redraw what ends up empty or open, while draws are left
+    todo: dict[int, list[int]] = {}  # slice -> slots to sample there
+    rounds, stopped, open_slots = 0, {}, set()
     while True:
         rounds += 1
         if todo:
             run = sorted(set().union(*todo.values()))
-            new = _sample_slices(pipeline, preprocessing, volume_zyx, click.box, sorted(todo), config, readers, seed,
-                                 settings.slice_batch, run, label_guidance)
-            for k, masks in new.items():  # a candidate that ended on this side is not continued past its end
-                masks[[n for n in everyone if n not in todo[k]]] = False
-            sampled.update(new)
-        plan = click.box.with_slices(range(lo, hi + 1))
-        raw = np.stack([sampled[k] for k in plan.slices], axis=1)  # (N, S, ny, nx)
-        kept = keep_connected(raw, seed_region(plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm))
-        todo = {}
-        for side, edge, limit in (("below", lo, k_lo_limit), ("above", hi, k_hi_limit)):
-            # a candidate continues on this side while its lesion reaches the outermost slice sampled there
-            open_ids = [n for n in everyone if kept[n, 0 if side == "below" else -1].any()]
-            if not open_ids:
+            new = sampler.sample_slots(sorted(todo), {n: sampler.stream(n, draws[n]) for n in run})
+            for k, masks in new.items():  # a slot that ended on this side is not continued past its end
+                rows = todo[k]
+                sampled.setdefault(k, np.zeros_like(masks))[rows] = masks[rows]
+        kept = lesion_of(sampled, range(lo, hi + 1))
+        todo, open_slots = {}, set()
+        for side, edge in (("below", lo), ("above", hi)):
+            # a slot continues on this side while its lesion reaches the outermost slice sampled there
+            reach = [n for n in everyone if kept[n, 0 if side == "below" else -1].any()]
+            limit = limits.lo if side == "below" else limits.hi
+            if not reach:
                 stopped[side] = "lesion ended"
-            elif edge == limit:
-                stopped[side] = "scan edge" if limit in (0, z - 1) else "ROI box or max_half_extent_mm"
-            elif hi - lo + 1 + len(todo) >= settings.max_slices:
-                stopped[side] = "max_slices"
+            elif edge == limit or hi - lo + 1 + len(todo) >= settings.max_slices:
+                stopped[side] = limits.reason(side) if edge == limit else "max_slices"
+                if stopped[side] in ("max_half_extent_mm", "max_slices"):
+                    open_slots.update(reach)
             else:
+                step = limits.step
                 ks = range(max(limit, edge - step), edge) if side == "below" else range(edge + 1, min(limit, edge + step) + 1)
-                todo.update({k: open_ids for k in ks})
+                todo.update({k: reach for k in ks})
+        if not todo and voting:
+            rejected = [n for n in everyone if n in open_slots or not kept[n].any()]
+            again = _redraw(sampler, sampled, start, rejected, draws, tried, lesion_of)
+            redrawn |= again
+            todo = {k: sorted(again) for k in range(lo, hi + 1) if k not in start and again}
         if not todo:
             break
         lo, hi = min(lo, min(todo)), max(hi, max(todo))
-    plan = click.box.with_slices(range(lo, hi + 1))
-    valid = box_valid(plan, volume_zyx.shape)
-    inside = np.zeros((plan.ny, plan.nx), dtype=bool)
-    inside[valid] = True
-    raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside
-    kept = keep_connected(raw, seed_region(plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm))
-    dropped = (raw & ~kept).reshape(raw.shape[0], -1).sum(axis=1)
-    if settings.fill_holes:
-        kept = fill_slice_holes(kept) & inside
-    logger.debug("lesion at %s: %d slices in %d rounds (%s)", click.box.centre_ijk, len(plan.slices), rounds, stopped)
-    return LesionCandidates(kept, plan, valid, dropped, rounds, stopped, scale)
 
+    plan = click.box.with_slices(range(lo, hi + 1))
+    if voting:  # a slot whose lesion still runs into the growth limit follows a structure, not a lesion: empty
+        kept[sorted(open_slots)] = False
+    found = int(kept.reshape(n_slots, -1).any(axis=1).sum())
+    lesion = found * 2 >= n_slots
+    if voting and not lesion:  # after the redraws, most slots still hold no closed lesion at the click
+        kept[:] = False
+    presence = Presence("vote" if voting else "as_sampled", votes, n_slots, lesion, tuple(sorted(redrawn)),
+                        tuple(sorted(open_slots)) if voting else ())
+    logger.debug("lesion at %s: %d slices in %d rounds (%s), %s", click.box.centre_ijk, len(plan.slices), rounds, stopped,
+                 presence)
+    return _result(kept, plan, volume_zyx, sampled, inside, rounds, stopped, scale, presence,
+                   [sampler.stream(n, d) for n, d in enumerate(draws)], settings.fill_holes)
+
+
+def _redraw(sampler: StreamSampler, sampled: dict[int, np.ndarray], first: Sequence[int], slots: Sequence[int],
+            draws: list[int], tried: list[int], lesion_of: Callable[[dict[int, np.ndarray], Sequence[int]], np.ndarray]) -> set[int]:
+    """Give each of ``slots`` its next draw that holds a lesion at the click, tried on the first slices ``first`` (the
+    clicked ones and their neighbours): each pending slot's next draw, all in one batch, until every slot has one or
+    has no draws left. Updates ``draws`` (the draw in use), ``tried`` (the last draw tried) and the first slices of
+    ``sampled``. Returns the slots that got a new draw."""
+    got: set[int] = set()
+    pending = [n for n in slots if tried[n] < sampler.redraws]
+    while pending:
+        tries = [(n, tried[n] + 1) for n in pending]
+        trial = sampler.sample(first, [sampler.stream(n, d) for n, d in tries])  # slice -> (T, ny, nx)
+        hits = lesion_of(trial, first).reshape(len(tries), -1).any(axis=1)
+        for t, (n, d) in enumerate(tries):
+            tried[n] = d
+            if hits[t]:
+                draws[n] = d
+                for k in first:
+                    sampled[k][n] = trial[k][t]
+                got.add(n)
+        pending = [n for n, _ in tries if n not in got and tried[n] < sampler.redraws]
+    return got
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """Slices the growth may reach (inclusive), why each side is limited, the first half-width and step (slices)."""
+
+    lo: int
+    hi: int
+    lo_reason: str
+    hi_reason: str
+    half: int
+    step: int
+
+    def reason(self, side: str) -> str:
+        return self.lo_reason if side == "below" else self.hi_reason
+
+
+def _growth_limits(click: ClickPlan, z: int, sz: float, settings: GrowthSettings) -> _Limits:
+    """The growth's slice limits for ``click`` in a scan of ``z`` slices of ``sz`` mm."""
+    first_lo, first_hi = min(click.box.slices), max(click.box.slices)
+    reach = max(0, int(math.floor(settings.max_half_extent_mm / sz)))
+    ends = []
+    for box_end, reach_end, scan_end in ((click.k_range[0], first_lo - reach, 0), (click.k_range[1], first_hi + reach, z - 1)):
+        inner = max(box_end, reach_end) if scan_end == 0 else min(box_end, reach_end)
+        if inner == scan_end:
+            why = "scan edge"
+        elif inner == reach_end:
+            why = "max_half_extent_mm"
+        else:
+            why = "ROI box"
+        ends.append((inner, why))
+    half = int(math.ceil(settings.first_half_mm / sz)) if z > 1 else 0
+    step = max(1, int(math.ceil(settings.step_mm / sz)))
+    return _Limits(ends[0][0], ends[1][0], ends[0][1], ends[1][1], half, step)
+
+
+def _result(kept: np.ndarray, plan: RoiPlan, volume_zyx: np.ndarray, sampled: dict[int, np.ndarray], inside: np.ndarray,
+            rounds: int, stopped: dict[str, str], scale: float, presence: "Presence", streams: list[int],
+            fill_holes: bool) -> LesionCandidates:
+    """The :class:`LesionCandidates` of ``kept`` (N, S, ny, nx) on ``plan``."""
+    raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside
+    dropped = (raw & ~kept).reshape(raw.shape[0], -1).sum(axis=1)
+    if fill_holes:
+        kept = fill_slice_holes(kept) & inside
+    valid = box_valid(plan, volume_zyx.shape)
+    return LesionCandidates(kept, plan, valid, dropped, rounds, stopped, scale, presence, tuple(streams))

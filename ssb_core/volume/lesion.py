@@ -1,10 +1,18 @@
 """Which parts of a candidate belong to the clicked lesion.
 
 A 2D model run slice by slice draws something on many slices: the lesion, but also vessels, chest wall or a
-neighbouring nodule. What a reader asked for is the lesion under the click, so each candidate keeps only its
-3D connected components that reach the *seed region*: the voxels within ``radius_mm`` of a click (or of the
-ROI box's / image's centre). Connectivity: 8-neighbours in-plane, and across slices only the voxel straight
-above / below (a component continues to the next slice where the two cross-sections overlap).
+neighbouring nodule. What a reader asked for is the lesion under the click, so :func:`clicked_lesion` keeps of
+each candidate only:
+
+1. for each click, the one 3D connected component that holds the click's voxel, or else the component nearest to
+   it within ``radius_mm`` (of the click, or of the ROI box's / image's centre when there is no click): one
+   lesion per click, never a second structure that happens to pass near it. Connectivity: 8-neighbours
+   in-plane, and across slices only the voxel straight above / below (a component continues to the next slice
+   where the two cross-sections overlap);
+2. the slices up to its first *neck* on each side of the clicked slices (:func:`cut_at_necks`): a nodule's
+   cross-section grows and shrinks once along z; where a candidate's cross-section has shrunk below
+   ``neck_fraction`` of its largest one and then grows again, what follows is another structure joined to the
+   lesion by a thin bridge (a vessel, a fissure, a neighbouring nodule), and it is cut there.
 
 A reader's outline encloses its lesion: LIDC readers draw closed contours slice by slice, so their masks have no
 holes on any slice. A candidate's holes (a bridge sample's pixels that fell under the threshold inside the lesion)
@@ -24,7 +32,8 @@ from scipy import ndimage
 
 from ssb_core.volume.roi import RoiPlan
 
-__all__ = ["CONNECTIVITY", "fill_slice_holes", "seed_region", "keep_connected"]
+__all__ = ["CONNECTIVITY", "clicked_lesion", "cut_at_necks", "fill_slice_holes", "keep_nearest_components",
+           "seed_distances", "seed_region"]
 
 #: in-plane 8-connectivity; across slices only the face neighbour
 CONNECTIVITY = np.zeros((3, 3, 3), dtype=bool)
@@ -32,40 +41,90 @@ CONNECTIVITY[1] = True
 CONNECTIVITY[0, 1, 1] = CONNECTIVITY[2, 1, 1] = True
 
 
-def seed_region(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float], radius_mm: float) -> np.ndarray:
-    """(S, ny, nx) bool: the box voxels within ``radius_mm`` (physical distance) of any seed (i, j, k).
+def seed_distances(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float]) -> np.ndarray:
+    """(P, S, ny, nx) float: the physical distance (mm) of every box voxel to each of the P seeds (i, j, k).
 
-    The voxel holding each seed is always included, however small the radius."""
+    The voxel holding a seed is at distance 0 from it."""
     sx, sy, sz = (float(s) for s in spacing_xyz)
     ks = np.asarray(plan.slices, dtype=np.float64)[:, None, None]
     js = (plan.y0 + np.arange(plan.ny, dtype=np.float64))[None, :, None]
     i_s = (plan.x0 + np.arange(plan.nx, dtype=np.float64))[None, None, :]
-    region = np.zeros((len(plan.slices), plan.ny, plan.nx), dtype=bool)
-    for i, j, k in np.asarray(seeds_ijk, dtype=np.float64).reshape(-1, 3):
-        d2 = ((i_s - i) * sx) ** 2 + ((js - j) * sy) ** 2 + ((ks - k) * sz) ** 2
-        region |= d2 <= radius_mm**2
+    seeds = np.asarray(seeds_ijk, dtype=np.float64).reshape(-1, 3)
+    out = np.empty((len(seeds), len(plan.slices), plan.ny, plan.nx), dtype=np.float64)
+    for p, (i, j, k) in enumerate(seeds):
+        out[p] = np.sqrt(((i_s - i) * sx) ** 2 + ((js - j) * sy) ** 2 + ((ks - k) * sz) ** 2)
         near = (np.abs(ks - round(k)) < 0.5) & (np.abs(js - round(j)) < 0.5) & (np.abs(i_s - round(i)) < 0.5)
-        region |= near
-    return region
+        out[p][near] = 0.0
+    return out
 
 
-def keep_connected(masks: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Per candidate, the 3D components of ``masks`` (N, S, ny, nx) that overlap ``region`` (S, ny, nx).
+def seed_region(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float], radius_mm: float) -> np.ndarray:
+    """(S, ny, nx) bool: the box voxels within ``radius_mm`` (physical distance) of any seed (i, j, k).
 
-    Returns a new bool array of the same shape; a candidate with no component in the region becomes empty."""
+    The voxel holding each seed is always included, however small the radius."""
+    return (seed_distances(plan, seeds_ijk, spacing_xyz) <= float(radius_mm)).any(axis=0)
+
+
+def keep_nearest_components(masks: np.ndarray, distances: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Per candidate of ``masks`` (N, S, ny, nx) and per seed, the one 3D component nearest to the seed.
+
+    ``distances``: (P, S, ny, nx) from :func:`seed_distances`. A component counts for a seed when one of its voxels
+    is within ``radius_mm`` of it; of those, the one holding the voxel nearest to the seed is kept (ties: the
+    lowest label). Returns a new bool array; a candidate with no component near any seed becomes empty."""
     out = np.zeros(masks.shape, dtype=bool)
     for n in range(masks.shape[0]):
         if not masks[n].any():
             continue
         labels, count = ndimage.label(masks[n], structure=CONNECTIVITY)
-        if count == 0:
-            continue
-        hit = np.unique(labels[region & masks[n]])
-        hit = hit[hit > 0]
-        if hit.size:
-            out[n] = np.isin(labels, hit)
+        keep = set()
+        for d in distances:
+            near = masks[n] & (d <= float(radius_mm))
+            if near.any():
+                keep.add(int(labels[near][np.argmin(d[near])]))
+        if keep:
+            out[n] = np.isin(labels, sorted(keep))
     return out
 
+
+def cut_at_necks(masks: np.ndarray, first: int, last: int, neck_fraction: float) -> np.ndarray:
+    """``masks`` (N, S, ny, nx) with each candidate cut at its first neck on either side of slices ``first..last``.
+
+    Walking away from the clicked slices ``first..last`` (indices along S), a candidate's cross-section area a(s) is
+    compared with the largest one met so far (from the clicked slices on): at the first slice s where a(s) is at
+    most ``neck_fraction`` of that and the next slice grows again (a(s+1) > a(s)), everything past s is removed.
+    ``neck_fraction`` 0 = no cut. Returns a new array."""
+    out = np.array(masks, dtype=bool, copy=True)
+    if neck_fraction <= 0 or out.shape[1] < 3:
+        return out
+    areas = out.reshape(*out.shape[:2], -1).sum(axis=2)
+    for n in range(out.shape[0]):
+        a = areas[n]
+        for start, steps in ((last, list(range(last + 1, out.shape[1]))), (first, list(range(first - 1, -1, -1)))):
+            peak, prev = int(a[first : last + 1].max()), start
+            for pos, s in enumerate(steps):
+                if a[prev] <= neck_fraction * peak and a[s] > a[prev]:
+                    out[n, steps[pos:]] = False
+                    break
+                peak, prev = max(peak, int(a[s])), s
+    return out
+
+
+def clicked_lesion(masks: np.ndarray, plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float],
+                   radius_mm: float, neck_fraction: float) -> np.ndarray:
+    """The clicked lesion's part of each candidate ``masks`` (N, S, ny, nx) on ``plan`` (see the module docstring):
+    the component nearest to each seed, cut at its necks beyond the seeds' slices, then again the component nearest
+    to each seed (a cut can separate parts). Returns a new bool array."""
+    distances = seed_distances(plan, seeds_ijk, spacing_xyz)
+    kept = keep_nearest_components(masks, distances, radius_mm)
+    if len(plan.slices) < 3 or neck_fraction <= 0:
+        return kept
+    seed_k = np.asarray(seeds_ijk, dtype=np.float64).reshape(-1, 3)[:, 2]
+    index = {k: s for s, k in enumerate(plan.slices)}
+    clicked = [index[int(round(k))] for k in seed_k if int(round(k)) in index]
+    if not clicked:
+        return kept
+    cut = cut_at_necks(kept, min(clicked), max(clicked), neck_fraction)
+    return keep_nearest_components(cut, distances, radius_mm)
 
 
 def fill_slice_holes(masks: np.ndarray) -> np.ndarray:

@@ -130,65 +130,68 @@ def test_a_click_on_each_nodule_gives_candidates_that_look_like_its_readers_outl
     assert one_region >= 0.90, one_region
 
 
-@pytest.mark.xfail(strict=True, reason="regression of the lidc128 model against the lidc64 one: on 0003_n2, seed 1, one "
-                   "candidate comes back in 2 separate 3D parts (both reach the click's seed region, so keep_connected "
-                   "keeps both)")
 def test_every_candidate_is_one_3d_part(nodule_clicks):
-    """What the server keeps of a candidate is connected to the click: one 3D component, never scattered pieces."""
+    """What the server keeps of a candidate is the clicked lesion: one 3D component, never scattered pieces."""
     for r in (r for seed in SEEDS for r in nodule_clicks[seed]):
         assert all(n == 1 for n in r["parts"]), (r["nodule"], r["parts"])
 
 
-@pytest.mark.xfail(strict=True, reason="regression of the lidc128 model against the lidc64 one: on 2 of 12 clicks one "
-                   "candidate of 8 follows a structure past the nodule (to 22 mm, or to max_half_extent_mm)")
 def test_every_growth_stops_by_itself_near_the_nodule(nodule_clicks):
-    """Every candidate ends by itself (an empty slice past the lesion), at most 20 mm past the readers' slices."""
+    """Every candidate ends by itself (an empty slice past the lesion, or a neck), at most 20 mm past the readers'
+    slices."""
     for r in (r for seed in SEEDS for r in nodule_clicks[seed]):
         (k_lo, k_hi), (lo, hi), res = r["k_readers"], r["res"]["roi"]["slices"], r["res"]
         assert res["roi"]["stopped"] == {"below": "lesion ended", "above": "lesion ended"}, (r["nodule"], res["roi"])
         assert hi - lo + 1 <= k_hi - k_lo + 1 + 16, (r["nodule"], lo, hi, k_lo, k_hi)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET + "LIDC-IDRI-0001_n1 (33 mm, on the pleura) has 1-3 empty "
-                   "candidates of 8 and about half the readers' volume; 0003_n3 about 0.7 x")
-def test_every_nodule_is_drawn_by_every_candidate_at_the_readers_size(nodule_clicks):
-    """No empty candidate on a nodule all four readers drew; the candidates' median volume within 0.75-1.33 x the
-    readers' median, on every nodule and seed."""
+def test_every_nodule_is_drawn_by_every_candidate(nodule_clicks):
+    """No empty candidate on a nodule all four readers drew (the vote redraws a candidate that draws nothing there),
+    and the answer says a lesion was found."""
     rows = [r for seed in SEEDS for r in nodule_clicks[seed]]
     assert all(r["empty"] == 0 for r in rows), [(r["nodule"], r["empty"]) for r in rows]
+    assert all(r["res"]["finding"]["message"].startswith("Lesion found") for r in rows)
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_YET + "the two small nodules are drawn smaller than their readers draw them: "
+                   "0003_n3 (15 mm across) at 0.62-0.74 x the readers' median volume, 0003_n2 (13 mm) at 0.70-0.86 x")
+def test_every_nodule_is_drawn_at_the_readers_size(nodule_clicks):
+    """The candidates' median volume within 0.75-1.33 x the readers' median, on every nodule and seed."""
+    rows = [r for seed in SEEDS for r in nodule_clicks[seed]]
     assert all(0.75 <= r["volume_ratio"] <= 1.33 for r in rows), [(r["nodule"], r["volume_ratio"]) for r in rows]
 
 
-@pytest.mark.parametrize("click", [pytest.param(AIR_IJK, id="air in front of the chest"),
-                                   pytest.param(MEDIASTINUM_IJK, id="mediastinal fat")])
-def test_a_click_where_there_is_nothing_says_so(client, click):
-    """No lesion in air or in the mediastinum (seed 0): an empty consensus, and the answer says no lesion was found
-    (the words the viewers show)."""
-    cands, res = _candidates(client, "LIDC-IDRI-0001", click)
+MEDIASTINUM_NOT_YET = pytest.mark.xfail(strict=True, reason=NOT_YET + "at seeds 1 and 2, 5 and 4 of the 8 first samples "
+                                        "draw the fat between the great vessels (closed, 2-8 ml), so the vote finds a lesion")
+NOTHING_CLICKS = [pytest.param(AIR_IJK, seed, id=f"air in front of the chest, seed {seed}") for seed in SEEDS] + [
+    pytest.param(MEDIASTINUM_IJK, seed, id=f"mediastinal fat, seed {seed}", marks=() if seed == 0 else MEDIASTINUM_NOT_YET)
+    for seed in SEEDS]
+
+
+@pytest.mark.parametrize(("click", "seed"), NOTHING_CLICKS)
+def test_a_click_where_there_is_nothing_says_so_and_draws_nothing(client, click, seed):
+    """No lesion in air or in the mediastinum: an empty consensus, at most 1 of 8 candidates drawing anything, and
+    the answer says no lesion was found (the words the viewers show)."""
+    cands, res = _candidates(client, "LIDC-IDRI-0001", click, seed)
     assert not (cands.sum(axis=0) >= len(cands) / 2).any()
+    assert int(cands.reshape(len(cands), -1).any(axis=1).sum()) <= 1
     assert res["finding"]["lesion"] is False and res["finding"]["message"].startswith("No lesion found here")
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_YET + "2 of 8 candidates draw something in air and in the mediastinum")
-@pytest.mark.parametrize("click", [pytest.param(AIR_IJK, id="air in front of the chest"),
-                                   pytest.param(MEDIASTINUM_IJK, id="mediastinal fat")])
-def test_a_click_where_there_is_nothing_draws_in_at_most_one_candidate(client, click):
-    cands, _ = _candidates(client, "LIDC-IDRI-0001", click)
-    assert int(cands.reshape(len(cands), -1).any(axis=1).sum()) <= 1
+RIB_ON_PLEURA_NOT_YET = pytest.mark.xfail(strict=True, reason="known limitation of the shipped model: at seeds 0 and 1, "
+                                          "most first samples draw this rib where it bulges into the lung (at 3x zoom, "
+                                          "where it looks like a juxtapleural nodule), so the vote finds a lesion; see "
+                                          "README, 'A click on a real nodule'")
+NO_LESION_CLICKS = [pytest.param(EMPTY_LUNG_IJK, 0, id="empty lung"), pytest.param(RIB_IN_WALL_IJK, 0, id="rib in the chest wall")] + [
+    pytest.param(RIB_ON_PLEURA_IJK, seed, id=f"rib on the pleura, seed {seed}", marks=RIB_ON_PLEURA_NOT_YET if seed < 2 else ())
+    for seed in SEEDS]
 
 
-RIB_ON_PLEURA = pytest.param(RIB_ON_PLEURA_IJK, id="rib on the pleura", marks=pytest.mark.xfail(
-    strict=True, reason="known limitation of the shipped model: most candidates draw this rib, followed down the "
-                        "chest wall; see README, 'A click on a real nodule'"))
-
-
-@pytest.mark.parametrize("click", [pytest.param(EMPTY_LUNG_IJK, id="empty lung"),
-                                   pytest.param(RIB_IN_WALL_IJK, id="rib in the chest wall"), RIB_ON_PLEURA])
-def test_a_click_on_no_lesion_draws_little_or_nothing(client, click):
-    cands, res = _candidates(client, "LIDC-IDRI-0001", click)
+@pytest.mark.parametrize(("click", "seed"), NO_LESION_CLICKS)
+def test_a_click_on_no_lesion_draws_little_or_nothing(client, click, seed):
+    cands, _ = _candidates(client, "LIDC-IDRI-0001", click, seed)
     per_candidate_mm3 = cands.reshape(cands.shape[0], -1).sum(axis=1) * 0.703125**2 * 2.5
     # a 5 mm nodule is 65 mm^3: more than that in at most a quarter of the candidates, and nothing that half of them
-    # agree on. (The growth follows any candidate that continues, so one stray candidate may lengthen it: on empty
-    # lung 1-2 of 8 candidates draw a 0.2-0.8 ml blob, depending on the seed.)
+    # agree on
     assert (per_candidate_mm3 > 65).sum() <= cands.shape[0] // 4, per_candidate_mm3
     assert not (cands.sum(axis=0) >= cands.shape[0] / 2).any(), "half of the candidates agree on a lesion here"

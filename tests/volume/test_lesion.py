@@ -15,7 +15,8 @@ import pytest
 from ssb_core.data import IntensityConvention
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
-from ssb_core.volume import GrowthSettings, RoiPlan, fill_slice_holes, keep_connected, plan_roi, seed_region, segment_lesion, to_full
+from ssb_core.volume import GrowthSettings, RoiPlan, clicked_lesion, fill_slice_holes, plan_roi, seed_region, segment_lesion, to_full
+from ssb_core.volume.lesion import cut_at_necks, keep_nearest_components, seed_distances
 from tests.app._server import blob, write_tiny_checkpoint
 
 
@@ -23,18 +24,57 @@ def _window() -> Preprocessing:
     return Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
 
 
-def test_keep_connected_keeps_only_components_at_the_seed():
-    masks = np.zeros((3, 4, 10, 10), dtype=bool)
-    masks[0, 1:3, 2:5, 2:5] = True  # at the seed, over two slices
+def test_only_the_component_nearest_to_each_click_is_kept():
+    plan = RoiPlan((0, 1, 2, 3), 0, 0, 10, 10, (3.0, 3.0, 1.0), "foreground")
+    masks = np.zeros((4, 4, 10, 10), dtype=bool)
+    masks[0, 1:3, 2:5, 2:5] = True  # holds the click, over two slices
+    masks[0, 1, 6:8, 3] = True  # a second structure passing 3 voxels from the click: not the clicked lesion
     masks[0, 0, 8, 8] = True  # elsewhere
     masks[1, 2, 7:9, 7:9] = True  # only elsewhere: nothing of this candidate is the lesion
-    masks[2, 1, 3, 3] = masks[2, 2, 4, 4] = True  # diagonal across slices: not connected (face neighbours only)
-    region = np.zeros((4, 10, 10), dtype=bool)
-    region[1, 3, 3] = True
-    kept = keep_connected(masks, region)
-    np.testing.assert_array_equal(kept[0], masks[0] & ~(np.arange(10)[None, :, None] == 8))
+    masks[2, 1, 3, 5] = masks[2, 1, 3, 7] = True  # two pieces near the click, none on it: the nearer one
+    masks[3, 1, 3, 3] = masks[3, 2, 4, 4] = True  # diagonal across slices: not connected (face neighbours only)
+    distances = seed_distances(plan, np.array([[3.0, 3.0, 1.0]]), (1.0, 1.0, 1.0))
+    kept = keep_nearest_components(masks, distances, radius_mm=4.0)
+    expected = np.zeros_like(masks[0])
+    expected[1:3, 2:5, 2:5] = True
+    np.testing.assert_array_equal(kept[0], expected)
     assert not kept[1].any()
-    assert kept[2].sum() == 1 and kept[2, 1, 3, 3]
+    assert kept[2].sum() == 1 and kept[2, 1, 3, 5]
+    assert kept[3].sum() == 1 and kept[3, 1, 3, 3]
+    # one component per click: a second click on the second structure keeps it too
+    two = seed_distances(plan, np.array([[3.0, 3.0, 1.0], [3.0, 7.0, 1.0]]), (1.0, 1.0, 1.0))
+    assert keep_nearest_components(masks, two, radius_mm=4.0)[0, 1, 6:8, 3].all()
+
+
+def _profile_masks(areas: list[int]) -> np.ndarray:
+    """(1, S, 40, 40): on slice s a centred square of about areas[s] pixels, all overlapping (one 3D component)."""
+    out = np.zeros((1, len(areas), 40, 40), dtype=bool)
+    for s, a in enumerate(areas):
+        h = int(round(np.sqrt(a)))
+        if h:
+            out[0, s, 20 - h // 2 : 20 - h // 2 + h, 20 - h // 2 : 20 - h // 2 + h] = True
+    return out
+
+
+def test_a_candidate_is_cut_where_it_narrows_to_a_neck_and_widens_again():
+    # clicked slice 3; above it the lesion narrows to a neck (4 px) and a second structure widens beyond it
+    areas = [4, 25, 100, 144, 100, 16, 4, 36, 81, 81]
+    cut = cut_at_necks(_profile_masks(areas), 3, 3, neck_fraction=0.25)
+    assert cut[0].reshape(len(areas), -1).sum(1).tolist() == areas[:7] + [0, 0, 0]
+    # a lesion that tapers off (no growth after the narrowing), or narrows only to 0.44 of its largest: kept whole
+    for profile in ([9, 36, 100, 144, 100, 36, 16, 9, 4, 1], [64, 100, 144, 64, 100, 144]):
+        np.testing.assert_array_equal(cut_at_necks(_profile_masks(profile), 2, 2, 0.25), _profile_masks(profile))
+    # below the clicked slices too, and never inside them; neck_fraction 0 cuts nothing
+    below = _profile_masks([81, 9, 49, 144, 4, 144])
+    assert cut_at_necks(below, 3, 5, 0.25)[0].reshape(6, -1).sum(1).tolist() == [0, 9, 49, 144, 4, 144]
+    np.testing.assert_array_equal(cut_at_necks(below, 3, 5, 0.0), below)
+
+
+def test_clicked_lesion_cuts_at_the_neck_and_keeps_one_part():
+    masks = _profile_masks([4, 25, 100, 144, 100, 16, 4, 36, 81, 81])
+    plan = RoiPlan(tuple(range(10)), 0, 0, 40, 40, (20.0, 20.0, 3.0), "foreground")
+    kept = clicked_lesion(masks, plan, np.array([[20.0, 20.0, 3.0]]), (1.0, 1.0, 2.0), 3.0, 0.25)
+    assert kept[0].reshape(10, -1).sum(1).tolist() == [4, 25, 100, 144, 100, 16, 4, 0, 0, 0]
 
 
 def test_holes_are_filled_slice_by_slice_and_open_notches_kept():
@@ -93,14 +133,15 @@ def test_batching_does_not_change_the_candidates(tiny_pipeline):
     b = segment_lesion(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 5, GrowthSettings(slice_batch=16))
     assert a.plan == b.plan
     np.testing.assert_array_equal(a.masks, b.masks)
-    # the same as sampling every candidate on every slice, then keeping what is connected to the click:
-    # skipping a candidate past its own end changes nothing
-    from ssb_core.volume.inference import _sample_slices
+    # the same as sampling every candidate on every slice, then keeping the clicked lesion: skipping a candidate past
+    # its own end changes nothing
+    from ssb_core.volume.streams import StreamSampler
 
-    plan = a.plan
-    every = _sample_slices(tiny_pipeline, pre, vol, plan, plan.slices, config, None, 5, 16, range(3))
+    plan, settings = a.plan, GrowthSettings()
+    assert a.presence.lesion and a.presence.redrawn == () and a.streams == (0, 1, 2)
+    every = StreamSampler(tiny_pipeline, pre, vol, plan, config, None, 0, 5, 16).sample(plan.slices, a.streams)
     raw = np.stack([every[k] for k in plan.slices], axis=1)
-    brute = keep_connected(raw, seed_region(plan, click.seeds_ijk, (1.0, 1.0, 2.0), GrowthSettings().seed_radius_mm))
+    brute = clicked_lesion(raw, plan, click.seeds_ijk, (1.0, 1.0, 2.0), settings.seed_radius_mm, settings.neck_fraction)
     np.testing.assert_array_equal(a.masks, fill_slice_holes(brute))  # then holes filled, slice by slice
 
 
@@ -120,16 +161,22 @@ def test_roi_box_limits_the_slices_and_no_click_uses_the_centre(tiny_pipeline):
 def test_a_lesion_larger_than_the_window_gets_a_coarser_window(tiny_pipeline):
     from ssb_core.volume.inference import choose_scale
 
-    vol = 100.0 * blob((20, 96, 96), (10, 48, 48), 22.0, (2.0, 1.0, 1.0))  # 44 mm across; the window is 32 mm
+    vol = 100.0 * blob((20, 96, 96), (10, 48, 48), 18.0, (2.0, 1.0, 1.0))  # 36 mm across; the window is 32 mm
     pre = _window()
     click = plan_roi(vol.shape, (1.0, 1.0, 2.0), pre, foreground=[[48, 48, 10]])
     config = tiny_pipeline.defaults.replace(num_candidates=4, nfe=2)
     scale, seen, _ = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
-    assert [s["scale"] for s in seen] == [1.0, 1.5, 2.0]
-    assert seen[0]["touch_border"] == 4 and scale == 1.5  # 48 mm holds it
+    assert [s["scale"] for s in seen] == [1.0, 1.5, 2.0, 3.0]
+    # 48 mm holds it, and so do the coarser windows: the finest of those with the most votes
+    assert seen[0]["touch_border"] == 4 and seen[0]["votes"] == 0 and [s["votes"] for s in seen[1:]] == [4, 4, 4]
+    assert scale == 1.5
+    # a lesion larger than max_lesion_mm gets no vote at any scale: the finest, where it is not seen whole
+    scale, seen, _ = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0,
+                                  GrowthSettings(max_lesion_mm=30.0))
+    assert scale == 1.0 and all(s["votes"] == 0 for s in seen)
     result = segment_lesion(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config)
     assert result.scale == 1.5 and result.plan.nx == 48
-    assert abs(result.masks[:, result.plan.slices.index(10)].sum(axis=(1, 2)).mean() - np.pi * 22**2) < 0.1 * np.pi * 22**2
+    assert abs(result.masks[:, result.plan.slices.index(10)].sum(axis=(1, 2)).mean() - np.pi * 18**2) < 0.1 * np.pi * 18**2
     # nothing at the click at any scale: the finest, and nothing drawn
     empty = np.zeros((20, 96, 96))
     scale, seen, _ = choose_scale(tiny_pipeline, pre, empty, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())

@@ -7,7 +7,7 @@ module words and colours them. The labelmaps' names are :data:`ssb_core.volume.A
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -18,19 +18,22 @@ __all__ = ["lesion_finding", "CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate
 
 
 def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.ndarray | None, seed: int,
-                 reader_names: Sequence[str]) -> dict:
+                 reader_names: Sequence[str], presence: Mapping | None = None, streams: Sequence[int] = ()) -> dict:
     """Per-candidate size, Dice to the consensus, ranking (most typical first) and D_DDI^gen of the set.
 
     ``masks``: (N, B, ny, nx) bool candidates on the ROI box. ``readers``: (M, B, ny, nx) bool reader masks of this
     image when the datastore has any (D_DDI^gen is then computed against them, the paper's definition); otherwise
     the candidates themselves serve as the reference set (D_DDI^gen of the candidates against each other), and
-    ``ddi_gen_reference`` says which. ``unit``: ``volume_mm3`` or ``area_mm2``, the key of the sizes.
+    ``ddi_gen_reference`` says which. ``unit``: ``volume_mm3`` or ``area_mm2``, the key of the sizes. ``presence``:
+    the vote at the click (``finding``); ``streams``: each candidate's noise stream (``redrawn`` when it is not its
+    first draw, :mod:`ssb_core.volume.streams`).
     """
     s = CandidateSummary.of(masks, readers)
     per = [
         {
             "index": k,
             "seed": int(seed),  # candidate k of this seed: the same again with (seed, candidate=k)
+            "redrawn": bool(k < len(streams) and int(streams[k]) != k),
             "reader": reader_names[k] if k < len(reader_names) else None,
             unit: round(float(s.voxels[k]) * voxel_volume, 3),
             "dice_to_consensus": round(s.dice_to_consensus[k], 4),
@@ -53,26 +56,43 @@ def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.
         "ddi_gen": None if not np.isfinite(s.ddi_gen) else round(s.ddi_gen, 4),
         "ddi_gen_reference": reference,
         "disagreement": round(s.disagreement, 4),
-        "finding": lesion_finding(s.voxels, s.consensus_voxels),
+        "finding": lesion_finding(s.voxels, s.consensus_voxels, presence),
+        "presence": dict(presence) if presence is not None else None,
     }
 
 
-def lesion_finding(voxels: Sequence[int], consensus_voxels: int) -> dict:
+def lesion_finding(voxels: Sequence[int], consensus_voxels: int, presence: Mapping | None = None) -> dict:
     """Whether the candidates found a lesion at the click, in words the viewers show (``message``).
 
     A lesion is found when the consensus (voxels drawn by at least half of the candidates) is not empty; otherwise
-    the answer is "nothing here" (a click in air, fat, bone or the mediastinum), even if a few candidates draw
-    something. ``drawn_by``: candidates that draw anything, of ``num_candidates``."""
+    the answer is "nothing here" (a click in air, fat, bone or the mediastinum). ``presence``: the vote at the click
+    (:meth:`ssb_core.volume.Presence.to_dict`), None for a set sampled without one: with the vote, the candidates are
+    all drawn or all empty, and the message says how many first samples drew a lesion there (fewer than all: readers
+    could disagree whether this is a lesion). ``drawn_by``: candidates that draw anything, of ``num_candidates``."""
     n, drawn = len(voxels), int(sum(1 for v in voxels if v > 0))
+    voted = presence is not None and presence.get("mode") == "vote"
+    first = int(presence["drawn_at_click"]) if voted else drawn
     if consensus_voxels <= 0:
-        message = (f"No lesion found here: {drawn} of {n} candidates draw something, fewer than half agree on any voxel. "
-                   "Click on the lesion itself; if there is one here, outline it by hand.")
+        if voted and first * 2 >= n:
+            why = (f"{first} of {n} first samples drew something at the click, but most of them ran on past the growth "
+                   "limit: a vessel, the chest wall or the heart, not a lesion.")
+        elif voted:
+            why = f"{first} of {n} samples drew something at the click, fewer than half."
+        else:
+            why = f"{drawn} of {n} candidates draw something, fewer than half agree on any voxel."
+        message = f"No lesion found here: {why} Click on the lesion itself; if there is one here, outline it by hand."
+    elif voted and first < n:
+        message = (f"Lesion found: {first} of {n} first samples drew it, so readers could disagree whether this is a "
+                   f"lesion; the other candidates were drawn again on it.")
+        if drawn < n:
+            message += f" {n - drawn} of {n} still draw nothing."
     elif drawn < n:
         message = (f"Lesion found; {n - drawn} of {n} candidates draw nothing here: readers could disagree whether this "
                    "is a lesion.")
     else:
         message = f"Lesion found: all {n} candidates draw it."
-    return {"lesion": consensus_voxels > 0, "drawn_by": drawn, "num_candidates": n, "message": message}
+    return {"lesion": consensus_voxels > 0, "drawn_by": drawn, "num_candidates": n, "drawn_at_click": first,
+            "message": message}
 
 
 def candidate_name(c: dict, unit: str) -> str:

@@ -15,6 +15,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ssb_core.volume import PRESENCE_MODES
+
 from lib.readers import reader_name
 from lib.values import parse_bool
 
@@ -125,6 +127,7 @@ def default_config(defaults: dict, reader_choices: list[str]) -> dict:
         "output_mode": list(OUTPUT_MODES),
         "candidate": -1,
         "variability_levels": 10,
+        "presence": list(PRESENCE_MODES),
     }
 
 
@@ -144,6 +147,9 @@ class InferParams:
         candidate: -1, or k in 0 .. N-1 to return candidate k alone as the labelmap (label 4).
         foreground_mm: clicks [[x, y, z], ...] in patient coordinates (LPS, mm) or None; they become ``foreground``.
         include_masks: add the candidates as compact JSON to the answer (``masks``).
+        presence: ``vote`` (the default: the candidates vote whether there is a lesion at the click; then all draw it,
+            empty or runaway ones redrawn, or none does) or ``as_sampled`` (every candidate as first drawn: the model's
+            own presence uncertainty); :mod:`ssb_core.volume.inference`.
         foreground: clicks [[i, j, k], ...] (voxel indices) or None. roi: an ROI box or None.
         result_extension: file format of the returned image.
     """
@@ -161,6 +167,7 @@ class InferParams:
     result_extension: str | None
     foreground_mm: Any = None
     include_masks: bool = False
+    presence: str = PRESENCE_MODES[0]
 
     @classmethod
     def parse(cls, request: dict, defaults: dict, max_candidates: int, max_nfe: int, reader_choices: list[str]) -> "InferParams":
@@ -207,6 +214,7 @@ class InferParams:
             result_extension=ext,
             foreground_mm=request.get("foreground_mm") or None,
             include_masks=_bool("include_masks", request.get("include_masks", False)),
+            presence=_choice("presence", _first(get("presence")), PRESENCE_MODES),
         )
 
     def to_dict(self) -> dict:

@@ -121,7 +121,7 @@ class SSBInfer(InferTask):
         pipe, conv = model.pipeline, model.conventions
         config = pipe.defaults.replace(num_candidates=p.num_candidates, nfe=p.nfe, guidance_weight=p.guidance_weight)
         sampling = {"num_candidates": p.num_candidates, "nfe": p.nfe, "guidance_weight": p.guidance_weight, "seed": p.seed,
-                    "label": label, "label_guidance": own_guidance}
+                    "label": label, "label_guidance": own_guidance, "presence": p.presence}
         where = {"box": click.box.to_dict(), "seeds": np.round(click.seeds_ijk, 3).tolist(), "k_range": list(click.k_range)}
         identity = image_identity(request.get("image", ""))
         key = context_key(identity, model.sha256, sampling, where)
@@ -129,7 +129,7 @@ class SSBInfer(InferTask):
         hit = lesion is not None
         if not hit:
             lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, label, p.seed,
-                                    self.growth, own_guidance)
+                                    replace(self.growth, presence=p.presence), own_guidance)
             self.cache.put(key, model.sha256, lesion, identity)
         return SampledSet(p, image, lesion, label, how, key, hit, model, read, np.asarray(click.seeds_ijk, dtype=float))
 
@@ -150,7 +150,8 @@ class SSBInfer(InferTask):
         names = self._candidate_readers(s.label, p.num_candidates, pipe.checkpoint.readers)
         unit = "area_mm2" if image.is_2d else "volume_mm3"
         readers, skipped, near = self._reader_masks(image_id, image, lesion, s.clicks_ijk)
-        summary = summary_json(lesion.masks, image.voxel_volume, unit, readers, p.seed, names)
+        summary = summary_json(lesion.masks, image.voxel_volume, unit, readers, p.seed, names,
+                               lesion.presence.to_dict() if lesion.presence else None, lesion.streams)
         clock["summarise"] = time.perf_counter()
         result_file, label_names = self._write_output(p, lesion, image, request.get("image", ""), summary["candidates"],
                                                       summary["finding"])

@@ -1,0 +1,112 @@
+"""The vote at the click and the redraws (ssb_core.volume.inference, GrowthSettings.presence).
+
+The network is replaced by a scripted sampler: each noise stream draws either a lesion (a disk at the click on
+slices 8-12), nothing, or a tube (a disk on every slice: a structure that runs past the growth limit). The rules
+of the vote are then checked exactly: which slots are redrawn, with which stream, and when the answer is "no lesion".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssb_core.candidates import SamplingConfig
+from ssb_core.data import IntensityConvention
+from ssb_core.preprocessing import Preprocessing
+from ssb_core.volume import GrowthSettings, plan_roi, segment_lesion
+from ssb_core.volume import inference as inference_module
+from ssb_core.volume.streams import StreamSampler, max_redraws_for
+
+N = 8
+SPACING = (1.0, 1.0, 2.0)
+LESION_SLICES = range(8, 13)
+
+
+class ScriptedSampler(StreamSampler):
+    """Stream j draws ``script.get(j, "empty")``: "lesion", "empty" or "tube"; counts the (slice, stream) samples."""
+
+    script: dict[int, str] = {}
+
+    def __init__(self, pipeline, preprocessing, volume_zyx, box, config, readers, redraws, seed, batch,
+                 label_guidance=None) -> None:
+        self.num_slots = config.num_candidates
+        self.redraws = max_redraws_for(self.num_slots, redraws)
+        self._box = box
+        self.samples = 0
+
+    def sample(self, slices, streams):
+        yy, xx = np.mgrid[: self._box.ny, : self._box.nx]
+        disk = (yy - self._box.ny / 2) ** 2 + (xx - self._box.nx / 2) ** 2 <= 16
+        out = {}
+        for k in slices:
+            rows = []
+            for j in streams:
+                kind = self.script.get(int(j), "empty")
+                rows.append(disk if kind == "tube" or (kind == "lesion" and k in LESION_SLICES) else np.zeros_like(disk))
+                self.samples += 1
+            out[int(k)] = np.stack(rows) if rows else np.zeros((0, *disk.shape), dtype=bool)
+        return out
+
+
+def _run(monkeypatch, script: dict[int, str], presence: str = "vote"):
+    monkeypatch.setattr(ScriptedSampler, "script", script)
+    monkeypatch.setattr(inference_module, "StreamSampler", ScriptedSampler)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
+    volume = np.zeros((40, 48, 48), dtype=np.float32)
+    click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
+    config = SamplingConfig(num_candidates=N, nfe=2)
+    settings = GrowthSettings(scales=(1.0,), presence=presence, max_half_extent_mm=16.0)
+    return segment_lesion(None, pre, volume, SPACING, click, config, None, 0, settings)  # type: ignore[arg-type]
+
+
+def _drawn(result) -> list[bool]:
+    return result.masks.reshape(N, -1).any(axis=1).tolist()
+
+
+def test_empty_and_open_candidates_are_redrawn_with_the_next_stream_of_their_slot(monkeypatch):
+    script = {j: "lesion" for j in range(5)}
+    script.update({5: "empty", 6: "tube", 7: "empty", 13: "lesion", 14: "tube", 15: "empty", 22: "lesion", 23: "lesion"})
+    result = _run(monkeypatch, script)
+    assert _drawn(result) == [True] * N
+    # slot 5: its first redraw (stream 13); slot 7: its second (23, after 15 drew nothing); slot 6: the tube ran
+    # into the growth limit, its first redraw was a tube again, its second a lesion (22)
+    assert result.streams == (0, 1, 2, 3, 4, 13, 22, 23)
+    p = result.presence
+    assert (p.mode, p.drawn_at_click, p.lesion, p.redrawn, p.open_emptied) == ("vote", 6, True, (5, 6, 7), ())
+    assert result.stopped == {"below": "lesion ended", "above": "lesion ended"}
+    k = list(result.plan.slices)
+    assert all(result.masks[:, k.index(s)].all(axis=0).any() for s in LESION_SLICES)
+
+
+def test_a_candidate_still_open_after_every_redraw_is_emptied(monkeypatch):
+    script = {j: "lesion" for j in range(6)} | {6: "tube", 14: "tube", 22: "tube", 30: "tube", 7: "lesion"}
+    result = _run(monkeypatch, script)
+    assert _drawn(result) == [True] * 6 + [False, True]
+    assert result.presence.open_emptied == (6,) and result.presence.lesion
+    assert max_redraws_for(N, 3) == 3 and result.streams[6] == 30
+
+
+def test_fewer_than_half_drawing_at_the_click_is_no_lesion_and_nothing_is_grown(monkeypatch):
+    result = _run(monkeypatch, {0: "lesion", 1: "lesion", 2: "lesion", 3: "tube"})
+    assert not result.masks.any() and result.presence.drawn_at_click == 4
+    # 4 of 8 is half: a lesion; here the tube is open (redrawn to nothing), so 3 of 8 hold one at the end: no lesion
+    assert result.presence.lesion is False and result.presence.open_emptied == (3,)
+    result = _run(monkeypatch, {0: "lesion", 1: "lesion", 2: "lesion"})
+    assert not result.masks.any() and result.presence.drawn_at_click == 3 and result.presence.lesion is False
+    assert result.stopped == {"below": "no lesion at the click", "above": "no lesion at the click"}
+    assert result.num_slices == 7 and result.rounds == 1  # the first slices only: the click and 5 mm (3 slices) each side
+
+
+def test_as_sampled_keeps_every_candidate_as_first_drawn(monkeypatch):
+    result = _run(monkeypatch, {0: "lesion", 1: "lesion", 2: "lesion", 3: "tube", 13: "lesion"}, presence="as_sampled")
+    assert _drawn(result) == [True] * 4 + [False] * 4
+    p = result.presence
+    assert (p.mode, p.drawn_at_click, p.lesion, p.redrawn, p.open_emptied) == ("as_sampled", 4, True, (), ())
+    assert result.stopped["below"] == "max_half_extent_mm" and result.streams == tuple(range(N))
+
+
+def test_presence_settings_are_checked():
+    with pytest.raises(ValueError, match="presence"):
+        GrowthSettings(presence="maybe")
+    with pytest.raises(ValueError, match="neck_fraction"):
+        GrowthSettings(neck_fraction=1.5)
