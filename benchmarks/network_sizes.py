@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     rows = [size_row(c, args.max_images, args.repeats) for c in args.checkpoints]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "network_sizes.json").write_text(json.dumps({"command": sys.argv, "rows": rows}, indent=1) + "\n")
+    command = ["python -m benchmarks.network_sizes", *(argv if argv is not None else sys.argv[1:])]  # no path of this machine
+    (args.out / "network_sizes.json").write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")
     (args.out / "network_sizes.md").write_text(table(rows))
     print(table(rows), end="")
     return 0
