@@ -388,8 +388,9 @@ def _growth_limits(click: ClickPlan, z: int, sz: float, settings: GrowthSettings
     first_lo, first_hi = min(click.box.slices), max(click.box.slices)
     reach = max(0, int(math.floor(settings.max_half_extent_mm / sz)))
     ends = []
-    for box_end, reach_end, scan_end in ((click.k_range[0], first_lo - reach, 0), (click.k_range[1], first_hi + reach, z - 1)):
-        inner = max(box_end, reach_end) if scan_end == 0 else min(box_end, reach_end)
+    for below, box_end, reach_end, scan_end in ((True, click.k_range[0], first_lo - reach, 0),
+                                                (False, click.k_range[1], first_hi + reach, z - 1)):
+        inner = max(box_end, reach_end) if below else min(box_end, reach_end)
         if inner == scan_end:
             why = "scan edge"
         elif inner == reach_end:

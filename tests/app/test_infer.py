@@ -61,7 +61,7 @@ def test_info_lists_model_labels_and_params(client):
     assert info["labels"][:3] == ["some candidates", "consensus", "all candidates"]
     cfg = model["config"]
     assert (cfg["num_candidates"], cfg["nfe"], cfg["guidance_weight"], cfg["seed"], cfg["candidate"]) == (4, 2, -1.0, 0, -1)  # guidance -1: the reader's own
-    assert cfg["output_mode"] == ["agreement", "segments", "variability"]
+    assert cfg["output_mode"] == ["agreement", "segments", "variability"] and cfg["presence"] == ["vote", "as_sampled"]
     assert cfg["reader"][:4] == ["all", "none", "reader0 (trained)", "reader1 (trained)"]
     ssb = info["ssb"]["ssb"]
     assert ssb["conventions"]["roi_size"] == [32, 32] and ssb["reader_map"]["null_label"] == 2
@@ -70,7 +70,9 @@ def test_info_lists_model_labels_and_params(client):
 def test_outputs_keep_the_anisotropic_volume_geometry(client, server, tmp_path):
     shared_data("mr3d", "brain1_image.nrrd")
     ref = sitk.ReadImage(str(server.studies / "brain1.nrrd"))
-    click = {"foreground": [[128, 100, 12]], "result_extension": ".nrrd", "result_dtype": "uint8"}
+    # as sampled: the untrained tiny network's noise on this MR often loses the vote at the click (the geometry is
+    # what is checked here)
+    click = {"foreground": [[128, 100, 12]], "result_extension": ".nrrd", "result_dtype": "uint8", "presence": "as_sampled"}
     expected = {"agreement": {0, 1, 2, 3}, "variability": set(range(11)), "candidate": {0, 4}}  # read as NRRD
     results = {}
     for mode, extra in (("agreement", {}), ("variability", {"output_mode": "variability"}), ("candidate", {"candidate": 2})):

@@ -110,3 +110,16 @@ def test_presence_settings_are_checked():
         GrowthSettings(presence="maybe")
     with pytest.raises(ValueError, match="neck_fraction"):
         GrowthSettings(neck_fraction=1.5)
+
+
+def test_a_single_slice_image_is_one_slice_whatever_the_vote(monkeypatch):
+    """A 2D image (one slice): the growth has nowhere to go, on either side."""
+    monkeypatch.setattr(ScriptedSampler, "script", {j: "tube" for j in range(N)})
+    monkeypatch.setattr(inference_module, "StreamSampler", ScriptedSampler)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
+    volume = np.zeros((1, 48, 48), dtype=np.float32)
+    click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 0]])
+    result = segment_lesion(None, pre, volume, SPACING, click, SamplingConfig(num_candidates=N, nfe=2), None, 0,  # type: ignore[arg-type]
+                            GrowthSettings(scales=(1.0,)))
+    assert result.plan.slices == (0,) and _drawn(result) == [True] * N
+    assert result.stopped == {"below": "scan edge", "above": "scan edge"} and result.presence.open_emptied == ()

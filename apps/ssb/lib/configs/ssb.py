@@ -12,6 +12,7 @@
 | ``max_candidates`` | ``32`` | upper bound of the ``num_candidates`` parameter |
 | ``max_slices`` | ``64`` | most slices one lesion may span (the growth from the click stops there) |
 | ``slice_batch`` | ``16`` | slices per network batch |
+| ``presence`` | ``vote`` | the infer parameter's default: ``vote`` (candidates all draw the lesion at the click, or none does) or ``as_sampled`` (each as first drawn); ``ssb_core.volume.inference`` |
 | ``candidate_cache`` | ``16`` | request contexts whose sampled candidates are kept for the next view / pick (0 = off) |
 | ``retrain_after`` | ``0`` | start a training run after this many new reader labels (0 = never) |
 | ``scoring_candidates`` / ``scoring_nfe`` | ``4`` / ``5`` | sampling of the disagreement scoring |
@@ -84,6 +85,7 @@ class SSBConfig(TaskConfig):
             "max_candidates": conf_value(conf, "max_candidates", 32, int),
             "max_slices": conf_value(conf, "max_slices", 64, int),
             "slice_batch": conf_value(conf, "slice_batch", 16, int),
+            "presence": conf_value(conf, "presence", "vote", str),
         }
         self.cache_contexts = conf_value(conf, "candidate_cache", 16, int)
         self.retrain_after = conf_value(conf, "retrain_after", 0, int)

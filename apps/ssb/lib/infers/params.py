@@ -117,7 +117,10 @@ SAVE_MOVED = ("save_as is no longer an infer parameter: the infer task only samp
 
 
 def default_config(defaults: dict, reader_choices: list[str]) -> dict:
-    """The model ``config`` shown in ``/info/``: every parameter with its default (choices as lists)."""
+    """The model ``config`` shown in ``/info/``: every parameter with its default (choices as lists, the default first).
+
+    ``defaults``: the model's sampling defaults, and ``presence`` (the server's, ``vote`` when absent)."""
+    presence = str(defaults.get("presence", PRESENCE_MODES[0]))
     return {
         "num_candidates": int(defaults["num_candidates"]),
         "nfe": int(defaults["nfe"]),
@@ -127,7 +130,7 @@ def default_config(defaults: dict, reader_choices: list[str]) -> dict:
         "output_mode": list(OUTPUT_MODES),
         "candidate": -1,
         "variability_levels": 10,
-        "presence": list(PRESENCE_MODES),
+        "presence": [presence, *(m for m in PRESENCE_MODES if m != presence)],
     }
 
 

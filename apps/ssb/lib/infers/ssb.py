@@ -42,7 +42,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from ssb_core.checkpoint import label_guidance, reader_guidance
 from ssb_core.metrics.variability import vote_variability
-from ssb_core.volume import (AGREEMENT_LABELS, ClickPlan, GrowthSettings, LesionCandidates, RoiError, agreement_labels,
+from ssb_core.volume import (AGREEMENT_LABELS, PRESENCE_MODES, ClickPlan, GrowthSettings, LesionCandidates, RoiError, agreement_labels,
                              consensus, crop_box, plan_roi, segment_lesion, to_full, variability_levels)
 
 from lib.candidate_cache import CandidateCache, context_key
@@ -86,12 +86,12 @@ class SSBInfer(InferTask):
     """MONAI Label infer task (model type ``segmentation``) over an :class:`lib.model_store.ModelStore`."""
 
     def __init__(self, store: ModelStore, datastore: Callable[[], Any], max_candidates: int = 32, max_slices: int = 64,
-                 slice_batch: int = 16, cache_contexts: int = 16) -> None:
+                 slice_batch: int = 16, cache_contexts: int = 16, presence: str = PRESENCE_MODES[0]) -> None:
         self.store = store
         self.datastore = datastore
         self.cache = CandidateCache(cache_contexts)
         self.max_candidates = int(max_candidates)
-        self.growth = GrowthSettings(slice_batch=int(slice_batch), max_slices=int(max_slices))
+        self.growth = GrowthSettings(slice_batch=int(slice_batch), max_slices=int(max_slices), presence=presence)
         super().__init__(
             type=InferType.SEGMENTATION,
             labels=dict(AGREEMENT_LABELS),
@@ -101,7 +101,7 @@ class SSBInfer(InferTask):
 
     def config(self) -> dict[str, Any]:
         model = self.store.get()
-        return default_config(model.pipeline.defaults.to_dict(), self.store.readers.choices())
+        return default_config({**model.pipeline.defaults.to_dict(), "presence": self.growth.presence}, self.store.readers.choices())
 
     def is_valid(self) -> bool:
         return True
@@ -187,7 +187,8 @@ class SSBInfer(InferTask):
         default guidance, each adapted reader's own (label -> weight, None when none); HTTP 400 before anything is computed."""
         pipe = model.pipeline
         try:
-            p = InferParams.parse(request, pipe.defaults.to_dict(), self.max_candidates, pipe.bridge.num_timesteps,
+            p = InferParams.parse(request, {**pipe.defaults.to_dict(), "presence": self.growth.presence}, self.max_candidates,
+                                  pipe.bridge.num_timesteps,
                                   self.store.readers.choices())
             image = read_image(request.get("image", ""))
             if p.foreground_mm is not None:
