@@ -10,10 +10,10 @@
 from ssb_core.volume.agreement import (AGREEMENT_LABELS, CandidateSummary, agreement_labels, consensus,
                                        disagreement_score, variability_levels)
 from ssb_core.volume.inference import PRESENCE_MODES, GrowthSettings, LesionCandidates, Presence, segment_lesion
-from ssb_core.volume.lesion import clicked_lesion, fill_slice_holes, seed_region
+from ssb_core.volume.lesion import clicked_lesion, fill_slice_holes, seed_distances
 from ssb_core.volume.roi import ClickPlan, RoiError, RoiPlan, box_valid, crop_box, plan_roi, to_box, to_full
 from ssb_core.volume.training import lesion_groups, scan_training_samples, union_box
 
 __all__ = ["AGREEMENT_LABELS", "CandidateSummary", "agreement_labels", "consensus", "disagreement_score",
-           "variability_levels", "GrowthSettings", "LesionCandidates", "segment_lesion", "Presence", "PRESENCE_MODES", "clicked_lesion", "fill_slice_holes", "seed_region", "ClickPlan",
+           "variability_levels", "GrowthSettings", "LesionCandidates", "segment_lesion", "Presence", "PRESENCE_MODES", "clicked_lesion", "fill_slice_holes", "seed_distances", "ClickPlan",
            "RoiError", "RoiPlan", "box_valid", "crop_box", "plan_roi", "to_box", "to_full", "lesion_groups", "scan_training_samples", "union_box"]

@@ -33,7 +33,7 @@ from scipy import ndimage
 from ssb_core.volume.roi import RoiPlan
 
 __all__ = ["CONNECTIVITY", "clicked_lesion", "cut_at_necks", "fill_slice_holes", "keep_nearest_components",
-           "seed_distances", "seed_region"]
+           "seed_distances"]
 
 #: in-plane 8-connectivity; across slices only the face neighbour
 CONNECTIVITY = np.zeros((3, 3, 3), dtype=bool)
@@ -56,13 +56,6 @@ def seed_distances(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[f
         near = (np.abs(ks - round(k)) < 0.5) & (np.abs(js - round(j)) < 0.5) & (np.abs(i_s - round(i)) < 0.5)
         out[p][near] = 0.0
     return out
-
-
-def seed_region(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float], radius_mm: float) -> np.ndarray:
-    """(S, ny, nx) bool: the box voxels within ``radius_mm`` (physical distance) of any seed (i, j, k).
-
-    The voxel holding each seed is always included, however small the radius."""
-    return (seed_distances(plan, seeds_ijk, spacing_xyz) <= float(radius_mm)).any(axis=0)
 
 
 def keep_nearest_components(masks: np.ndarray, distances: np.ndarray, radius_mm: float) -> np.ndarray:

@@ -42,7 +42,7 @@ def test_the_summary_marks_redrawn_candidates_and_carries_the_vote():
     masks = np.zeros((3, 2, 8, 8), dtype=bool)
     masks[:, :, 2:5, 2:5] = True
     vote = {**_vote(2, True), "num_candidates": 3, "redrawn": [1]}
-    s = summary_json(masks, 1.0, "volume_mm3", None, 0, ["a", "b", "c"], vote, (0, 4, 2))
+    s = summary_json(masks, 1.0, "volume_mm3", None, 0, ["a", "b", "c"], vote)
     assert [c["redrawn"] for c in s["candidates"]] == [False, True, False]
     assert s["presence"] == vote and s["finding"]["drawn_at_click"] == 2
     assert summary_json(masks, 1.0, "volume_mm3", None, 0, [])["presence"] is None

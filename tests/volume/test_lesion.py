@@ -15,7 +15,7 @@ import pytest
 from ssb_core.data import IntensityConvention
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
-from ssb_core.volume import GrowthSettings, RoiPlan, clicked_lesion, fill_slice_holes, plan_roi, seed_region, segment_lesion, to_full
+from ssb_core.volume import GrowthSettings, RoiPlan, clicked_lesion, fill_slice_holes, plan_roi, segment_lesion, to_full
 from ssb_core.volume.lesion import cut_at_necks, keep_nearest_components, seed_distances
 from tests.app._server import blob, write_tiny_checkpoint
 
@@ -90,9 +90,9 @@ def test_holes_are_filled_slice_by_slice_and_open_notches_kept():
     assert not fill_slice_holes(ring3d).any() and filled.shape == masks.shape
 
 
-def test_seed_region_is_physical():
+def test_seed_distances_are_physical():
     plan = RoiPlan((4, 5, 6), 0, 0, 20, 20, (10.0, 10.0, 5.0), "foreground")
-    region = seed_region(plan, np.array([[10.0, 10.0, 5.0]]), (0.5, 0.5, 2.5), radius_mm=3.0)
+    region = seed_distances(plan, np.array([[10.0, 10.0, 5.0]]), (0.5, 0.5, 2.5))[0] <= 3.0
     assert region[1].sum() == pytest.approx(np.pi * 6**2, rel=0.15)  # 3 mm = 6 voxels of 0.5 mm
     assert region[0].sum() == region[2].sum() > 0 and region[0].sum() < region[1].sum()  # 2.5 mm above / below
 

@@ -18,22 +18,22 @@ __all__ = ["lesion_finding", "CANDIDATE_COLOURS", "CONSENSUS_COLOUR", "candidate
 
 
 def summary_json(masks: np.ndarray, voxel_volume: float, unit: str, readers: np.ndarray | None, seed: int,
-                 reader_names: Sequence[str], presence: Mapping | None = None, streams: Sequence[int] = ()) -> dict:
+                 reader_names: Sequence[str], presence: Mapping | None = None) -> dict:
     """Per-candidate size, Dice to the consensus, ranking (most typical first) and D_DDI^gen of the set.
 
     ``masks``: (N, B, ny, nx) bool candidates on the ROI box. ``readers``: (M, B, ny, nx) bool reader masks of this
     image when the datastore has any (D_DDI^gen is then computed against them, the paper's definition); otherwise
     the candidates themselves serve as the reference set (D_DDI^gen of the candidates against each other), and
     ``ddi_gen_reference`` says which. ``unit``: ``volume_mm3`` or ``area_mm2``, the key of the sizes. ``presence``:
-    the vote at the click (``finding``); ``streams``: each candidate's noise stream (``redrawn`` when it is not its
-    first draw, :mod:`ssb_core.volume.streams`).
+    the vote at the click (``finding``; ``redrawn``: the candidates it drew again, :mod:`ssb_core.volume.streams`).
     """
     s = CandidateSummary.of(masks, readers)
+    redrawn = set((presence or {}).get("redrawn", ()))
     per = [
         {
             "index": k,
             "seed": int(seed),  # candidate k of this seed: the same again with (seed, candidate=k)
-            "redrawn": bool(k < len(streams) and int(streams[k]) != k),
+            "redrawn": k in redrawn,
             "reader": reader_names[k] if k < len(reader_names) else None,
             unit: round(float(s.voxels[k]) * voxel_volume, 3),
             "dice_to_consensus": round(s.dice_to_consensus[k], 4),

@@ -101,7 +101,11 @@ class SSBInfer(InferTask):
 
     def config(self) -> dict[str, Any]:
         model = self.store.get()
-        return default_config({**model.pipeline.defaults.to_dict(), "presence": self.growth.presence}, self.store.readers.choices())
+        return default_config(self._defaults(model.pipeline), self.store.readers.choices())
+
+    def _defaults(self, pipe: Any) -> dict[str, Any]:
+        """The parameters' defaults: the model's sampling defaults and the server's ``presence``."""
+        return {**pipe.defaults.to_dict(), "presence": self.growth.presence}
 
     def is_valid(self) -> bool:
         return True
@@ -151,7 +155,7 @@ class SSBInfer(InferTask):
         unit = "area_mm2" if image.is_2d else "volume_mm3"
         readers, skipped, near = self._reader_masks(image_id, image, lesion, s.clicks_ijk)
         summary = summary_json(lesion.masks, image.voxel_volume, unit, readers, p.seed, names,
-                               lesion.presence.to_dict() if lesion.presence else None, lesion.streams)
+                               lesion.presence.to_dict() if lesion.presence else None)
         clock["summarise"] = time.perf_counter()
         result_file, label_names = self._write_output(p, lesion, image, request.get("image", ""), summary["candidates"],
                                                       summary["finding"])
@@ -187,8 +191,7 @@ class SSBInfer(InferTask):
         default guidance, each adapted reader's own (label -> weight, None when none); HTTP 400 before anything is computed."""
         pipe = model.pipeline
         try:
-            p = InferParams.parse(request, {**pipe.defaults.to_dict(), "presence": self.growth.presence}, self.max_candidates,
-                                  pipe.bridge.num_timesteps,
+            p = InferParams.parse(request, self._defaults(pipe), self.max_candidates, pipe.bridge.num_timesteps,
                                   self.store.readers.choices())
             image = read_image(request.get("image", ""))
             if p.foreground_mm is not None:
