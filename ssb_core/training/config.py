@@ -160,6 +160,10 @@ class RunConfig:
         max_minutes: wall-clock bound (0 = none); the run saves and stops cleanly when it is reached.
         progress: tqdm bars: ``auto`` (only on a TTY), ``on`` or ``off``.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda[:i]``.
+        init_from: a checkpoint (``.pt``) whose weights a new run starts from (a second training stage);
+            empty = random initialisation. Ignored when the run resumes (its own state holds the weights).
+        init_sha256: the SHA-256 that ``init_from`` must have, so that the recipe reproduces only from the
+            weights it names (empty = not checked).
     """
 
     max_steps: int = 1000
@@ -173,8 +177,12 @@ class RunConfig:
     max_minutes: float = 0.0
     progress: str = "auto"
     device: str = "auto"
+    init_from: str = ""
+    init_sha256: str = ""
 
     def __post_init__(self) -> None:
+        if self.init_sha256 and not self.init_from:
+            raise ConfigError("train.init_sha256 is set but train.init_from is empty")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ConfigError(f"train.amp must be one of auto, bf16, fp16, off; got {self.amp!r}")
         if self.progress not in ("auto", "on", "off"):
@@ -315,15 +323,33 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """Read a YAML or JSON recipe (or the defaults when ``path`` is None), apply overrides, validate."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"recipe file not found: {path}")
-        try:
-            text = path.read_text()
-            raw = json.loads(text) if path.suffix == ".json" else (yaml_load(text) or {})
-        except (OSError, ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read recipe {path}: {exc}") from exc
+    """Read a YAML or JSON recipe (or the defaults when ``path`` is None), apply overrides, validate.
+
+    A recipe may start with ``extends: other.yaml`` (relative to its own folder): the other recipe's values
+    are the base, and this recipe's keys replace them section by section (a second training stage names only
+    what it changes).
+    """
+    raw = _read_recipe(Path(path), ()) if path is not None else {}
     return TrainConfig.from_dict(apply_overrides(raw, list(overrides or [])))
+
+
+def _read_recipe(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"recipe file not found: {path}")
+    if path.resolve() in chain:
+        raise ConfigError(f"recipe {path} extends itself (through {[str(p) for p in chain]})")
+    try:
+        text = path.read_text()
+        raw = json.loads(text) if path.suffix == ".json" else (yaml_load(text) or {})
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc}") from exc
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    merged = _read_recipe(path.parent / str(base), (*chain, path.resolve()))
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Dataset
 
+from ssb_core.checkpoint import load_checkpoint
 from ssb_core.data.intensity import IntensityConvention
+from ssb_core.hashing import file_sha256
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.training.config import ConfigError, TrainConfig
 
-__all__ = ["build_datasets", "build_from_config", "data_conventions", "MetricsLog", "dataset_num_readers", "model_window",
-           "window_normaliser"]
+__all__ = ["build_datasets", "build_from_config", "data_conventions", "initial_weights", "MetricsLog", "dataset_num_readers",
+           "model_window", "window_normaliser"]
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +134,34 @@ def data_conventions(dataset: Dataset, config: TrainConfig) -> dict[str, Any]:
         "datasets": {k: v for k, v in (("train", config.data.train), ("val", config.data.val)) if v},
     }
     return json.loads(json.dumps(conventions, default=str))
+
+
+def initial_weights(config: TrainConfig) -> dict[str, torch.Tensor] | None:
+    """The weights ``train.init_from`` names (a second training stage), checked against the recipe.
+
+    Returns:
+        the checkpoint's state dict, or None when the recipe starts from random weights.
+
+    Raises:
+        ConfigError: the file is missing, its SHA-256 is not ``train.init_sha256``, it is not an SSB checkpoint,
+            or its network differs from the recipe's ``network`` section.
+    """
+    source = config.train.init_from
+    if not source:
+        return None
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"train.init_from: no checkpoint at {path}")
+    if config.method != "ssb":
+        raise ConfigError(f"train.init_from starts SSB runs only, not method {config.method!r}")
+    digest = file_sha256(path)
+    if config.train.init_sha256 and digest != config.train.init_sha256:
+        raise ConfigError(f"train.init_from {path} has SHA-256 {digest}, the recipe names {config.train.init_sha256}")
+    ckpt = load_checkpoint(path)
+    if ckpt.network.to_dict() != config.network.to_dict():
+        raise ConfigError(f"train.init_from {path}: its network {ckpt.network.to_dict()} differs from the recipe's {config.network.to_dict()}")
+    logger.info("starting from the weights of %s (SHA-256 %s)", path, digest)
+    return ckpt.state_dict
 
 
 class MetricsLog:

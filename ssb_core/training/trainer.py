@@ -39,7 +39,8 @@ from ssb_core.training.distributed import DistInfo, cleanup_distributed, init_di
 from ssb_core.training.ema import ModelEMA
 from ssb_core.training.methods import build_method
 from ssb_core.training.optim import build_optimizer, build_scheduler, resolve_amp
-from ssb_core.training.setup import MetricsLog, build_datasets, data_conventions, dataset_num_readers, model_window, window_normaliser
+from ssb_core.training.setup import (MetricsLog, build_datasets, data_conventions, dataset_num_readers, initial_weights, model_window,
+                                     window_normaliser)
 from ssb_core.training.state import ResumeError, capture_rng_state, load_resume, restore_rng_state, save_resume
 from ssb_core.training.trainable import restrict_trainable
 
@@ -110,7 +111,8 @@ def train(
         train_dataset, val_dataset: datasets of sample dicts that replace ``config.data`` (e.g. a list of
             samples collected by the annotation app).
         resume: True = continue from ``<output_dir>/resume.pt`` when it exists; a path = from that file.
-        init_state_dict: starting weights (fine-tuning); ignored when resuming.
+        init_state_dict: starting weights (fine-tuning); ignored when resuming. Default: the recipe's
+            ``train.init_from`` checkpoint, or random weights.
         readers: reader names in label order (default ``config.data.readers`` or ``reader0..``).
         conventions: data conventions to record instead of those derived from the dataset.
         stop_after_steps: stop (saving resume state) once this global step is reached, as an interruption
@@ -153,6 +155,9 @@ class _Loop:
         torch.manual_seed(cfg.seed)
         self.method = build_method(cfg)
         self.model = self.method.build_model().to(self.device)
+        source = _resume_source(resume, self.out_dir)
+        if init_state_dict is None and source is None:
+            init_state_dict = initial_weights(cfg)
         if init_state_dict is not None:
             self.model.load_state_dict(init_state_dict)
         restrict_trainable(self.model, cfg.optim.trainable, cfg.optim.train_readers)
@@ -164,7 +169,6 @@ class _Loop:
         self.generator = torch.Generator().manual_seed(cfg.seed + 100003 * info.rank)
         self.step, self.elapsed_before, self._saved_step = 0, 0.0, -1
 
-        source = _resume_source(resume, self.out_dir)
         if source is not None:
             self._load(source)
         self.log = MetricsLog(self.out_dir / "metrics.jsonl", info.is_main, self.step if source is not None else None)

@@ -24,6 +24,10 @@
    wall or the heart followed, not a lesion), is redrawn and followed again while it has draws left; one that
    still runs on is then emptied, and when fewer than half of the candidates hold a lesion the answer is again
    "no lesion here";
+
+   On a CT in HU, with the vote, a candidate *holds a lesion* only when lung borders it
+   (``GrowthSettings.min_lung_contact``, :mod:`ssb_core.volume.lung`): one drawn in the mediastinum or the chest
+   wall, with no lung around it, neither votes nor is kept (it is redrawn like an empty one);
 6. fill each candidate's holes slice by slice (``GrowthSettings.fill_holes``; readers' outlines have none).
 
 What the vote saw and did is :attr:`LesionCandidates.presence` (the viewers word it:
@@ -51,7 +55,8 @@ from ssb_core.candidates import SamplingConfig
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume.lesion import clicked_lesion, fill_slice_holes
-from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, to_box
+from ssb_core.volume.lung import is_ct_hounsfield, lung_contact
+from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, crop_box, to_box
 from ssb_core.volume.streams import StreamSampler
 
 __all__ = ["GrowthSettings", "LesionCandidates", "Presence", "PRESENCE_MODES", "choose_scale", "segment_lesion"]
@@ -83,6 +88,8 @@ class GrowthSettings:
         presence: ``"vote"`` (the candidates vote whether there is a lesion at the click; empty or open ones are
             redrawn) or ``"as_sampled"`` (every candidate as first drawn); see the module docstring.
         max_redraws: redraws per candidate with the vote.
+        min_lung_contact: with the vote, on a CT in HU, the least share of a candidate's 2 mm shell that must be lung
+            for it to hold a lung lesion (:mod:`ssb_core.volume.lung`); 0 = no check.
     """
 
     first_half_mm: float = 5.0
@@ -97,10 +104,13 @@ class GrowthSettings:
     neck_fraction: float = 0.25
     presence: str = "vote"
     max_redraws: int = 3
+    min_lung_contact: float = 0.2
 
     def __post_init__(self) -> None:
         if self.presence not in PRESENCE_MODES:
             raise ValueError(f"presence must be one of {PRESENCE_MODES}, got {self.presence!r}")
+        if not 0 <= float(self.min_lung_contact) <= 1:
+            raise ValueError(f"min_lung_contact must be a share in [0, 1], got {self.min_lung_contact!r}")
         if not 0 <= float(self.neck_fraction) < 1 or int(self.max_redraws) < 0:
             raise ValueError(f"neck_fraction must be in [0, 1) and max_redraws >= 0, got {self.neck_fraction!r}, "
                              f"{self.max_redraws!r}")
@@ -124,6 +134,9 @@ class Presence:
         lesion: whether at least half of the final candidates hold a lesion (with the vote: all of them, or none).
         redrawn: slots whose candidate is a later draw (the first drew nothing at the click, or ran on).
         open_emptied: slots emptied because their lesion still ran on at the growth limit after every redraw.
+        outside_lung: first draws that drew something at the click with no lung around it (not counted in
+            ``drawn_at_click``; :mod:`ssb_core.volume.lung`).
+        outside_lung_emptied: slots emptied because, after every redraw, no lung borders their lesion.
     """
 
     mode: str
@@ -132,10 +145,13 @@ class Presence:
     lesion: bool
     redrawn: tuple[int, ...] = ()
     open_emptied: tuple[int, ...] = ()
+    outside_lung: int = 0
+    outside_lung_emptied: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "drawn_at_click": self.drawn_at_click, "num_candidates": self.num_candidates,
-                "lesion": self.lesion, "redrawn": list(self.redrawn), "open_emptied": list(self.open_emptied)}
+                "lesion": self.lesion, "redrawn": list(self.redrawn), "open_emptied": list(self.open_emptied),
+                "outside_lung": self.outside_lung, "outside_lung_emptied": list(self.outside_lung_emptied)}
 
 
 @dataclass
@@ -273,6 +289,19 @@ def segment_lesion(
         raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside  # (N, S, ny, nx)
         return clicked_lesion(raw, plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm, settings.neck_fraction)
 
+    check_lung = voting and settings.min_lung_contact > 0 and is_ct_hounsfield(volume_zyx)
+
+    def holds_lesion(kept: np.ndarray, slices: Sequence[int]) -> np.ndarray:
+        """(N,) bool: which of ``kept`` (N, S, ny, nx) on ``slices`` hold a lesion (with lung around it, on a CT)."""
+        drawn = kept.reshape(len(kept), -1).any(axis=1)
+        if not check_lung or not drawn.any():
+            return drawn
+        share = lung_contact(kept, crop_box(volume_zyx, click.box.with_slices(slices)), spacing_xyz, inside)
+        return drawn & (np.nan_to_num(share) >= settings.min_lung_contact)
+
+    def first_draws_hold(trial: dict[int, np.ndarray], slices: Sequence[int]) -> np.ndarray:
+        return holds_lesion(lesion_of(trial, slices), slices)
+
     # 1. the first slices (the clicked ones and first_half_mm around them): each slot's first draw, and the vote
     lo, hi = max(limits.lo, first[0] - limits.half), min(limits.hi, first[-1] + limits.half)
     if hi - lo + 1 > settings.max_slices:
@@ -283,16 +312,18 @@ def segment_lesion(
     tried = [0] * n_slots  # ... and has tried its draws up to tried[n]
     sampled = {k: np.array(m, copy=True) for k, m in clicked.items() if lo <= k <= hi}  # sampled while choosing the zoom
     sampled.update(sampler.sample_slots([k for k in start if k not in sampled], {n: n for n in everyone}))
-    drawn_at_click = lesion_of(sampled, start).reshape(n_slots, -1).any(axis=1)
+    first_lesions = lesion_of(sampled, start)
+    drawn_at_click = holds_lesion(first_lesions, start)
     votes = int(drawn_at_click.sum())
+    outside_lung = int(first_lesions.reshape(n_slots, -1).any(axis=1).sum()) - votes
     if voting and votes * 2 < n_slots:  # most candidates see nothing here: no lesion, nothing more sampled
-        presence = Presence("vote", votes, n_slots, False)
+        presence = Presence("vote", votes, n_slots, False, outside_lung=outside_lung)
         return _result(np.zeros((n_slots, len(start), *inside.shape), dtype=bool), click.box.with_slices(start), volume_zyx,
                        sampled, inside, 1, {"below": "no lesion at the click", "above": "no lesion at the click"}, scale,
                        presence, [sampler.stream(n, d) for n, d in enumerate(draws)], settings.fill_holes)
     redrawn: set[int] = set()
     if voting:
-        redrawn |= _redraw(sampler, sampled, start, [n for n in everyone if not drawn_at_click[n]], draws, tried, lesion_of)
+        redrawn |= _redraw(sampler, sampled, start, [n for n in everyone if not drawn_at_click[n]], draws, tried, first_draws_hold)
 
     # 2. follow the lesion outwards; redraw what ends up empty or open, while draws are left
     todo: dict[int, list[int]] = {}  # slice -> slots to sample there
@@ -322,8 +353,9 @@ def segment_lesion(
                 ks = range(max(limit, edge - step), edge) if side == "below" else range(edge + 1, min(limit, edge + step) + 1)
                 todo.update({k: reach for k in ks})
         if not todo and voting:
-            rejected = [n for n in everyone if n in open_slots or not kept[n].any()]
-            again = _redraw(sampler, sampled, start, rejected, draws, tried, lesion_of)
+            held = holds_lesion(kept, range(lo, hi + 1))
+            rejected = [n for n in everyone if n in open_slots or not held[n]]
+            again = _redraw(sampler, sampled, start, rejected, draws, tried, first_draws_hold)
             redrawn |= again
             todo = {k: sorted(again) for k in range(lo, hi + 1) if k not in start and again}
         if not todo:
@@ -331,14 +363,18 @@ def segment_lesion(
         lo, hi = min(lo, min(todo)), max(hi, max(todo))
 
     plan = click.box.with_slices(range(lo, hi + 1))
+    off_lung: tuple[int, ...] = ()
     if voting:  # a slot whose lesion still runs into the growth limit follows a structure, not a lesion: empty
         kept[sorted(open_slots)] = False
+        drawn = kept.reshape(n_slots, -1).any(axis=1)
+        off_lung = tuple(int(n) for n in np.flatnonzero(drawn & ~holds_lesion(kept, plan.slices)))
+        kept[list(off_lung)] = False  # ... and one with no lung around it is not a lung lesion
     found = int(kept.reshape(n_slots, -1).any(axis=1).sum())
     lesion = found * 2 >= n_slots
     if voting and not lesion:  # after the redraws, most slots still hold no closed lesion at the click
         kept[:] = False
     presence = Presence("vote" if voting else "as_sampled", votes, n_slots, lesion, tuple(sorted(redrawn)),
-                        tuple(sorted(open_slots)) if voting else ())
+                        tuple(sorted(open_slots)) if voting else (), outside_lung if voting else 0, off_lung)
     logger.debug("lesion at %s: %d slices in %d rounds (%s), %s", click.box.centre_ijk, len(plan.slices), rounds, stopped,
                  presence)
     return _result(kept, plan, volume_zyx, sampled, inside, rounds, stopped, scale, presence,
@@ -346,17 +382,18 @@ def segment_lesion(
 
 
 def _redraw(sampler: StreamSampler, sampled: dict[int, np.ndarray], first: Sequence[int], slots: Sequence[int],
-            draws: list[int], tried: list[int], lesion_of: Callable[[dict[int, np.ndarray], Sequence[int]], np.ndarray]) -> set[int]:
+            draws: list[int], tried: list[int], holds: Callable[[dict[int, np.ndarray], Sequence[int]], np.ndarray]) -> set[int]:
     """Give each of ``slots`` its next draw that holds a lesion at the click, tried on the first slices ``first`` (the
     clicked ones and their neighbours): each pending slot's next draw, all in one batch, until every slot has one or
-    has no draws left. Updates ``draws`` (the draw in use), ``tried`` (the last draw tried) and the first slices of
+    has no draws left. ``holds(trial, first)``: (T,) bool, which of the T draws in ``trial`` (slice -> (T, ny, nx))
+    hold a lesion. Updates ``draws`` (the draw in use), ``tried`` (the last draw tried) and the first slices of
     ``sampled``. Returns the slots that got a new draw."""
     got: set[int] = set()
     pending = [n for n in slots if tried[n] < sampler.redraws]
     while pending:
         tries = [(n, tried[n] + 1) for n in pending]
         trial = sampler.sample(first, [sampler.stream(n, d) for n, d in tries])  # slice -> (T, ny, nx)
-        hits = lesion_of(trial, first).reshape(len(tries), -1).any(axis=1)
+        hits = holds(trial, first)
         for t, (n, d) in enumerate(tries):
             tried[n] = d
             if hits[t]:

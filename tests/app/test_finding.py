@@ -32,6 +32,13 @@ def test_the_message_says_what_the_vote_saw():
     assert lesion_finding([40] * 8, 100, _vote(8, True))["message"] == "Lesion found: all 8 candidates draw it."
 
 
+def test_the_message_names_draws_with_no_lung_around_them():
+    vote = {**_vote(1, False), "outside_lung": 5}
+    f = lesion_finding([0] * 8, 0, vote)
+    assert f["message"].startswith("No lesion found here: 1 of 8 samples drew a lesion at the click, fewer than half; 5 more")
+    assert "no lung around it" in f["message"] and not f["lesion"]
+
+
 def test_without_a_vote_the_consensus_decides_as_before():
     assert lesion_finding([0, 0, 5, 0], 0)["message"].startswith("No lesion found here: 1 of 4 candidates draw something")
     f = lesion_finding([5, 5, 5, 0], 12, {"mode": "as_sampled", "drawn_at_click": 3})

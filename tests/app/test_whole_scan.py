@@ -161,11 +161,8 @@ def test_every_nodule_is_drawn_at_the_readers_size(nodule_clicks):
     assert all(0.75 <= r["volume_ratio"] <= 1.33 for r in rows), [(r["nodule"], r["volume_ratio"]) for r in rows]
 
 
-MEDIASTINUM_NOT_YET = pytest.mark.xfail(strict=True, reason=NOT_YET + "at seeds 1 and 2, 5 and 4 of the 8 first samples "
-                                        "draw the fat between the great vessels (closed, 2-8 ml), so the vote finds a lesion")
 NOTHING_CLICKS = [pytest.param(AIR_IJK, seed, id=f"air in front of the chest, seed {seed}") for seed in SEEDS] + [
-    pytest.param(MEDIASTINUM_IJK, seed, id=f"mediastinal fat, seed {seed}", marks=() if seed == 0 else MEDIASTINUM_NOT_YET)
-    for seed in SEEDS]
+    pytest.param(MEDIASTINUM_IJK, seed, id=f"mediastinal fat, seed {seed}") for seed in SEEDS]
 
 
 @pytest.mark.parametrize(("click", "seed"), NOTHING_CLICKS)
@@ -178,13 +175,8 @@ def test_a_click_where_there_is_nothing_says_so_and_draws_nothing(client, click,
     assert res["finding"]["lesion"] is False and res["finding"]["message"].startswith("No lesion found here")
 
 
-RIB_ON_PLEURA_NOT_YET = pytest.mark.xfail(strict=True, reason="known limitation of the shipped model: at seeds 0 and 1, "
-                                          "most first samples draw this rib where it bulges into the lung (at 3x zoom, "
-                                          "where it looks like a juxtapleural nodule), so the vote finds a lesion; see "
-                                          "README, 'A click on a real nodule'")
 NO_LESION_CLICKS = [pytest.param(EMPTY_LUNG_IJK, 0, id="empty lung"), pytest.param(RIB_IN_WALL_IJK, 0, id="rib in the chest wall")] + [
-    pytest.param(RIB_ON_PLEURA_IJK, seed, id=f"rib on the pleura, seed {seed}", marks=RIB_ON_PLEURA_NOT_YET if seed < 2 else ())
-    for seed in SEEDS]
+    pytest.param(RIB_ON_PLEURA_IJK, seed, id=f"rib on the pleura, seed {seed}") for seed in SEEDS]
 
 
 @pytest.mark.parametrize(("click", "seed"), NO_LESION_CLICKS)

@@ -39,9 +39,34 @@ def test_overrides_apply_on_top_of_a_file(tmp_path):
 
 
 def test_shipped_recipes_are_valid():
-    for name in ("lidc64_cpu.yaml", "lidc_crops_gpu.yaml"):
+    for name in ("lidc64_cpu.yaml", "lidc_crops_gpu.yaml", "lidc128_cpu.yaml", "lidc128_cpu_stage2.yaml"):
         cfg = load_config(REPO_ROOT / "configs" / name)
         assert cfg.network.channels and cfg.data.train
+
+
+def test_the_second_stage_changes_only_what_it_names():
+    first = load_config(REPO_ROOT / "configs" / "lidc128_cpu.yaml").to_dict()
+    second = load_config(REPO_ROOT / "configs" / "lidc128_cpu_stage2.yaml").to_dict()
+    changed = {(section, key) for section, values in second.items() if isinstance(values, dict)
+               for key in values if values[key] != first[section][key]}
+    changed |= {(key,) for key, value in second.items() if not isinstance(value, dict) and value != first[key]}
+    assert changed == {("seed",), ("output_dir",), ("name",), ("optim", "lr"), ("train", "max_steps"),
+                       ("train", "init_from"), ("train", "init_sha256")}
+    assert second["train"]["init_from"] == first["output_dir"] + "/" + first["name"] + ".pt"
+
+
+def test_extends_merges_section_by_section(tmp_path):
+    (tmp_path / "base.yaml").write_text("seed: 3\ntrain: {max_steps: 10, batch_size: 4}\noptim: {lr: 1.0e-3}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "stage.yaml").write_text("extends: ../base.yaml\ntrain: {max_steps: 20}\n")
+    cfg = load_config(tmp_path / "sub" / "stage.yaml", ["optim.lr=2e-3"])
+    assert (cfg.seed, cfg.train.max_steps, cfg.train.batch_size, cfg.optim.lr) == (3, 20, 4, 2e-3)
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: missing.yaml\n")
+    with pytest.raises(ConfigError, match="recipe file not found"):
+        load_config(tmp_path / "orphan.yaml")
 
 
 @pytest.mark.parametrize(
@@ -57,6 +82,7 @@ def test_shipped_recipes_are_valid():
         (["loss.p_uncond=2"], r"p_uncond must lie in \[0, 1\]"),
         (["network.channels=[8, 16]"], r"invalid 'network' settings: attention_levels must have one entry per level"),
         (["train.max_steps=[1"], r"cannot parse the value"),
+        (["train.init_sha256=abc"], r"train.init_sha256 is set but train.init_from is empty"),
     ],
 )
 def test_bad_overrides_are_rejected_with_a_clear_message(overrides, message):

@@ -50,3 +50,28 @@ def test_a_different_network_refuses_to_resume(tmp_path):
     other = tiny_recipe(tmp_path, train={"max_steps": 2}, network={"channels": [8, 8]})
     with pytest.raises(ResumeError, match="network settings differ"):
         train(other, train_dataset=slices, resume=True)
+
+
+def test_a_second_stage_starts_from_the_weights_it_names(tmp_path):
+    import pytest
+
+    from ssb_core.hashing import file_sha256
+    from ssb_core.training.config import ConfigError
+
+    slices = lidc64_slices("train", 4)
+    first = train(tiny_recipe(tmp_path / "first", train={"max_steps": 2}), train_dataset=slices)
+    weights, digest = str(first.checkpoint_path), file_sha256(first.checkpoint_path)
+    # no training step (lr 0 is refused; a zero-step run is not): the second stage's EMA and checkpoint are its start
+    second = tiny_recipe(tmp_path / "second", seed=1, train={"max_steps": 1, "init_from": weights, "init_sha256": digest}, optim={"lr": 1e-12})
+    result = train(second, train_dataset=slices)
+    start, after = load_checkpoint(first.checkpoint_path).state_dict, load_checkpoint(result.checkpoint_path).state_dict
+    for key in start:
+        assert torch.allclose(start[key].float(), after[key].float(), atol=1e-6), key
+    assert load_checkpoint(result.checkpoint_path).provenance["training"]["recipe"]["train"]["init_sha256"] == digest
+
+    with pytest.raises(ConfigError, match="has SHA-256"):
+        train(tiny_recipe(tmp_path / "bad", train={"max_steps": 1, "init_from": weights, "init_sha256": "0" * 64}), train_dataset=slices)
+    with pytest.raises(ConfigError, match="differs from the recipe's"):
+        train(tiny_recipe(tmp_path / "other", train={"max_steps": 1, "init_from": weights}, network={"channels": [8, 8]}), train_dataset=slices)
+    with pytest.raises(ConfigError, match="no checkpoint at"):
+        train(tiny_recipe(tmp_path / "none", train={"max_steps": 1, "init_from": str(tmp_path / "missing.pt")}), train_dataset=slices)

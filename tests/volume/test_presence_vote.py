@@ -48,11 +48,11 @@ class ScriptedSampler(StreamSampler):
         return out
 
 
-def _run(monkeypatch, script: dict[int, str], presence: str = "vote"):
+def _run(monkeypatch, script: dict[int, str], presence: str = "vote", volume: np.ndarray | None = None):
     monkeypatch.setattr(ScriptedSampler, "script", script)
     monkeypatch.setattr(inference_module, "StreamSampler", ScriptedSampler)
     pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
-    volume = np.zeros((40, 48, 48), dtype=np.float32)
+    volume = np.zeros((40, 48, 48), dtype=np.float32) if volume is None else volume
     click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
     config = SamplingConfig(num_candidates=N, nfe=2)
     settings = GrowthSettings(scales=(1.0,), presence=presence, max_half_extent_mm=16.0)
@@ -105,11 +105,45 @@ def test_as_sampled_keeps_every_candidate_as_first_drawn(monkeypatch):
     assert result.stopped["below"] == "max_half_extent_mm" and result.streams == tuple(range(N))
 
 
+def _chest(around_click_hu: float) -> np.ndarray:
+    """A CT in HU: air (-1000) at the front, lung (-850) elsewhere, and a 24 x 24 block of ``around_click_hu`` round
+    the click (the scripted disk, radius 4, lies inside it)."""
+    volume = np.full((40, 48, 48), -850.0, dtype=np.float32)
+    volume[:, :4] = -1000.0
+    volume[:, 12:36, 12:36] = around_click_hu
+    return volume
+
+
+def test_on_a_ct_a_lesion_with_no_lung_around_it_is_not_a_lung_lesion(monkeypatch):
+    script = {j: "lesion" for j in range(N)}
+    in_lung = _run(monkeypatch, script, volume=_chest(-850.0))  # a nodule in the parenchyma: lung all round
+    assert _drawn(in_lung) == [True] * N and in_lung.presence.outside_lung == 0
+    fat = _run(monkeypatch, script, volume=_chest(-100.0))  # the same shape in fat (the mediastinum): nothing
+    assert not fat.masks.any()
+    p = fat.presence
+    assert (p.drawn_at_click, p.outside_lung, p.lesion) == (0, N, False)
+    assert fat.stopped == {"below": "no lesion at the click", "above": "no lesion at the click"}
+    # not a CT in HU (no air): the intensities say nothing, the check is skipped
+    assert _drawn(_run(monkeypatch, script, volume=_chest(-100.0) + 2000.0)) == [True] * N
+    # as sampled: the model's own view, no check
+    assert _drawn(_run(monkeypatch, script, presence="as_sampled", volume=_chest(-100.0))) == [True] * N
+    # switched off
+    monkeypatch.setattr(inference_module, "GrowthSettings", GrowthSettings)
+    settings = GrowthSettings(scales=(1.0,), max_half_extent_mm=16.0, min_lung_contact=0.0)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
+    volume = _chest(-100.0)
+    click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
+    off = segment_lesion(None, pre, volume, SPACING, click, SamplingConfig(num_candidates=N, nfe=2), None, 0, settings)  # type: ignore[arg-type]
+    assert _drawn(off) == [True] * N
+
+
 def test_presence_settings_are_checked():
     with pytest.raises(ValueError, match="presence"):
         GrowthSettings(presence="maybe")
     with pytest.raises(ValueError, match="neck_fraction"):
         GrowthSettings(neck_fraction=1.5)
+    with pytest.raises(ValueError, match="min_lung_contact"):
+        GrowthSettings(min_lung_contact=1.5)
 
 
 def test_a_single_slice_image_is_one_slice_whatever_the_vote(monkeypatch):

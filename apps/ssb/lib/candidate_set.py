@@ -72,10 +72,15 @@ def lesion_finding(voxels: Sequence[int], consensus_voxels: int, presence: Mappi
     n, drawn = len(voxels), int(sum(1 for v in voxels if v > 0))
     voted = presence is not None and presence.get("mode") == "vote"
     first = int(presence["drawn_at_click"]) if voted else drawn
+    outside_lung = int(presence.get("outside_lung", 0)) if voted else 0
     if consensus_voxels <= 0:
         if voted and first * 2 >= n:
             why = (f"{first} of {n} first samples drew something at the click, but most of them ran on past the growth "
-                   "limit: a vessel, the chest wall or the heart, not a lesion.")
+                   "limit or had no lung around them: a vessel, the chest wall or the heart, not a lung lesion.")
+        elif voted and outside_lung:
+            why = (f"{first} of {n} samples drew a lesion at the click, fewer than half; {outside_lung} more drew a "
+                   "structure with no lung around it (the model knows lung nodules: the mediastinum, the chest wall and "
+                   "bone are outside what it was trained on).")
         elif voted:
             why = f"{first} of {n} samples drew something at the click, fewer than half."
         else:
