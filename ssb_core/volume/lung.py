@@ -6,10 +6,10 @@ in a place it has never seen. What no lung nodule lacks is lung around it: a jux
 its inner side, a solid nodule in the parenchyma all round. So on a CT in Hounsfield units a candidate counts as
 a lung lesion only when at least ``min_share`` of a thin shell around it is lung (:func:`lung_contact`).
 
-How the threshold was set: on lidc128 (train and val, 2,044 nodules, 5,265 reader outlines), a 2 mm in-plane
-shell around each reader's outline, summed over the nodule's slices, is lung (below the crop's Otsu threshold:
-lidc128's crops are min-max scaled, absolute HU is not recoverable) for a median 92% of its pixels, 5th
-percentile 53%; 0.3% of the outlines are below 0.2. On the whole lidc3d CTs (HU, lung below -500 HU), the
+How the threshold was set (``scripts/lung_contact_readers.py``, ``docs/results/decisions/lung_contact/``): on lidc128 (train and val, 2,044 nodules, 5,265
+reader outlines), a 2 mm in-plane shell around each reader's outline, summed over the nodule's slices, is lung
+(below the crop's Otsu threshold: lidc128's crops are min-max scaled, absolute HU is not recoverable) for a median
+92% of its pixels, 5th percentile 53%; 0.3% of the outlines are below 0.2. On the whole lidc3d CTs (HU, lung below -500 HU), the
 candidates of the four nodules are at 0.25-0.98 (the lowest: the 33 mm juxtapleural LIDC-IDRI-0001_n1), those
 drawn in mediastinal fat at 0.01-0.14. ``GrowthSettings.min_lung_contact`` = 0.2.
 
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["AIR_HU", "LUNG_HU", "SHELL_MM", "is_ct_hounsfield", "lung_contact"]
+__all__ = ["AIR_HU", "LUNG_HU", "SHELL_MM", "is_ct_hounsfield", "lung_contact", "shell_share"]
 
 #: a scan whose darkest voxels are at most this is a CT in Hounsfield units (air is -1000 HU)
 AIR_HU = -900.0
@@ -44,22 +44,30 @@ def is_ct_hounsfield(volume_zyx: np.ndarray) -> bool:
 
 
 def lung_contact(masks: np.ndarray, intensities: np.ndarray, spacing_xy: Sequence[float], inside: np.ndarray | None = None) -> np.ndarray:
-    """(N,) float: for each candidate, the share of its shell that is lung; NaN for an empty candidate.
+    """(N,) float: for each candidate, the share of its shell that is lung (below :data:`LUNG_HU`); NaN for an empty one.
 
     Args:
         masks: (N, S, ny, nx) bool candidates on S slices.
         intensities: (S, ny, nx) the scan on the same grid, in HU.
         spacing_xy: voxel size (mm) along columns and rows.
         inside: (ny, nx) bool, the box's voxels inside the image (outside ones are never shell); None = all.
+    """
+    return shell_share(masks, np.asarray(intensities) < LUNG_HU, spacing_xy, inside)
 
-    The shell is, per slice, the voxels within :data:`SHELL_MM` of the candidate in-plane (4-neighbour dilation, at
-    least one voxel) and not in it; the share is summed over the candidate's slices: lung voxels / shell voxels.
+
+def shell_share(masks: np.ndarray, region: np.ndarray, spacing_xy: Sequence[float], inside: np.ndarray | None = None) -> np.ndarray:
+    """(N,) float: for each of ``masks`` (N, S, ny, nx), the share of its shell inside ``region`` (S, ny, nx) bool;
+    NaN for an empty mask.
+
+    The shell is, per slice, the voxels within :data:`SHELL_MM` of the mask in-plane (4-neighbour dilation, at least
+    one voxel) and not in it, and inside the image (``inside``, (ny, nx) bool; None = everywhere); the share is summed
+    over the mask's slices: region voxels / shell voxels.
     """
     masks = np.asarray(masks, dtype=bool)
     steps = max(1, int(round(SHELL_MM / float(min(spacing_xy[0], spacing_xy[1])))))
     structure = np.zeros((1, 3, 3), dtype=bool)
     structure[0] = ndimage.generate_binary_structure(2, 1)
-    lung = np.asarray(intensities) < LUNG_HU
+    region = np.asarray(region, dtype=bool)
     valid = np.ones(masks.shape[-2:], dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
     out = np.full(masks.shape[0], np.nan)
     for n, mask in enumerate(masks):
@@ -67,5 +75,5 @@ def lung_contact(masks: np.ndarray, intensities: np.ndarray, spacing_xy: Sequenc
             continue
         shell = ndimage.binary_dilation(mask, structure, iterations=steps) & ~mask & valid
         total = int(shell.sum())
-        out[n] = float((shell & lung).sum()) / total if total else 0.0
+        out[n] = float((shell & region).sum()) / total if total else 0.0
     return out
