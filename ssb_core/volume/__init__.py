@@ -2,7 +2,10 @@
 
 - :mod:`ssb_core.volume.roi`: the in-plane box at the model's physical scale, the seeds, the growth range;
 - :mod:`ssb_core.volume.lesion`: which parts of a candidate belong to the clicked lesion (3D connectivity);
-- :mod:`ssb_core.volume.inference`: sampling slice batches outwards from the click until every candidate ends;
+- :mod:`ssb_core.volume.inference`: a click's candidates in 3D: the zoom, the vote, the answer (:func:`segment_lesion`);
+- :mod:`ssb_core.volume.growth`: sampling slice batches outwards from the click until every candidate ends;
+- :mod:`ssb_core.volume.streams`: the noise stream of each candidate slot and its redraws;
+- :mod:`ssb_core.volume.lung`: whether lung borders a candidate (a lung lesion does);
 - :mod:`ssb_core.volume.agreement`: how far the candidates agree (agreement labels, variability, per-candidate figures);
 - :mod:`ssb_core.volume.training`: training samples from a scan and its readers' masks, prepared like a click.
 """

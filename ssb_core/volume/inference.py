@@ -1,6 +1,7 @@
 """Candidates for the lesion under a click in a whole scan: sample only the slices the lesion spans.
 
-:func:`segment_lesion` is what the annotation app, the command-line tools and the benchmark call:
+:func:`segment_lesion` is what the annotation app, the command-line tools and the benchmark call (steps 1, 2, 4
+and 5 sample through :class:`ssb_core.volume.growth.LesionGrowth`):
 
 0. choose the zoom (:func:`choose_scale`): with ``scales`` beyond 1, the clicked slice is also sampled with
    the window's pixel size multiplied by each scale (one batch), and the zoom is the one at which the most
@@ -44,8 +45,7 @@ model was trained on.
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,9 +54,9 @@ import torch
 from ssb_core.candidates import SamplingConfig
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
+from ssb_core.volume.growth import LesionGrowth
 from ssb_core.volume.lesion import clicked_lesion, fill_slice_holes
-from ssb_core.volume.lung import is_ct_hounsfield, lung_contact
-from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, crop_box, to_box
+from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, to_box
 from ssb_core.volume.streams import StreamSampler
 
 __all__ = ["GrowthSettings", "LesionCandidates", "Presence", "PRESENCE_MODES", "choose_scale", "segment_lesion"]
@@ -275,169 +275,41 @@ def segment_lesion(
     voting = settings.presence == "vote"
     sampler = StreamSampler(pipeline, preprocessing, volume_zyx, click.box, config, readers,
                             settings.max_redraws if voting else 0, seed, settings.slice_batch, label_guidance)
-    n_slots = config.num_candidates
-    everyone = list(range(n_slots))
-    z = volume_zyx.shape[0]
-    sz = float(spacing_xyz[2]) if z > 1 else 1.0
-    first = sorted(click.box.slices)
-    limits = _growth_limits(click, z, sz, settings)
-    inside = np.zeros((click.box.ny, click.box.nx), dtype=bool)
-    inside[box_valid(click.box, volume_zyx.shape)] = True
+    growth = LesionGrowth(sampler, volume_zyx, spacing_xyz, click, settings, voting)
+    n_slots = sampler.num_slots
 
-    def lesion_of(sampled: dict[int, np.ndarray], slices: Sequence[int]) -> np.ndarray:
-        plan = click.box.with_slices(slices)
-        raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside  # (N, S, ny, nx)
-        return clicked_lesion(raw, plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm, settings.neck_fraction)
-
-    check_lung = voting and settings.min_lung_contact > 0 and is_ct_hounsfield(volume_zyx)
-
-    def holds_lesion(kept: np.ndarray, slices: Sequence[int]) -> np.ndarray:
-        """(N,) bool: which of ``kept`` (N, S, ny, nx) on ``slices`` hold a lesion (with lung around it, on a CT)."""
-        drawn = kept.reshape(len(kept), -1).any(axis=1)
-        if not check_lung or not drawn.any():
-            return drawn
-        share = lung_contact(kept, crop_box(volume_zyx, click.box.with_slices(slices)), spacing_xyz, inside)
-        return drawn & (np.nan_to_num(share) >= settings.min_lung_contact)
-
-    def first_draws_hold(trial: dict[int, np.ndarray], slices: Sequence[int]) -> np.ndarray:
-        return holds_lesion(lesion_of(trial, slices), slices)
-
-    # 1. the first slices (the clicked ones and first_half_mm around them): each slot's first draw, and the vote
-    lo, hi = max(limits.lo, first[0] - limits.half), min(limits.hi, first[-1] + limits.half)
-    if hi - lo + 1 > settings.max_slices:
-        lo = max(lo, (first[0] + first[-1]) // 2 - settings.max_slices // 2)
-        hi = lo + settings.max_slices - 1
-    start = list(range(lo, hi + 1))
-    draws = [0] * n_slots  # slot n uses stream sampler.stream(n, draws[n])
-    tried = [0] * n_slots  # ... and has tried its draws up to tried[n]
-    sampled = {k: np.array(m, copy=True) for k, m in clicked.items() if lo <= k <= hi}  # sampled while choosing the zoom
-    sampled.update(sampler.sample_slots([k for k in start if k not in sampled], {n: n for n in everyone}))
-    first_lesions = lesion_of(sampled, start)
-    drawn_at_click = holds_lesion(first_lesions, start)
+    # 1. the first slices: each slot's first draw, and the vote
+    first_lesions = growth.sample_first(clicked)
+    drawn_at_click = growth.holds_lesion(first_lesions, growth.first)
     votes = int(drawn_at_click.sum())
     outside_lung = int(first_lesions.reshape(n_slots, -1).any(axis=1).sum()) - votes
     if voting and votes * 2 < n_slots:  # most candidates see nothing here: no lesion, nothing more sampled
         presence = Presence("vote", votes, n_slots, False, outside_lung=outside_lung)
-        return _result(np.zeros((n_slots, len(start), *inside.shape), dtype=bool), click.box.with_slices(start), volume_zyx,
-                       sampled, inside, 1, {"below": "no lesion at the click", "above": "no lesion at the click"}, scale,
-                       presence, [sampler.stream(n, d) for n, d in enumerate(draws)], settings.fill_holes)
-    redrawn: set[int] = set()
+        return _result(np.zeros_like(first_lesions), growth.plan(), volume_zyx, growth.sampled, growth.inside, growth.rounds,
+                       {"below": "no lesion at the click", "above": "no lesion at the click"}, scale, presence,
+                       growth.streams(), settings.fill_holes)
     if voting:
-        redrawn |= _redraw(sampler, sampled, start, [n for n in everyone if not drawn_at_click[n]], draws, tried, first_draws_hold)
+        growth.redraw([n for n in range(n_slots) if not drawn_at_click[n]])
 
-    # 2. follow the lesion outwards; redraw what ends up empty or open, while draws are left
-    todo: dict[int, list[int]] = {}  # slice -> slots to sample there
-    rounds, stopped, open_slots = 0, {}, set()
-    while True:
-        rounds += 1
-        if todo:
-            run = sorted(set().union(*todo.values()))
-            new = sampler.sample_slots(sorted(todo), {n: sampler.stream(n, draws[n]) for n in run})
-            for k, masks in new.items():  # a slot that ended on this side is not continued past its end
-                rows = todo[k]
-                sampled.setdefault(k, np.zeros_like(masks))[rows] = masks[rows]
-        kept = lesion_of(sampled, range(lo, hi + 1))
-        todo, open_slots = {}, set()
-        for side, edge in (("below", lo), ("above", hi)):
-            # a slot continues on this side while its lesion reaches the outermost slice sampled there
-            reach = [n for n in everyone if kept[n, 0 if side == "below" else -1].any()]
-            limit = limits.lo if side == "below" else limits.hi
-            if not reach:
-                stopped[side] = "lesion ended"
-            elif edge == limit or hi - lo + 1 + len(todo) >= settings.max_slices:
-                stopped[side] = limits.reason(side) if edge == limit else "max_slices"
-                if stopped[side] in ("max_half_extent_mm", "max_slices"):
-                    open_slots.update(reach)
-            else:
-                step = limits.step
-                ks = range(max(limit, edge - step), edge) if side == "below" else range(edge + 1, min(limit, edge + step) + 1)
-                todo.update({k: reach for k in ks})
-        if not todo and voting:
-            held = holds_lesion(kept, range(lo, hi + 1))
-            rejected = [n for n in everyone if n in open_slots or not held[n]]
-            again = _redraw(sampler, sampled, start, rejected, draws, tried, first_draws_hold)
-            redrawn |= again
-            todo = {k: sorted(again) for k in range(lo, hi + 1) if k not in start and again}
-        if not todo:
-            break
-        lo, hi = min(lo, min(todo)), max(hi, max(todo))
-
-    plan = click.box.with_slices(range(lo, hi + 1))
+    # 2. follow the lesion outwards (redrawing what ends up empty, open or with no lung around it)
+    kept = growth.follow()
+    plan = growth.plan()
     off_lung: tuple[int, ...] = ()
     if voting:  # a slot whose lesion still runs into the growth limit follows a structure, not a lesion: empty
-        kept[sorted(open_slots)] = False
+        kept[sorted(growth.open_slots)] = False
         drawn = kept.reshape(n_slots, -1).any(axis=1)
-        off_lung = tuple(int(n) for n in np.flatnonzero(drawn & ~holds_lesion(kept, plan.slices)))
+        off_lung = tuple(int(n) for n in np.flatnonzero(drawn & ~growth.holds_lesion(kept, plan.slices)))
         kept[list(off_lung)] = False  # ... and one with no lung around it is not a lung lesion
     found = int(kept.reshape(n_slots, -1).any(axis=1).sum())
     lesion = found * 2 >= n_slots
     if voting and not lesion:  # after the redraws, most slots still hold no closed lesion at the click
         kept[:] = False
-    presence = Presence("vote" if voting else "as_sampled", votes, n_slots, lesion, tuple(sorted(redrawn)),
-                        tuple(sorted(open_slots)) if voting else (), outside_lung if voting else 0, off_lung)
-    logger.debug("lesion at %s: %d slices in %d rounds (%s), %s", click.box.centre_ijk, len(plan.slices), rounds, stopped,
-                 presence)
-    return _result(kept, plan, volume_zyx, sampled, inside, rounds, stopped, scale, presence,
-                   [sampler.stream(n, d) for n, d in enumerate(draws)], settings.fill_holes)
-
-
-def _redraw(sampler: StreamSampler, sampled: dict[int, np.ndarray], first: Sequence[int], slots: Sequence[int],
-            draws: list[int], tried: list[int], holds: Callable[[dict[int, np.ndarray], Sequence[int]], np.ndarray]) -> set[int]:
-    """Give each of ``slots`` its next draw that holds a lesion at the click, tried on the first slices ``first`` (the
-    clicked ones and their neighbours): each pending slot's next draw, all in one batch, until every slot has one or
-    has no draws left. ``holds(trial, first)``: (T,) bool, which of the T draws in ``trial`` (slice -> (T, ny, nx))
-    hold a lesion. Updates ``draws`` (the draw in use), ``tried`` (the last draw tried) and the first slices of
-    ``sampled``. Returns the slots that got a new draw."""
-    got: set[int] = set()
-    pending = [n for n in slots if tried[n] < sampler.redraws]
-    while pending:
-        tries = [(n, tried[n] + 1) for n in pending]
-        trial = sampler.sample(first, [sampler.stream(n, d) for n, d in tries])  # slice -> (T, ny, nx)
-        hits = holds(trial, first)
-        for t, (n, d) in enumerate(tries):
-            tried[n] = d
-            if hits[t]:
-                draws[n] = d
-                for k in first:
-                    sampled[k][n] = trial[k][t]
-                got.add(n)
-        pending = [n for n, _ in tries if n not in got and tried[n] < sampler.redraws]
-    return got
-
-
-@dataclass(frozen=True)
-class _Limits:
-    """Slices the growth may reach (inclusive), why each side is limited, the first half-width and step (slices)."""
-
-    lo: int
-    hi: int
-    lo_reason: str
-    hi_reason: str
-    half: int
-    step: int
-
-    def reason(self, side: str) -> str:
-        return self.lo_reason if side == "below" else self.hi_reason
-
-
-def _growth_limits(click: ClickPlan, z: int, sz: float, settings: GrowthSettings) -> _Limits:
-    """The growth's slice limits for ``click`` in a scan of ``z`` slices of ``sz`` mm."""
-    first_lo, first_hi = min(click.box.slices), max(click.box.slices)
-    reach = max(0, int(math.floor(settings.max_half_extent_mm / sz)))
-    ends = []
-    for below, box_end, reach_end, scan_end in ((True, click.k_range[0], first_lo - reach, 0),
-                                                (False, click.k_range[1], first_hi + reach, z - 1)):
-        inner = max(box_end, reach_end) if below else min(box_end, reach_end)
-        if inner == scan_end:
-            why = "scan edge"
-        elif inner == reach_end:
-            why = "max_half_extent_mm"
-        else:
-            why = "ROI box"
-        ends.append((inner, why))
-    half = int(math.ceil(settings.first_half_mm / sz)) if z > 1 else 0
-    step = max(1, int(math.ceil(settings.step_mm / sz)))
-    return _Limits(ends[0][0], ends[1][0], ends[0][1], ends[1][1], half, step)
+    presence = Presence("vote" if voting else "as_sampled", votes, n_slots, lesion, tuple(sorted(growth.redrawn)),
+                        tuple(sorted(growth.open_slots)) if voting else (), outside_lung if voting else 0, off_lung)
+    logger.debug("lesion at %s: %d slices in %d rounds (%s), %s", click.box.centre_ijk, len(plan.slices), growth.rounds,
+                 growth.stopped, presence)
+    return _result(kept, plan, volume_zyx, growth.sampled, growth.inside, growth.rounds, growth.stopped, scale, presence,
+                   growth.streams(), settings.fill_holes)
 
 
 def _result(kept: np.ndarray, plan: RoiPlan, volume_zyx: np.ndarray, sampled: dict[int, np.ndarray], inside: np.ndarray,

@@ -1,0 +1,205 @@
+"""Following one click's candidates through the slices (steps 1, 2, 4 and 5 of :func:`ssb_core.volume.segment_lesion`).
+
+:class:`LesionGrowth` holds what one click has sampled so far: every candidate slot's masks per slice, the noise
+stream each slot uses (its draw: :mod:`ssb_core.volume.streams`), and the slices reached. It samples the first
+slices (the clicked ones and ``first_half_mm`` around them), gives slots a new draw when theirs holds no lesion
+at the click (the vote's redraws), and follows the lesion outwards, ``step_mm`` per round on each side where some
+candidate's lesion continues, until every candidate has ended or a limit is reached. What the answer is made of
+(the vote's verdict, which slots are emptied) is decided by the caller.
+
+Arrays are on the click's box grid: ``(N, S, ny, nx)`` bool for N candidate slots on S contiguous slices;
+``sampled`` maps a slice index to its ``(N, ny, nx)`` masks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ssb_core.volume.lesion import clicked_lesion
+from ssb_core.volume.lung import is_ct_hounsfield, lung_contact
+from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, crop_box
+from ssb_core.volume.streams import StreamSampler
+
+if TYPE_CHECKING:
+    from ssb_core.volume.inference import GrowthSettings
+
+__all__ = ["LesionGrowth"]
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """Slices the growth may reach (inclusive), why each side is limited, the first half-width and step (slices)."""
+
+    lo: int
+    hi: int
+    lo_reason: str
+    hi_reason: str
+    half: int
+    step: int
+
+    def reason(self, side: str) -> str:
+        return self.lo_reason if side == "below" else self.hi_reason
+
+
+def _growth_limits(click: ClickPlan, z: int, sz: float, settings: GrowthSettings) -> _Limits:
+    """The growth's slice limits for ``click`` in a scan of ``z`` slices of ``sz`` mm."""
+    first_lo, first_hi = min(click.box.slices), max(click.box.slices)
+    reach = max(0, int(math.floor(settings.max_half_extent_mm / sz)))
+    ends = []
+    for below, box_end, reach_end, scan_end in ((True, click.k_range[0], first_lo - reach, 0),
+                                                (False, click.k_range[1], first_hi + reach, z - 1)):
+        inner = max(box_end, reach_end) if below else min(box_end, reach_end)
+        if inner == scan_end:
+            why = "scan edge"
+        elif inner == reach_end:
+            why = "max_half_extent_mm"
+        else:
+            why = "ROI box"
+        ends.append((inner, why))
+    half = int(math.ceil(settings.first_half_mm / sz)) if z > 1 else 0
+    step = max(1, int(math.ceil(settings.step_mm / sz)))
+    return _Limits(ends[0][0], ends[1][0], ends[0][1], ends[1][1], half, step)
+
+
+class LesionGrowth:
+    """One click's candidate slots followed through the slices.
+
+    Args:
+        sampler: draws the slots' masks (its ``num_slots`` and ``redraws`` bound the slots and their draws).
+        volume_zyx: (Z, Y, X) raw intensities; spacing_xyz: voxel size (mm) along i, j, k.
+        click: the click at the chosen zoom. settings: the growth settings.
+        voting: whether the vote decides presence: then, on a CT in HU, a lesion must border lung
+            (:mod:`ssb_core.volume.lung`) to be held.
+
+    Attributes:
+        sampled: slice -> (N, ny, nx) bool, what each slot's current draw drew there.
+        first: the first slices (the clicked ones and their neighbours). lo, hi: the slices reached (inclusive).
+        rounds, stopped: sampling rounds, and why the growth ended on each side (``"below"``, ``"above"``).
+        open_slots: slots whose lesion still ran on at a limit in the last round. redrawn: slots given a later draw.
+    """
+
+    def __init__(self, sampler: StreamSampler, volume_zyx: np.ndarray, spacing_xyz: Sequence[float], click: ClickPlan,
+                 settings: GrowthSettings, voting: bool) -> None:
+        self.sampler, self.volume, self.spacing, self.click = sampler, volume_zyx, spacing_xyz, click
+        self.settings, self.voting = settings, voting
+        self.slots = list(range(sampler.num_slots))
+        z = volume_zyx.shape[0]
+        self.limits = _growth_limits(click, z, float(spacing_xyz[2]) if z > 1 else 1.0, settings)
+        self.inside = np.zeros((click.box.ny, click.box.nx), dtype=bool)
+        self.inside[box_valid(click.box, volume_zyx.shape)] = True
+        self.check_lung = voting and settings.min_lung_contact > 0 and is_ct_hounsfield(volume_zyx)
+        self.draws = [0] * len(self.slots)  # slot n uses stream sampler.stream(n, draws[n])
+        self.tried = [0] * len(self.slots)  # ... and has tried its draws up to tried[n]
+        self.sampled: dict[int, np.ndarray] = {}
+        self.first: list[int] = []
+        self.lo = self.hi = 0
+        self.rounds, self.stopped, self.open_slots, self.redrawn = 0, {}, set(), set()
+
+    def plan(self) -> RoiPlan:
+        """The box on the slices reached."""
+        return self.click.box.with_slices(range(self.lo, self.hi + 1))
+
+    def streams(self) -> list[int]:
+        """(N,) the noise stream each slot's current draw uses."""
+        return [self.sampler.stream(n, d) for n, d in enumerate(self.draws)]
+
+    def lesion_of(self, sampled: dict[int, np.ndarray], slices: Sequence[int]) -> np.ndarray:
+        """(T, S, ny, nx) the clicked lesion of each of the T masks in ``sampled`` on ``slices``."""
+        plan = self.click.box.with_slices(slices)
+        raw = np.stack([sampled[k] for k in plan.slices], axis=1) & self.inside
+        s = self.settings
+        return clicked_lesion(raw, plan, self.click.seeds_ijk, self.spacing, s.seed_radius_mm, s.neck_fraction)
+
+    def holds_lesion(self, kept: np.ndarray, slices: Sequence[int]) -> np.ndarray:
+        """(T,) bool: which of ``kept`` (T, S, ny, nx) on ``slices`` hold a lesion (with lung around it, on a CT)."""
+        drawn = kept.reshape(len(kept), -1).any(axis=1)
+        if not self.check_lung or not drawn.any():
+            return drawn
+        share = lung_contact(kept, crop_box(self.volume, self.click.box.with_slices(slices)), self.spacing, self.inside)
+        return drawn & (np.nan_to_num(share) >= self.settings.min_lung_contact)
+
+    def sample_first(self, clicked: dict[int, np.ndarray]) -> np.ndarray:
+        """Sample every slot's first draw on the first slices (reusing ``clicked``, slice -> (N, ny, nx), sampled
+        while choosing the zoom). Returns their clicked lesions, (N, S, ny, nx) on :attr:`first`."""
+        limits, s = self.limits, self.settings
+        clicks = sorted(self.click.box.slices)
+        lo, hi = max(limits.lo, clicks[0] - limits.half), min(limits.hi, clicks[-1] + limits.half)
+        if hi - lo + 1 > s.max_slices:
+            lo = max(lo, (clicks[0] + clicks[-1]) // 2 - s.max_slices // 2)
+            hi = lo + s.max_slices - 1
+        self.lo, self.hi, self.first = lo, hi, list(range(lo, hi + 1))
+        self.sampled = {k: np.array(m, copy=True) for k, m in clicked.items() if lo <= k <= hi}
+        self.sampled.update(self.sampler.sample_slots([k for k in self.first if k not in self.sampled], {n: n for n in self.slots}))
+        self.rounds = 1
+        return self.lesion_of(self.sampled, self.first)
+
+    def redraw(self, slots: Sequence[int]) -> set[int]:
+        """Give each of ``slots`` its next draw that holds a lesion at the click, tried on the first slices: each
+        pending slot's next draw, all in one batch, until every slot has one or has no draws left. Returns the slots
+        that got a new draw (their first slices in :attr:`sampled` replaced)."""
+        got: set[int] = set()
+        sampler, first = self.sampler, self.first
+        pending = [n for n in slots if self.tried[n] < sampler.redraws]
+        while pending:
+            tries = [(n, self.tried[n] + 1) for n in pending]
+            trial = sampler.sample(first, [sampler.stream(n, d) for n, d in tries])  # slice -> (T, ny, nx)
+            hits = self.holds_lesion(self.lesion_of(trial, first), first)
+            for t, (n, d) in enumerate(tries):
+                self.tried[n] = d
+                if hits[t]:
+                    self.draws[n] = d
+                    for k in first:
+                        self.sampled[k][n] = trial[k][t]
+                    got.add(n)
+            pending = [n for n, _ in tries if n not in got and self.tried[n] < sampler.redraws]
+        self.redrawn |= got
+        return got
+
+    def follow(self) -> np.ndarray:
+        """Follow the lesion outwards from the first slices; with the vote, redraw what ends up empty, open or with
+        no lung around it while draws are left. Returns the clicked lesions, (N, S, ny, nx) on :meth:`plan`."""
+        todo: dict[int, list[int]] = {}  # slice -> slots to sample there
+        while True:
+            if todo:
+                self.rounds += 1
+                run = sorted(set().union(*todo.values()))
+                new = self.sampler.sample_slots(sorted(todo), {n: self.sampler.stream(n, self.draws[n]) for n in run})
+                for k, masks in new.items():  # a slot that ended on this side is not continued past its end
+                    rows = todo[k]
+                    self.sampled.setdefault(k, np.zeros_like(masks))[rows] = masks[rows]
+            kept = self.lesion_of(self.sampled, range(self.lo, self.hi + 1))
+            todo = self._next_slices(kept)
+            if not todo and self.voting:
+                held = self.holds_lesion(kept, range(self.lo, self.hi + 1))
+                again = self.redraw([n for n in self.slots if n in self.open_slots or not held[n]])
+                todo = {k: sorted(again) for k in range(self.lo, self.hi + 1) if k not in self.first and again}
+            if not todo:
+                return kept
+            self.lo, self.hi = min(self.lo, min(todo)), max(self.hi, max(todo))
+
+    def _next_slices(self, kept: np.ndarray) -> dict[int, list[int]]:
+        """The slices to sample next (slice -> the slots whose lesion reaches that side), given the lesions ``kept``
+        on lo..hi; sets :attr:`stopped` and :attr:`open_slots` for the sides that end here."""
+        todo: dict[int, list[int]] = {}
+        self.open_slots = set()
+        limits = self.limits
+        for side, edge in (("below", self.lo), ("above", self.hi)):
+            # a slot continues on this side while its lesion reaches the outermost slice sampled there
+            reach = [n for n in self.slots if kept[n, 0 if side == "below" else -1].any()]
+            limit = limits.lo if side == "below" else limits.hi
+            if not reach:
+                self.stopped[side] = "lesion ended"
+            elif edge == limit or self.hi - self.lo + 1 + len(todo) >= self.settings.max_slices:
+                self.stopped[side] = limits.reason(side) if edge == limit else "max_slices"
+                if self.stopped[side] in ("max_half_extent_mm", "max_slices"):
+                    self.open_slots.update(reach)
+            else:
+                step = limits.step
+                ks = range(max(limit, edge - step), edge) if side == "below" else range(edge + 1, min(limit, edge + step) + 1)
+                todo.update({k: reach for k in ks})
+        return todo
