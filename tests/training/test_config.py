@@ -39,7 +39,7 @@ def test_overrides_apply_on_top_of_a_file(tmp_path):
 
 
 def test_shipped_recipes_are_valid():
-    for name in ("lidc64_cpu.yaml", "lidc_crops_gpu.yaml", "lidc128_cpu.yaml", "lidc128_cpu_stage2.yaml"):
+    for name in ("lidc64_cpu.yaml", "lidc_crops_gpu.yaml", "lidc128_cpu.yaml", "lidc128_cpu_stage2.yaml", "lidc128_cpu_long.yaml"):
         cfg = load_config(REPO_ROOT / "configs" / name)
         assert cfg.network.channels and cfg.data.train
 
