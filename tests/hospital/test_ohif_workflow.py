@@ -390,6 +390,13 @@ def test_a_click_on_a_nodule_of_a_whole_chest_ct_in_ohif(served, tmp_path):
         page.wait_for_function(SHOWN, arg=[f"ssb-candidate-{top}"], timeout=WAIT_MS)
         counts = {k: page.evaluate(VALUE_COUNTS, f"ssb-{k}") for k in (f"candidate-{top}", "consensus")}
         _shot(page, "01-whole-ct-candidates.png", artefacts)
+        # a click in the mediastinum (fat between the great vessels) of the same scan: the panel says there is no lesion
+        fat = list(ct.TransformContinuousIndexToPhysicalPoint([250.0, 250.0, 90.0]))
+        nothing = _click_lesion(page, fat)
+        status = page.evaluate(STATUS)
+        _shot(page, "02-whole-ct-mediastinum-no-lesion.png", artefacts)
+    assert nothing["finding"]["lesion"] is False and "No lesion found here" in status, status
+    assert not _candidates(nothing).any()
     # the click reached the server as the nodule's voxel, and OHIF holds the server's voxels
     np.testing.assert_allclose(result["click_ijk"][0], case.click_ijk, atol=0.6)
     cands = _candidates(result)
