@@ -51,7 +51,7 @@ sys.path.insert(0, str(REPO))
 logger = logging.getLogger("results")
 
 COMPACT_COLUMNS = ("ged", "d_max", "s_c", "ci", "hm_iou", "ddi_gen", "time_per_image_s")
-LIDC128_COLUMNS = ("ged", "d_max", "s_c", "hm_iou", "one_region", "empty", "area_ratio", "time_per_image_s")
+LIDC128_COLUMNS = ("ged", "d_max", "s_c", "hm_iou", "one_region", "empty", "area_ratio", "marked", "time_per_image_s")
 
 # (method, GED as published, source, what differs from our lidc128 rows beyond the common framing)
 PUBLISHED_LIDC = (

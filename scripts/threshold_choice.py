@@ -17,11 +17,11 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from val_outlines import add_options, sampled_batches
+
 logger = logging.getLogger("threshold_choice")
 FIGURES = ("ged_empty", "ged_excluded", "d_max_excluded", "empty", "one_region", "area_ratio", "area_ratio_small")
 
@@ -34,40 +34,18 @@ def small_nodule(masks: np.ndarray, present: np.ndarray) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc128.pt")
-    ap.add_argument("--recipe", type=Path, default=REPO / "configs" / "lidc128_cpu.yaml", help="its data.val is evaluated")
-    ap.add_argument("--max-images", type=int, default=400)
-    ap.add_argument("-n", "--num-candidates", type=int, default=16)
-    ap.add_argument("--nfe", type=int, default=2)
+    add_options(ap)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.4, 0.3, 0.2])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    import torch
-    from tqdm.auto import tqdm
-
-    sys.path.insert(0, str(REPO))
     from ssb_core.evaluation.provenance import file_record, run_record
     from ssb_core.evaluation.report import markdown_table
-    from ssb_core.evaluation.runner import spread_indices
-    from ssb_core.evaluation.samplers import pipeline_sampler
     from ssb_core.metrics.image_metrics import image_metrics
     from ssb_core.metrics.shape import shape_metrics
-    from ssb_core.pipeline import SSBPipeline
-    from ssb_core.training.config import load_config
-    from ssb_core.training.setup import build_from_config
 
-    torch.set_num_threads(args.threads)
-    pipe = SSBPipeline.from_checkpoint(args.checkpoint)
-    spec = pipeline_sampler(pipe, args.nfe)
-    dataset = build_from_config(load_config(args.recipe).data.val, "val")
-    indices = spread_indices(len(dataset), args.max_images)
+    _, images_count, batches = sampled_batches(args)
     per = {t: {k: [] for k in FIGURES} for t in args.thresholds}
-    for start in tqdm(range(0, len(indices), 8), desc="threshold sweep", disable=not sys.stderr.isatty()):
-        batch = [dataset[i] for i in indices[start : start + 8]]
-        images = torch.stack([torch.as_tensor(np.asarray(b["image"], np.float32)) for b in batch])
-        probs = spec.sample_fn(images, args.num_candidates, 0).numpy().reshape(len(batch), args.num_candidates, *images.shape[-2:])
+    for batch, _, probs in batches:
         for sample, p in zip(batch, probs):
             masks, present = np.asarray(sample["masks"], np.uint8), np.asarray(sample["reader_present"], bool)
             small = small_nodule(masks, present)
@@ -94,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         record = {"run": run_record(["python", "scripts/threshold_choice.py", *(argv if argv is not None else sys.argv[1:])]),
-                  "checkpoint": file_record(args.checkpoint), "images": len(indices), "num_candidates": args.num_candidates,
+                  "checkpoint": file_record(args.checkpoint), "images": images_count, "num_candidates": args.num_candidates,
                   "nfe": args.nfe, "small_nodule_slices": small_images, "summary": summary}
         (args.out / "results.json").write_text(json.dumps(record, indent=1) + "\n")
         (args.out / "results.md").write_text(text)

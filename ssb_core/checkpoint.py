@@ -11,6 +11,8 @@ Keys (``format`` names the layout version):
 - ``readers``: reader names in label order (label i = ``readers[i]``; label ``len(readers)`` = null).
 - ``provenance``: when, from what data, by which code, how long, on what hardware.
 - ``state_dict``: the network weights (the EMA weights when training kept an EMA).
+- ``presence`` (optional): the presence head, :meth:`ssb_core.presence.PresenceHead.to_dict` (whether each reader
+  slot marks the lesion at all; absent in checkpoints without one).
 
 Writes are atomic (a temporary file in the same folder, then ``os.replace``): a reader never sees half a file.
 """
@@ -23,6 +25,7 @@ import platform
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,6 +34,9 @@ from ssb_core.atomic_io import atomic_write
 from ssb_core.bridge import Bridge, BridgeConfig
 from ssb_core.candidates import SamplingConfig
 from ssb_core.network import NetworkConfig, SSBNetwork
+
+if TYPE_CHECKING:
+    from ssb_core.presence.head import PresenceHead
 
 __all__ = ["CHECKPOINT_FORMAT", "SSBCheckpoint", "save_checkpoint", "load_checkpoint", "CheckpointError", "atomic_torch_save",
            "add_readers", "adopt_reader_rows", "label_guidance", "reader_guidance", "served_as", "with_reader_guidance"]
@@ -57,6 +63,7 @@ class SSBCheckpoint:
     data: dict = field(default_factory=dict)
     loss: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    presence: dict = field(default_factory=dict)  # the presence head as plain data; empty: none
 
     def __post_init__(self) -> None:
         if not self.readers:
@@ -98,7 +105,19 @@ class SSBCheckpoint:
             "readers": list(self.readers),
             "provenance": dict(self.provenance),
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict.items()},
+            **({"presence": dict(self.presence)} if self.presence else {}),
         }
+
+    def build_presence(self, device: str | torch.device = "cpu") -> "PresenceHead | None":
+        """The presence head stored with the weights, in eval mode on ``device``; None when there is none."""
+        if not self.presence:
+            return None
+        from ssb_core.presence.head import PresenceHead
+
+        head = PresenceHead.from_dict(self.presence, device)
+        if head.config.num_readers != self.network.num_readers:
+            raise CheckpointError(f"the presence head has {head.config.num_readers} reader slots, the network {self.network.num_readers}")
+        return head
 
 
 def default_provenance(**extra: object) -> dict:
@@ -156,6 +175,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         data=dict(raw.get("data", {})),
         loss=dict(raw.get("loss", {})),
         provenance=dict(raw.get("provenance", {})),
+        presence=dict(raw.get("presence", {})),
     )
 
 
@@ -169,6 +189,8 @@ def add_readers(ckpt: SSBCheckpoint, new: list[str]) -> SSBCheckpoint:
     new = [n for n in dict.fromkeys(new) if n not in ckpt.readers]
     if not new:
         return ckpt
+    if ckpt.presence:
+        logger.info("the presence head is left out: it knows %d reader slots, not the new readers %s", ckpt.network.num_readers, new)
     net = NetworkConfig.from_dict({**ckpt.network.to_dict(), "num_readers": ckpt.network.num_readers + len(new)})
     return SSBCheckpoint(
         network=net,

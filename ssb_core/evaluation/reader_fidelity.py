@@ -76,7 +76,7 @@ def reader_fidelity(pipeline: SSBPipeline, samples: Sequence[dict], slot: int, l
         guidance_weight: classifier-free guidance w (the reader's difference from the null label amplified).
     """
     sample_fn = pipeline_sampler(pipeline, nfe=min(nfe, pipeline.checkpoint.bridge.num_timesteps), readers=label,
-                                 guidance_weight=guidance_weight).sample_fn
+                                 guidance_weight=guidance_weight, presence=False).sample_fn
     groups = _images_of(samples, slot)
     ids, dice, d_max, bias = [], [], [], []
     for image_id, slices in groups.items():

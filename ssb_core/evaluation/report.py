@@ -50,6 +50,7 @@ TABLE_COLUMNS: list[tuple[str, str]] = [
     ("one_region", "one region ↑"),
     ("empty", "empty"),
     ("area_ratio", "area / readers'"),
+    ("marked", "kept (presence)"),
     (TIME_KEY, "s / image"),
 ]
 

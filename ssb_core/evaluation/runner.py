@@ -5,7 +5,9 @@
 the same way as SSB. Per image it thresholds the N candidates, scores them against the readers with the
 metrics package (the absent-reader convention is recorded), with ``shape=True`` adds the shape figures of the
 candidates (:func:`ssb_core.metrics.shape_metrics`: one region without holes, empty, area against the readers'),
-times the sampling, and calls ``on_case`` (the CLI writes a montage there). Reproducibility: every batch is sampled with the same ``seed``; SSB's candidate
+times the sampling, and calls ``on_case`` (the CLI writes a montage there). A sampler that predicts presence apart
+(:class:`~ssb_core.evaluation.samplers.MarkedCandidates`) has its outlines scored with absent readers excluded and
+its kept candidates with absent readers as empty masks; ``marked`` records the share kept. Reproducibility: every batch is sampled with the same ``seed``; SSB's candidate
 k then depends only on (seed, k) (not on the batch, see :mod:`ssb_core.seeding`), and the seed is recorded with the results.
 
 :func:`evaluate_readers` is the human reference row: each reader against the others (leave-one-reader-out),
@@ -24,9 +26,10 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ssb_core.evaluation.samplers import SampleFn
+from ssb_core.evaluation.samplers import MarkedCandidates, SampleFn
 from ssb_core.evaluation.scoring import ABSENT_READER_CONVENTIONS, CaseScorer, inter_reader_scores
 from ssb_core.metrics import DatasetMetrics, reader_shape_metrics, shape_metrics
+from ssb_core.metrics.dataset_metrics import PRESENCE_KEY
 
 __all__ = ["evaluate_sampler", "evaluate_sampler_conventions", "evaluate_readers", "spread_indices", "CaseCallback"]
 
@@ -114,23 +117,31 @@ def evaluate_sampler_conventions(
         batch = [get(i) for i in idx[start : start + batch_size]]
         images = torch.stack([torch.as_tensor(_as_numpy(s["image"], np.float32)) for s in batch])
         t0 = time.perf_counter()
-        probs = sample_fn(images, num_candidates, seed)
+        out = sample_fn(images, num_candidates, seed)
         per_image_s = (time.perf_counter() - t0) / len(batch)
+        probs, marked = (out.probs, np.asarray(out.marked, bool)) if isinstance(out, MarkedCandidates) else (out, None)
         probs_np = _as_numpy(probs, np.float32)
         if probs_np.shape[:2] != (len(batch), num_candidates) or probs_np.shape[-2:] != images.shape[-2:]:
             raise ValueError(f"sample_fn must return (B, N, 1, H, W) = {(len(batch), num_candidates, 1, *images.shape[-2:])}, got {probs_np.shape}")
         probs_np = probs_np.reshape(len(batch), num_candidates, *images.shape[-2:])
-        for sample, p in zip(batch, probs_np):
+        with_presence = marked is not None
+        if marked is None:
+            marked = np.ones((len(batch), num_candidates), bool)
+        for sample, p, keep in zip(batch, probs_np, marked):
             masks = _as_numpy(sample["masks"], np.uint8)
             present = _as_numpy(sample["reader_present"], bool)
             ids = {"case_id": str(sample.get("case_id", "")), "patient_id": str(sample.get("patient_id", ""))}
-            candidates = p > threshold
-            figures = shape_metrics(candidates, masks, present) if shape else {}
-            for scorer in scorers:
+            outlines = p > threshold
+            kept = outlines & keep[:, None, None]
+            figures = shape_metrics(outlines, masks, present) if shape else {}
+            for convention, scorer in zip(conventions, scorers):
+                candidates = outlines if convention == "exclude" else kept
                 record = {**ids, **scorer.add(candidates, masks, present), **figures, "time_s": per_image_s}
+                if with_presence:
+                    record[PRESENCE_KEY] = float(keep.mean())
                 scorer.per_case[-1] = record
             if on_case is not None:
-                on_case(scorers[0].per_case[-1], sample, p)
+                on_case(scorers[0].per_case[-1], sample, p if conventions[0] == "exclude" else p * keep[:, None, None])
         bar.update(len(batch))
     bar.close()
     results = []

@@ -2,7 +2,11 @@
 
 - ``images``: (B, 1, H, W) float32 images, normalised with the method's data conventions (CPU tensor).
 - ``num_candidates``: N; ``seed``: an int; the same seed must give the same candidates (reproducibility).
-- returns (B, N, 1, H, W) probabilities in [0, 1] (a method with hard masks returns {0, 1}); CPU tensor.
+- returns (B, N, 1, H, W) probabilities in [0, 1] (a method with hard masks returns {0, 1}); CPU tensor. A method
+  that predicts apart whether each candidate's reader marks the lesion at all (SSB with a presence head,
+  :mod:`ssb_core.presence`) returns :class:`MarkedCandidates`: the outlines and which of them are kept. The
+  evaluation then scores the outlines against the readers who marked the lesion (absent readers excluded) and the
+  kept candidates against all four readers (absent readers as empty masks).
 
 A baseline plugs in by wrapping itself as such a callable and handing it to
 :func:`ssb_core.evaluation.runner.evaluate_sampler` together with a name and its NFE.
@@ -14,21 +18,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import torch
 
 from ssb_core.bridge import Bridge
-from ssb_core.candidates import SamplingConfig, generate_candidates
+from ssb_core.candidates import SamplingConfig, generate_candidates, reader_labels_for
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
+from ssb_core.seeding import image_key
 
 if TYPE_CHECKING:
     from ssb_core.baselines.checkpoint import BaselineCheckpoint
 
-__all__ = ["SampleFn", "SamplerSpec", "ssb_sample_fn", "pipeline_sampler", "baseline_sampler"]
+__all__ = ["SampleFn", "SamplerSpec", "MarkedCandidates", "ssb_sample_fn", "pipeline_sampler", "baseline_sampler"]
+
+if TYPE_CHECKING:
+    from ssb_core.presence.head import PresenceHead
+
+
+@dataclass
+class MarkedCandidates:
+    """Outlines and presence apart: ``probs`` (B, N, 1, H, W) each candidate's outline given that its reader marks
+    the lesion; ``marked`` (B, N) bool, whether it does (:func:`ssb_core.presence.marked_candidates`). The
+    candidate set for all four readers is ``probs`` with the unmarked candidates emptied (:meth:`kept`)."""
+
+    probs: torch.Tensor
+    marked: np.ndarray
+
+    def kept(self) -> torch.Tensor:
+        """(B, N, 1, H, W): the unmarked candidates emptied."""
+        keep = torch.as_tensor(self.marked, dtype=self.probs.dtype, device=self.probs.device)
+        return self.probs * keep.reshape(*keep.shape, *([1] * (self.probs.ndim - 2)))
 
 
 class SampleFn(Protocol):
-    def __call__(self, images: torch.Tensor, num_candidates: int, seed: int) -> torch.Tensor: ...
+    def __call__(self, images: torch.Tensor, num_candidates: int, seed: int) -> "torch.Tensor | MarkedCandidates": ...
 
 
 @dataclass
@@ -52,22 +76,34 @@ def ssb_sample_fn(
     readers: int | Sequence[int] | None = None,
     device: str | torch.device = "cpu",
     preprocessing: Preprocessing | None = None,
+    presence: "PresenceHead | None" = None,
 ) -> SampleFn:
     """An SSB network as a ``sample_fn``; image x's candidate k draws the noise of (seed, image_key(x), k) (see :mod:`ssb_core.seeding`: independent across the images of a dataset),
     so its candidates do not depend on the batch size. ``num_candidates`` overrides ``sampling``'s.
 
     ``preprocessing``: the checkpoint's; each image (one model-sized window) is normalised with
     :meth:`~ssb_core.preprocessing.Preprocessing.normalise_windows` first, as the app does on whole scans (a
-    no-op on data already prepared that way, e.g. the lidc64 crops)."""
+    no-op on data already prepared that way, e.g. the lidc64 crops).
+
+    ``presence``: the checkpoint's presence head; with it the function returns :class:`MarkedCandidates` (candidate
+    k of image x kept by the head's probability for its reader slot, drawn from (seed, image_key(x))), without it
+    the probabilities."""
     device = torch.device(device)
 
-    def sample_fn(images: torch.Tensor, num_candidates: int, seed: int) -> torch.Tensor:
+    def sample_fn(images: torch.Tensor, num_candidates: int, seed: int) -> "torch.Tensor | MarkedCandidates":
         if preprocessing is not None:
             images = torch.from_numpy(preprocessing.normalise_windows(images.detach().cpu().numpy()))
         config = sampling.replace(num_candidates=int(num_candidates))
-        probs = generate_candidates(model, bridge, images.to(device, torch.float32), config, num_readers=num_readers, readers=readers, seed=seed,
-                                    per_image_noise=True)
-        return probs.cpu()
+        images = images.to(device, torch.float32)
+        probs = generate_candidates(model, bridge, images, config, num_readers=num_readers, readers=readers, seed=seed,
+                                    per_image_noise=True).cpu()
+        if presence is None:
+            return probs
+        from ssb_core.presence.sampling import marked_candidates
+
+        labels = reader_labels_for(readers, config.num_candidates, num_readers)
+        marked = marked_candidates(presence.probabilities(images).cpu(), labels, seed, [image_key(img) for img in images])
+        return MarkedCandidates(probs, marked)
 
     return sample_fn
 
@@ -82,18 +118,26 @@ def pipeline_sampler(
     readers: int | str | Sequence[int] | None = None,
     name: str = "SSB",
     checkpoint_sha256: str | None = None,
+    presence: bool | None = None,
 ) -> SamplerSpec:
-    """A loaded checkpoint as a :class:`SamplerSpec` at ``nfe``; unspecified knobs keep the checkpoint's defaults."""
+    """A loaded checkpoint as a :class:`SamplerSpec` at ``nfe``; unspecified knobs keep the checkpoint's defaults.
+
+    ``presence``: use the checkpoint's presence head (the sampler then returns :class:`MarkedCandidates`); None: when
+    the checkpoint has one; False: the outlines alone (what a caller that wants each reader's outline uses)."""
     config = pipeline.defaults.replace(nfe=nfe, guidance_weight=guidance_weight, start_noise=start_noise, stochastic=stochastic)
     if isinstance(readers, str):
         readers = pipeline.checkpoint.reader_label(readers)
     # guidance doubles the rows of each call but counts as one NFE per step, as in the paper
     data = pipeline.checkpoint.data or {}
     pre = Preprocessing.from_checkpoint_data(data) if isinstance(data.get("preprocessing"), dict) else None
+    head = pipeline.checkpoint.build_presence(pipeline.device) if presence is not False else None
+    if presence and head is None:
+        raise ValueError("this checkpoint has no presence head (scripts/train_presence.py adds one)")
     fn = ssb_sample_fn(pipeline.eps_model, pipeline.bridge, config, pipeline.num_readers, readers=readers, device=pipeline.device,
-                       preprocessing=pre)
+                       preprocessing=pre, presence=head)
     settings = {k: v for k, v in config.to_dict().items() if k != "num_candidates"}
     settings["readers"] = "cycle" if readers is None else readers
+    settings["presence"] = "head" if head is not None else "drawn"
     settings["runtime"] = pipeline.runtime
     return SamplerSpec(fn, name, nfe, settings, checkpoint_sha256)
 

@@ -21,14 +21,18 @@ from ssb_core.metrics.image_metrics import METRIC_NAMES, ImageMetrics
 from ssb_core.metrics.masks import DEFAULT_ABSENT_READERS, check_absent_readers, check_threshold
 from ssb_core.metrics.shape import SHAPE_METRIC_NAMES
 
-__all__ = ["DatasetMetrics", "TIME_KEY", "ROW_METRIC_NAMES"]
+__all__ = ["DatasetMetrics", "TIME_KEY", "ROW_METRIC_NAMES", "PRESENCE_KEY"]
 
 TIME_KEY = "time_per_image_s"
 """The summary key of the mean sampling time, the mean of the per-image ``time_s`` values."""
 
-ROW_METRIC_NAMES = METRIC_NAMES + SHAPE_METRIC_NAMES
+PRESENCE_KEY = "marked"
+"""The per-image share of candidates whose reader marks the lesion, for a method that predicts presence apart
+(:mod:`ssb_core.presence`); 1 minus it is the share emptied for that."""
+
+ROW_METRIC_NAMES = METRIC_NAMES + SHAPE_METRIC_NAMES + (PRESENCE_KEY,)
 """What a row's images may hold: the overlap metrics (:data:`METRIC_NAMES`), then the optional shape figures
-(:data:`~ssb_core.metrics.shape.SHAPE_METRIC_NAMES`), in table order."""
+(:data:`~ssb_core.metrics.shape.SHAPE_METRIC_NAMES`) and :data:`PRESENCE_KEY`, in table order."""
 
 
 def _check_metric_names(metrics: Sequence[str]) -> tuple[str, ...]:
