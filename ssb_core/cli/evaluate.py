@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=_unit_interval, default=1.0,
                    help="Gaussian baseline below T steps: DDIM eta (1 = fresh noise each step, default; 0 = deterministic)")
     p.add_argument("--ode", action="store_true", help="deterministic OT-ODE sampler instead of the bridge SDE")
+    p.add_argument("--no-presence", action="store_true",
+                   help="score every candidate's outline under both conventions, without the checkpoint's presence head "
+                        "(default: with a head, absent readers as empty masks score the candidates it keeps)")
     p.add_argument("--reader", help="imitate one reader (name or index) for every candidate; default: cycle through readers")
     p.add_argument("--name", default="SSB", help="method name in the table (default: SSB)")
     p.add_argument("--max-images", type=int, help="only the first K images")
@@ -144,7 +147,8 @@ def _main(argv: list[str] | None) -> int:
                                  name=None if args.name == "SSB" else args.name, device=args.device, eta=args.eta, **common)
     else:
         rows = evaluate(pipeline, dataset, out, nfes=args.nfe, guidance_weight=args.guidance, start_noise=args.start_noise,
-                        stochastic=False if args.ode else None, readers=reader, name=args.name, checkpoint_path=args.checkpoint, **common)
+                        stochastic=False if args.ode else None, readers=reader, name=args.name, checkpoint_path=args.checkpoint,
+                        presence=False if args.no_presence else None, **common)
     from ssb_core.evaluation.report import results_tables
 
     print(results_tables(rows))

@@ -150,9 +150,11 @@ def evaluate(
     name: str = "SSB",
     device: str = "cpu",
     checkpoint_path: str | Path | None = None,
+    presence: bool | None = None,
     **kwargs: Any,
 ) -> list[DatasetMetrics]:
-    """Evaluate an SSB checkpoint at each NFE in ``nfes`` (unset sampling knobs keep the checkpoint's defaults).
+    """Evaluate an SSB checkpoint at each NFE in ``nfes`` (unset sampling knobs keep the checkpoint's defaults;
+    ``presence``: its presence head, as :func:`~ssb_core.evaluation.samplers.pipeline_sampler`).
 
     ``checkpoint`` is a path or an already loaded :class:`SSBPipeline` (then ``checkpoint_path``, if given,
     is hashed into the JSON). Returns one :class:`~ssb_core.metrics.DatasetMetrics` per NFE (plus the readers' row with
@@ -167,7 +169,7 @@ def evaluate(
     model_info = checkpoint_summary(pipeline, path)
     specs = [
         pipeline_sampler(pipeline, int(n), guidance_weight=guidance_weight, start_noise=start_noise, stochastic=stochastic, readers=readers,
-                         name=name, checkpoint_sha256=model_info.get("sha256"))
+                         name=name, checkpoint_sha256=model_info.get("sha256"), presence=presence)
         for n in nfes
     ]
     kwargs.setdefault("reader_names", list(pipeline.checkpoint.readers))

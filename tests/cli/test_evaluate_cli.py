@@ -83,3 +83,21 @@ def test_eta_outside_0_1_is_a_usage_error(capsys):
         main(["--checkpoint", "any.pt", "--data", "{format: lidc64, path: x.npz}", "--eta", "2"])
     assert exit_info.value.code == 2
     assert "--eta: expected a number in [0, 1], got '2'" in capsys.readouterr().err
+
+
+@pytest.mark.shared_data
+def test_evaluate_uses_the_presence_head_unless_told_not_to(tmp_path):
+    """The served checkpoint carries a presence head: absent readers as empty masks score the candidates it keeps
+    (``kept (presence)`` recorded), absent readers excluded the outlines; ``--no-presence`` scores the outlines under
+    both, and the excluded rows are the same either way."""
+    shared_data("lidc128", "val.npz")
+    common = ["--checkpoint", str(REPO_ROOT / "models" / "ssb_lidc128.pt"), "--recipe", str(REPO_ROOT / "configs" / "lidc128_cpu.yaml"),
+              "--split", "val", "--max-images", "3", "-n", "8", "--nfe", "2", "--montages", "0", "-q"]
+    rows = {}
+    for tag, extra in (("head", []), ("outlines", ["--no-presence"])):
+        assert main([*common, *extra, "-o", str(tmp_path / tag)]) == 0
+        rows[tag] = {r["absent_reader"]: r for r in json.loads((tmp_path / tag / "results.json").read_text())["rows"]}
+    assert 0 < rows["head"]["empty"]["summary"]["marked"] <= 1 and "marked" not in rows["outlines"]["empty"]["summary"]
+    assert rows["head"]["empty"]["settings"]["presence"] == "head" and rows["outlines"]["empty"]["settings"]["presence"] == "drawn"
+    for metric in ("ged", "d_max"):
+        assert rows["head"]["exclude"]["summary"][metric] == rows["outlines"]["exclude"]["summary"][metric]
