@@ -127,6 +127,8 @@ def evaluate_sampler_conventions(
         with_presence = marked is not None
         if marked is None:
             marked = np.ones((len(batch), num_candidates), bool)
+        elif marked.shape != (len(batch), num_candidates):
+            raise ValueError(f"sample_fn's marked must be (B, N) = {(len(batch), num_candidates)}, got {marked.shape}")
         for sample, p, keep in zip(batch, probs_np, marked):
             masks = _as_numpy(sample["masks"], np.uint8)
             present = _as_numpy(sample["reader_present"], bool)

@@ -108,3 +108,6 @@ def test_the_evaluation_scores_outlines_without_absent_readers_and_kept_candidat
     assert b_excl.values("ged") == pytest.approx(a_excl.values("ged"))
     assert b_empty.values("ged") != pytest.approx(a_empty.values("ged"))
     assert b_empty.summary["marked"] == pytest.approx(0.5) and "marked" not in a_empty.summary
+    wrong = lambda x, n, seed: MarkedCandidates(torch.zeros(x.shape[0], n, 1, *x.shape[-2:]), np.ones((x.shape[0], n + 1), bool))
+    with pytest.raises(ValueError, match=r"marked must be \(B, N\)"):
+        evaluate_sampler_conventions(wrong, data, **kw)
