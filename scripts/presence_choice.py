@@ -3,7 +3,8 @@
 
     python scripts/presence_choice.py [--checkpoint models/ssb_lidc128.pt] [--max-images 400] [--out DIR]
 
-On lidc128 validation slices spread evenly over the split, the checkpoint's outlines (N 16, NFE 2, seed 0, no
+On lidc128 validation slices spread evenly over the split (``--split test``: the test split, to measure a choice
+there, never to make one), the checkpoint's outlines (N 16, NFE 2, seed 0, no
 presence applied) are sampled once; then a slot's candidates are emptied by each rule: none (what the bridge draws
 empty stays empty), the training split's per-slot rate of ``reader_present`` (the image ignored), the checkpoint's
 presence head, and the readers' own ``reader_present`` (an oracle: the bound, not a method). The rates and the head

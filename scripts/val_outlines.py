@@ -4,7 +4,7 @@
     ap = argparse.ArgumentParser(...); add_options(ap); args = ap.parse_args()
     pipe, batches = sampled_batches(args)           # batches: (samples, probs (B, N, H, W)) per 8 slices
 
-The slices are lidc128 validation slices of ``--recipe``'s ``data.val`` spread evenly over the split
+The slices are lidc128 slices of ``--recipe``'s ``data.val`` (or ``data.test`` with ``--split test``) spread evenly over the split
 (``--max-images``); the checkpoint's sampler at ``-n`` candidates and ``--nfe``, seed 0, without its presence head
 (every candidate's outline as drawn).
 """
@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def add_options(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--checkpoint", type=Path, default=REPO / "models" / "ssb_lidc128.pt")
-    ap.add_argument("--recipe", type=Path, default=REPO / "configs" / "lidc128_cpu.yaml", help="its data.val is evaluated")
+    ap.add_argument("--recipe", type=Path, default=REPO / "configs" / "lidc128_cpu.yaml", help="its data.<--split> is evaluated")
+    ap.add_argument("--split", choices=["val", "test"], default="val",
+                    help="val (default: where choices are made); test only to measure what a choice does there")
     ap.add_argument("--max-images", type=int, default=400)
     ap.add_argument("-n", "--num-candidates", type=int, default=16)
     ap.add_argument("--nfe", type=int, default=2)
@@ -48,7 +50,7 @@ def sampled_batches(args: argparse.Namespace, batch_size: int = 8) -> tuple[Any,
     torch.set_num_threads(args.threads)
     pipe = SSBPipeline.from_checkpoint(args.checkpoint)
     spec = pipeline_sampler(pipe, args.nfe, presence=False)
-    dataset = build_from_config(load_config(args.recipe).data.val, "val")
+    dataset = build_from_config(getattr(load_config(args.recipe).data, args.split), args.split)
     indices = spread_indices(len(dataset), args.max_images)
 
     def batches() -> Iterator[tuple[list[dict], Any, np.ndarray]]:
