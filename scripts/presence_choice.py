@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         keys = [image_key(img) for img in images]
         head_p = head.probabilities(images)
         for rule in RULES:
-            for k in ged[rule]:
+            for draw, k in enumerate(ged[rule]):
                 if rule == "drawn":
                     keep = np.ones(outlines.shape[:2], bool)
                 elif rule == "oracle":
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 for b, sample in enumerate(batch):
                     masks, present = np.asarray(sample["masks"], np.uint8), np.asarray(sample["reader_present"], bool)
                     ged[rule][k].append(image_metrics(outlines[b] & keep[b][:, None, None], masks, present, "empty").ged)
-                    if k == next(iter(ged[rule])):
+                    if draw == 0:  # the share kept, from the first draw
                         kept[rule].append(float(keep[b].mean()))
     table = {}
     for r in RULES:

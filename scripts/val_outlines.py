@@ -1,8 +1,8 @@
 """Shared by the decision scripts that score one sampling of the outlines several ways (``threshold_choice.py``,
-``presence_choice.py``): their common options, and the validation slices sampled batch by batch.
+``presence_choice.py``): their common options, and the slices sampled batch by batch.
 
     ap = argparse.ArgumentParser(...); add_options(ap); args = ap.parse_args()
-    pipe, batches = sampled_batches(args)           # batches: (samples, probs (B, N, H, W)) per 8 slices
+    pipe, count, batches = sampled_batches(args)    # batches: (samples, images, probs (B, N, H, W)) per 8 slices
 
 The slices are lidc128 slices of ``--recipe``'s ``data.val`` (or ``data.test`` with ``--split test``) spread evenly over the split
 (``--max-images``); the checkpoint's sampler at ``-n`` candidates and ``--nfe``, seed 0, without its presence head
@@ -54,7 +54,7 @@ def sampled_batches(args: argparse.Namespace, batch_size: int = 8) -> tuple[Any,
     indices = spread_indices(len(dataset), args.max_images)
 
     def batches() -> Iterator[tuple[list[dict], Any, np.ndarray]]:
-        for start in tqdm(range(0, len(indices), batch_size), desc="validation slices", disable=not sys.stderr.isatty()):
+        for start in tqdm(range(0, len(indices), batch_size), desc=f"{args.split} slices", disable=not sys.stderr.isatty()):
             batch = [dataset[i] for i in indices[start : start + batch_size]]
             images = torch.stack([torch.as_tensor(np.asarray(b["image"], np.float32)) for b in batch])
             probs = spec.sample_fn(images, args.num_candidates, 0).numpy()

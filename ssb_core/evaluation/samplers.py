@@ -29,11 +29,9 @@ from ssb_core.seeding import image_key
 
 if TYPE_CHECKING:
     from ssb_core.baselines.checkpoint import BaselineCheckpoint
+    from ssb_core.presence.head import PresenceHead
 
 __all__ = ["SampleFn", "SamplerSpec", "MarkedCandidates", "ssb_sample_fn", "pipeline_sampler", "baseline_sampler"]
-
-if TYPE_CHECKING:
-    from ssb_core.presence.head import PresenceHead
 
 
 @dataclass
