@@ -6,7 +6,7 @@
 Per nodule and seed: the readers' mean pairwise 3D Dice, SSB's 3D D_max, GED and CI, the candidates' volumes against
 the readers' (their medians' ratio), the empty candidates, the share of candidates that are one 3D region without holes
 (:mod:`ssb_core.metrics.shape`), the slices sampled and the seconds per click (in-process, 8 candidates, the app's
-growth settings and the checkpoint's sampling defaults, as the server serves them); then per seed the means. Also two
+growth settings and the checkpoint's sampling defaults with the whole-scan start perturbation, as the server serves them); then per seed the means. Also two
 clicks where there is nothing (air in front of the chest, mediastinal fat, LIDC-IDRI-0001): how many candidates draw
 anything, and the consensus. Writes ``results.json`` (every figure, the checkpoint's and the data's SHA-256, the
 command), ``results.md`` (the table) and, per nodule, ``montages/<nodule>_axial.png`` and ``_coronal.png`` through
@@ -114,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     from ssb_core.evaluation.whole_scan import click_candidates, load_lidc3d, read_volume, score_lesion
     from ssb_core.pipeline import SSBPipeline
     from ssb_core.preprocessing import Preprocessing
-    from ssb_core.volume import to_full
+    from ssb_core.volume import GrowthSettings, to_full
 
     torch.set_num_threads(args.threads)
     nfe = args.nfe or int(server_conf().get("nfe", 20))
     pipe = SSBPipeline.from_checkpoint(args.checkpoint, runtime="auto")
     pre = Preprocessing.from_checkpoint_data(pipe.checkpoint.data)
-    config = pipe.defaults.replace(num_candidates=args.num_candidates, nfe=nfe)
+    # what segment_lesion samples with: the checkpoint's defaults, the whole-scan start perturbation in place of its own
+    config = pipe.defaults.replace(num_candidates=args.num_candidates, nfe=nfe, start_noise=GrowthSettings().start_noise)
     rows, nothing, data_files = [], [], {}
     cases = load_lidc3d(args.lidc3d)
     for seed in args.seeds:

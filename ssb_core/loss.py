@@ -13,6 +13,9 @@
   where it points back into the interval (:func:`clamp_inward`): such pixels are pulled back, while a pixel
   already beyond the right end is not pushed further out.
 - Each pair is (image, mask of reader l); with probability ``p_uncond`` the label becomes the null label.
+- ``fn_weight`` (β) other than 1/2 makes the overlap term MONAI's :class:`monai.losses.TverskyLoss` (Salehi et al.
+  2017): ``1 - TP / (TP + (1 - β) FP + β FN)``, which at β = 1/2 is the Dice term; β > 1/2 makes a missed lesion
+  pixel cost more than a spurious one, against a network that draws lesions smaller than the readers do.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from monai.losses import DiceLoss
+from monai.losses import DiceLoss, TverskyLoss
 
 from ssb_core.bridge import Bridge
 from ssb_core.guidance import EpsModel
@@ -65,12 +68,15 @@ class LossConfig:
         readers taken as empty masks (Kohl et al.), a third of lidc128's pairs are empty, and the per-pair Dice of
         an empty target costs about 1 for a single stray pixel: measured, it taught the network to draw every
         lesion smaller (docs/lidc128.md).
+    fn_weight: β of the Tversky index, the weight of a missed lesion pixel (a spurious one weighs 1 - β); 0.5
+        (the default) is the Dice term itself.
     """
 
     gamma: float = 1.0
     p_uncond: float = 0.1
     dice_clamp: str = "inward"
     dice_empty: str = "all"
+    fn_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.gamma) < float("inf"):
@@ -81,6 +87,8 @@ class LossConfig:
             raise ValueError(f"dice_clamp must be one of {DICE_CLAMPS}, got {self.dice_clamp!r}")
         if self.dice_empty not in DICE_EMPTY:
             raise ValueError(f"dice_empty must be one of {DICE_EMPTY}, got {self.dice_empty!r}")
+        if not 0.0 < float(self.fn_weight) < 1.0:
+            raise ValueError(f"fn_weight must lie in (0, 1), got {self.fn_weight!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -117,8 +125,13 @@ class SSBLoss:
         self.bridge = bridge
         self.config = config or LossConfig()
         self.null_label = int(null_label)
-        self._dice = DiceLoss(reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
-        self._dice_each = DiceLoss(reduction="none", smooth_nr=1e-5, smooth_dr=1e-5)
+        beta = float(self.config.fn_weight)
+        if beta == 0.5:  # the Dice term (bit for bit as the earlier models were trained)
+            self._dice = DiceLoss(reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
+            self._dice_each = DiceLoss(reduction="none", smooth_nr=1e-5, smooth_dr=1e-5)
+        else:
+            self._dice = TverskyLoss(alpha=1.0 - beta, beta=beta, reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
+            self._dice_each = TverskyLoss(alpha=1.0 - beta, beta=beta, reduction="none", smooth_nr=1e-5, smooth_dr=1e-5)
 
     def __call__(
         self,

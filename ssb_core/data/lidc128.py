@@ -49,7 +49,8 @@ logger = logging.getLogger(__name__)
 REQUIRED_KEYS = ("images", "masks", "reader_present", "patient_id", "nodule", "slice_index", "pixel_spacing_mm")
 
 
-def _validate(path: Path, a: dict[str, np.ndarray]) -> None:
+def validate_arrays(path: Path, a: dict[str, np.ndarray]) -> None:
+    """Raise :class:`DatasetError` naming ``path`` when the lidc128 arrays ``a`` are malformed (shapes, values)."""
     images, masks, present, spacing = a["images"], a["masks"], a["reader_present"], a["pixel_spacing_mm"]
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
         raise DatasetError.for_file(path, f"'images' has shape {images.shape}", "(N, S, S) square crops")
@@ -131,7 +132,7 @@ class Lidc128Dataset(ArraySampleDataset):
             raise ValueError(f"lidc128: spacing_mm must be the model's pixel size in millimetres, got {spacing_mm!r}")
         path = resolve_lidc64_path(path_or_dir, split)
         a = read_npz(path, REQUIRED_KEYS, "lidc128 npz")
-        _validate(path, a)
+        validate_arrays(path, a)
         self.path = path
         self.split = split if split is not None else path.stem
         self.window_size = (int(window), int(window))

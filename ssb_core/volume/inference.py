@@ -90,6 +90,8 @@ class GrowthSettings:
         max_redraws: redraws per candidate with the vote.
         min_lung_contact: with the vote, on a CT in HU, the least share of a candidate's 2 mm shell that must be lung
             for it to hold a lung lesion (:mod:`ssb_core.volume.lung`); 0 = no check.
+        start_noise: the perturbation of the image endpoint on a whole scan (``SamplingConfig.start_noise``), in place
+            of the checkpoint's (None = the checkpoint's, chosen on single slices). See :data:`WHOLE_SCAN_START_NOISE`.
     """
 
     first_half_mm: float = 5.0
@@ -105,8 +107,11 @@ class GrowthSettings:
     presence: str = "vote"
     max_redraws: int = 3
     min_lung_contact: float = 0.2
+    start_noise: float | None = None
 
     def __post_init__(self) -> None:
+        if self.start_noise is not None and not 0 <= float(self.start_noise) < 10:
+            raise ValueError(f"start_noise must be None or a standard deviation in [0, 10), got {self.start_noise!r}")
         if self.presence not in PRESENCE_MODES:
             raise ValueError(f"presence must be one of {PRESENCE_MODES}, got {self.presence!r}")
         if not 0 <= float(self.min_lung_contact) <= 1:
@@ -268,6 +273,8 @@ def segment_lesion(
         :class:`LesionCandidates` on the sampled slices.
     """
     settings = settings or GrowthSettings()
+    if settings.start_noise is not None:
+        config = config.replace(start_noise=float(settings.start_noise))
     scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings,
                                      label_guidance)
     preprocessing = preprocessing.zoomed(scale)

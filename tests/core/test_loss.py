@@ -141,3 +141,31 @@ def test_dice_empty_skip_averages_the_dice_over_drawn_masks_only():
     assert dice("skip") < 1e-4  # the drawn pair is exact; the empty pair is not in the term
     with pytest.raises(ValueError, match="dice_empty"):
         LossConfig(dice_empty="none")
+
+
+def test_fn_weight_makes_a_missed_lesion_pixel_cost_more_than_a_spurious_one():
+    """``fn_weight`` 0.5 is the Dice term; above it (the Tversky index), a mask estimate one pixel ring too small costs
+    more than one a ring too large, where the Dice term is nearly even between them."""
+    bridge = Bridge(BridgeConfig())
+    masks = torch.zeros(1, 1, 16, 16)
+    masks[:, :, 4:12, 4:12] = 1  # 64 pixels
+    images = torch.zeros(1, 1, 16, 16)
+
+    def term(estimate: torch.Tensor, **loss_config) -> float:
+        def predictor(x_n, image, t, labels):
+            sigma = bridge.std_fwd[t.long()].float().reshape(-1, 1, 1, 1)
+            return (x_n - (estimate * 2 - 1)) / sigma
+
+        out = SSBLoss(bridge, LossConfig(p_uncond=0.0, **loss_config))(predictor, masks, images, torch.zeros(1, dtype=torch.long),
+                                                                       generator=torch.Generator().manual_seed(0))
+        return out.dice.item()
+
+    small, large = torch.zeros_like(masks), torch.zeros_like(masks)
+    small[:, :, 5:11, 5:11] = 1  # 36 pixels: 28 missed
+    large[:, :, 3:13, 3:13] = 1  # 100 pixels: 36 spurious
+    assert term(masks) < 1e-4 and term(masks, fn_weight=0.7) < 1e-4
+    assert term(small) == pytest.approx(1 - 72 / 100, abs=1e-3) and term(large) == pytest.approx(1 - 128 / 164, abs=1e-3)
+    assert term(small, fn_weight=0.7) > term(small) and term(large, fn_weight=0.7) < term(large)
+    assert term(small, fn_weight=0.7) > 1.5 * term(large, fn_weight=0.7)
+    with pytest.raises(ValueError, match="fn_weight"):
+        LossConfig(fn_weight=1.0)

@@ -157,3 +157,29 @@ def test_a_single_slice_image_is_one_slice_whatever_the_vote(monkeypatch):
                             GrowthSettings(scales=(1.0,)))
     assert result.plan.slices == (0,) and _drawn(result) == [True] * N
     assert result.stopped == {"below": "scan edge", "above": "scan edge"} and result.presence.open_emptied == ()
+
+
+@pytest.mark.parametrize(("whole_scan", "sampled_with"), [(0.01, 0.01), (None, 0.05)])
+def test_the_whole_scan_start_perturbation_replaces_the_checkpoints(monkeypatch, whole_scan, sampled_with):
+    """``GrowthSettings.start_noise`` is what the candidates of a click are sampled with (None: the config's own)."""
+    seen = []
+
+    class Recording(ScriptedSampler):
+        def __init__(self, pipeline, preprocessing, volume_zyx, box, config, *args, **kwargs) -> None:
+            seen.append(config.start_noise)
+            super().__init__(pipeline, preprocessing, volume_zyx, box, config, *args, **kwargs)
+
+    monkeypatch.setattr(ScriptedSampler, "script", {n: "lesion" for n in range(N)})
+    monkeypatch.setattr(inference_module, "StreamSampler", Recording)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
+    volume = np.zeros((40, 48, 48), dtype=np.float32)
+    click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
+    settings = GrowthSettings(scales=(1.0,), max_half_extent_mm=16.0, start_noise=whole_scan)
+    result = segment_lesion(None, pre, volume, SPACING, click, SamplingConfig(num_candidates=N, nfe=2, start_noise=0.05),  # type: ignore[arg-type]
+                            None, 0, settings)
+    assert seen == [sampled_with] and result.presence.lesion
+
+
+def test_the_whole_scan_start_perturbation_is_checked():
+    with pytest.raises(ValueError, match="start_noise"):
+        GrowthSettings(start_noise=-0.1)
