@@ -91,7 +91,8 @@ class GrowthSettings:
         min_lung_contact: with the vote, on a CT in HU, the least share of a candidate's 2 mm shell that must be lung
             for it to hold a lung lesion (:mod:`ssb_core.volume.lung`); 0 = no check.
         start_noise: the perturbation of the image endpoint on a whole scan (``SamplingConfig.start_noise``), in place
-            of the checkpoint's (None = the checkpoint's, chosen on single slices). See :data:`WHOLE_SCAN_START_NOISE`.
+            of the checkpoint's (None, the default: the checkpoint's; a lower one was measured and not adopted:
+            docs/results/decisions/whole_scan_start_noise/).
     """
 
     first_half_mm: float = 5.0

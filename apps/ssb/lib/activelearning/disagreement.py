@@ -46,10 +46,9 @@ def score_image(store: ModelStore, path: str, num_candidates: int, nfe: int, see
     click = plan_roi(image.array.shape, image.spacing_xyz, conv.preprocessing)
     config = pipe.defaults.replace(num_candidates=num_candidates, nfe=min(nfe, pipe.bridge.num_timesteps))
     # at the model's own scale: the score ranks images, and a lesion too large for the window is one to label; the
-    # candidates as sampled (no vote): whether the model sees a lesion at all is part of its disagreement; and with the
-    # checkpoint's start perturbation (the diversity the score measures), not the whole-scan one
+    # candidates as sampled (no vote): whether the model sees a lesion at all is part of its disagreement
     lesion = segment_lesion(pipe, conv.preprocessing, image.array, image.spacing_xyz, click, config, None, seed,
-                            GrowthSettings(scales=(1.0,), presence="as_sampled", start_noise=None))
+                            GrowthSettings(scales=(1.0,), presence="as_sampled"))
     summary = summary_json(lesion.masks, image.voxel_volume, "volume_mm3", None, seed, [])
     return {"score": summary["disagreement"], "ddi_gen": summary["ddi_gen"], "model": model.sha256[:16],
             "num_candidates": num_candidates, "nfe": config.nfe, "ts": int(time.time())}
