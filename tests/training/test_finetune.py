@@ -36,7 +36,8 @@ def test_fine_tune_on_collected_samples(tmp_path, random_tiny_network):
     assert result.steps == 3 and result.checkpoint_path.name == "ssb_finetuned.pt"
     tuned = load_checkpoint(result.checkpoint_path)
     assert tuned.readers == original.readers and tuned.bridge == original.bridge and tuned.network == original.network
-    assert tuned.loss == {"gamma": 0.5, "p_uncond": 0.2, "dice_clamp": "inward", "dice_empty": "all"}  # the current defaults where the checkpoint has none
+    assert tuned.loss == {"gamma": 0.5, "p_uncond": 0.2, "dice_clamp": "inward", "dice_empty": "all",
+                          "fn_weight": 0.5}  # the current defaults where the checkpoint has none
     assert tuned.data["intensity"] == {"kind": "zscore"} and "fine_tuned_from" in tuned.data
     changed = [k for k, v in tuned.state_dict.items() if not torch.equal(v, original.state_dict[k])]
     assert changed, "fine-tuning left every weight unchanged"
