@@ -6,11 +6,12 @@
 Per nodule and seed: the readers' mean pairwise 3D Dice, SSB's 3D D_max, GED and CI, the candidates' volumes against
 the readers' (their medians' ratio), the empty candidates, the share of candidates that are one 3D region without holes
 (:mod:`ssb_core.metrics.shape`), the slices sampled and the seconds per click (in-process, 8 candidates, the app's
-growth settings and the checkpoint's sampling defaults with the whole-scan start perturbation, as the server serves them); then per seed the means. Also two
-clicks where there is nothing (air in front of the chest, mediastinal fat, LIDC-IDRI-0001): how many candidates draw
-anything, and the consensus. Writes ``results.json`` (every figure, the checkpoint's and the data's SHA-256, the
-command), ``results.md`` (the table) and, per nodule, ``montages/<nodule>_axial.png`` and ``_coronal.png`` through
-the click (the first seed): the CT, each reader's mask, the candidates' mean and variability, and every candidate.
+growth settings and the checkpoint's sampling defaults as those settings apply them, as the server serves them); then
+per seed the means. Also two clicks where there is nothing (air in front of the chest, mediastinal fat,
+LIDC-IDRI-0001): how many candidates draw anything, and the consensus. Writes ``results.json`` (every figure, the
+checkpoint's and the data's SHA-256, the command), ``results.md`` (the table) and, per nodule,
+``montages/<nodule>_axial.png`` and ``_coronal.png`` through the click (the first seed): the CT, each reader's mask,
+the candidates' mean and variability, and every candidate.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     nfe = args.nfe or int(server_conf().get("nfe", 20))
     pipe = SSBPipeline.from_checkpoint(args.checkpoint, runtime="auto")
     pre = Preprocessing.from_checkpoint_data(pipe.checkpoint.data)
-    # what segment_lesion samples with: the checkpoint's defaults, the whole-scan start perturbation in place of its own
-    config = pipe.defaults.replace(num_candidates=args.num_candidates, nfe=nfe, start_noise=GrowthSettings().start_noise)
+    # what segment_lesion samples with (recorded in results.json): the checkpoint's defaults as the growth settings apply them
+    config = GrowthSettings().sampling(pipe.defaults.replace(num_candidates=args.num_candidates, nfe=nfe))
     rows, nothing, data_files = [], [], {}
     cases = load_lidc3d(args.lidc3d)
     for seed in args.seeds:

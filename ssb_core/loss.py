@@ -126,12 +126,13 @@ class SSBLoss:
         self.config = config or LossConfig()
         self.null_label = int(null_label)
         beta = float(self.config.fn_weight)
-        if beta == 0.5:  # the Dice term (bit for bit as the earlier models were trained)
-            self._dice = DiceLoss(reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
-            self._dice_each = DiceLoss(reduction="none", smooth_nr=1e-5, smooth_dr=1e-5)
-        else:
-            self._dice = TverskyLoss(alpha=1.0 - beta, beta=beta, reduction="mean", smooth_nr=1e-5, smooth_dr=1e-5)
-            self._dice_each = TverskyLoss(alpha=1.0 - beta, beta=beta, reduction="none", smooth_nr=1e-5, smooth_dr=1e-5)
+
+        def overlap(reduction: str) -> torch.nn.Module:
+            if beta == 0.5:  # the Dice term (bit for bit as the earlier models were trained)
+                return DiceLoss(reduction=reduction, smooth_nr=1e-5, smooth_dr=1e-5)
+            return TverskyLoss(alpha=1.0 - beta, beta=beta, reduction=reduction, smooth_nr=1e-5, smooth_dr=1e-5)
+
+        self._dice, self._dice_each = overlap("mean"), overlap("none")
 
     def __call__(
         self,

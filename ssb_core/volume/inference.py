@@ -128,6 +128,10 @@ class GrowthSettings:
         if int(self.slice_batch) < 1 or int(self.max_slices) < 1:
             raise ValueError(f"slice_batch and max_slices must be >= 1, got {self.slice_batch!r}, {self.max_slices!r}")
 
+    def sampling(self, config: SamplingConfig) -> SamplingConfig:
+        """What a click's candidates are sampled with: ``config`` with :attr:`start_noise` in place of its own when set."""
+        return config if self.start_noise is None else config.replace(start_noise=float(self.start_noise))
+
 
 @dataclass(frozen=True)
 class Presence:
@@ -274,8 +278,7 @@ def segment_lesion(
         :class:`LesionCandidates` on the sampled slices.
     """
     settings = settings or GrowthSettings()
-    if settings.start_noise is not None:
-        config = config.replace(start_noise=float(settings.start_noise))
+    config = settings.sampling(config)
     scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings,
                                      label_guidance)
     preprocessing = preprocessing.zoomed(scale)
