@@ -82,7 +82,7 @@ class OnnxEpsModel:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        self.path = Path(onnx_path)
+        self.path: Path | None = Path(onnx_path)  # None once a temporary export is removed
 
     def __call__(self, x: torch.Tensor, image: torch.Tensor, timesteps: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Shapes as :meth:`SSBNetwork.forward`: x, image (B, C, *spatial); timesteps (B,); labels (B,) int."""
@@ -99,10 +99,21 @@ class OnnxEpsModel:
 
 
 def onnx_eps_model(model: SSBNetwork, num_threads: int = 0, cache_dir: str | Path | None = None) -> OnnxEpsModel:
-    """Export ``model`` (into ``cache_dir``, default a new temporary folder) and open it in ONNX Runtime."""
+    """Export ``model`` and open it in ONNX Runtime.
+
+    With ``cache_dir`` the exported file is kept there (``ssb_eps.onnx``); without it the export goes to a temporary
+    folder that is removed as soon as the session has read it (ONNX Runtime holds the graph in memory), so a server
+    that reloads its model after every training round leaves nothing behind.
+    """
     t0 = time.perf_counter()
-    folder = Path(cache_dir) if cache_dir is not None else Path(tempfile.mkdtemp(prefix="ssb-onnx-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    eps = OnnxEpsModel(export_onnx(model, folder / "ssb_eps.onnx"), num_threads)
-    logger.info("ONNX Runtime model ready in %.1f s (%s)", time.perf_counter() - t0, eps.path)
+    if cache_dir is not None:
+        folder = Path(cache_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        eps = OnnxEpsModel(export_onnx(model, folder / "ssb_eps.onnx"), num_threads)
+        logger.info("ONNX Runtime model ready in %.1f s (%s)", time.perf_counter() - t0, eps.path)
+        return eps
+    with tempfile.TemporaryDirectory(prefix="ssb-onnx-") as folder:
+        eps = OnnxEpsModel(export_onnx(model, Path(folder) / "ssb_eps.onnx"), num_threads)
+    eps.path = None
+    logger.info("ONNX Runtime model ready in %.1f s (temporary export removed)", time.perf_counter() - t0)
     return eps

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import torch
 
@@ -38,6 +40,17 @@ def test_pipeline_candidates_are_the_same_on_both_runtimes(random_tiny_network):
     a, b = torch_pipe.sample(images, seed=5), onnx_pipe.sample(images, seed=5)
     torch.testing.assert_close(a, b, atol=1e-3, rtol=0)
     assert ((a > 0.5) == (b > 0.5)).float().mean() > 0.999
+
+
+def test_a_temporary_export_leaves_nothing_behind(random_tiny_network, tmp_path, monkeypatch):
+    """Every model load (the server reloads after each training round) once left a folder in the temporary dir."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    eps = onnx_eps_model(random_tiny_network, num_threads=1)
+    assert list(tmp_path.iterdir()) == [] and eps.path is None
+    x = torch.zeros(1, 1, 16, 16)
+    with torch.inference_mode():
+        ref = random_tiny_network(x, x, torch.tensor([3.0]), torch.tensor([0]))
+    torch.testing.assert_close(eps(x, x, torch.tensor([3.0]), torch.tensor([0])), ref, atol=1e-4, rtol=1e-4)
 
 
 def test_runtime_names_are_checked():
