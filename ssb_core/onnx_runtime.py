@@ -110,10 +110,9 @@ def onnx_eps_model(model: SSBNetwork, num_threads: int = 0, cache_dir: str | Pat
         folder = Path(cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
         eps = OnnxEpsModel(export_onnx(model, folder / "ssb_eps.onnx"), num_threads)
-        logger.info("ONNX Runtime model ready in %.1f s (%s)", time.perf_counter() - t0, eps.path)
-        return eps
-    with tempfile.TemporaryDirectory(prefix="ssb-onnx-") as folder:
-        eps = OnnxEpsModel(export_onnx(model, Path(folder) / "ssb_eps.onnx"), num_threads)
-    eps.path = None
-    logger.info("ONNX Runtime model ready in %.1f s (temporary export removed)", time.perf_counter() - t0)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ssb-onnx-") as folder:
+            eps = OnnxEpsModel(export_onnx(model, Path(folder) / "ssb_eps.onnx"), num_threads)
+        eps.path = None
+    logger.info("ONNX Runtime model ready in %.1f s (%s)", time.perf_counter() - t0, eps.path or "temporary export removed")
     return eps
