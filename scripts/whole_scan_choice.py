@@ -41,8 +41,9 @@ def summarise(rows: list[dict]) -> dict:
             "seconds": float(np.mean([r["seconds"] for r in rows]))}
 
 
-def score_click(stack, pipe, pre, config, settings, seed: int) -> dict:
-    """One click on one :class:`NoduleStack`, scored against its present readers."""
+def score_click(stack, pipe, pre, config, settings, seed: int, readers: list[int] | None = None) -> dict:
+    """One click on one :class:`NoduleStack`, scored against its present readers; ``readers``: each candidate's
+    reader label (None: cycling through the readers, the app's default)."""
     from ssb_core.evaluation.whole_scan import score_lesion
     from ssb_core.metrics.overlap import pairwise_dice
     from ssb_core.volume import segment_lesion, to_full
@@ -50,7 +51,7 @@ def score_click(stack, pipe, pre, config, settings, seed: int) -> dict:
 
     plan = plan_roi(stack.volume_zyx.shape, stack.spacing_xyz, pre, foreground=[list(stack.click_ijk)])
     start = time.perf_counter()
-    result = segment_lesion(pipe, pre, stack.volume_zyx, stack.spacing_xyz, plan, config, None, seed, settings)
+    result = segment_lesion(pipe, pre, stack.volume_zyx, stack.spacing_xyz, plan, config, readers, seed, settings)
     seconds = time.perf_counter() - start
     found = bool(result.presence.lesion) if result.presence is not None else bool(result.masks.any())
     s = score_lesion(result, stack.readers_zyx, float(np.prod(stack.spacing_xyz)))
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-nodules", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--readers", type=int, nargs="+", default=None,
+                    help="the reader labels the 8 candidates cycle through (0-based; the model's reader count = no "
+                         "reader's style); default: all the model's readers, as the app does")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -96,19 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from benchmarks.server_latency import server_conf
     from ssb_core.data.lidc128_stacks import nodule_stacks
-    from ssb_core.pipeline import SSBPipeline
-    from ssb_core.preprocessing import Preprocessing
+    from ssb_core.evaluation.whole_scan import click_model
     from ssb_core.volume import GrowthSettings
 
     torch.set_num_threads(args.threads)
-    pipe = SSBPipeline.from_checkpoint(args.checkpoint, runtime="auto")
-    pre = Preprocessing.from_checkpoint_data(pipe.checkpoint.data)
-    config = pipe.defaults.replace(num_candidates=8, nfe=int(server_conf().get("nfe", 2)))
+    pipe, pre, config, labels = click_model(args.checkpoint, int(server_conf().get("nfe", 2)), readers=args.readers)
     stacks = nodule_stacks(args.data / f"{args.split}.npz", args.max_nodules)
     rows, summary = {}, {}
     for noise in args.start_noise:
         settings = GrowthSettings(start_noise=noise)
-        rows[noise] = [score_click(s, pipe, pre, config, settings, args.seed)
+        rows[noise] = [score_click(s, pipe, pre, config, settings, args.seed, labels)
                        for s in tqdm(stacks, desc=f"start noise {noise:g}", disable=not sys.stderr.isatty())]
         summary[f"{noise:g}"] = {"all": summarise(rows[noise]),
                                  "3+ readers": summarise([r for r in rows[noise] if r["readers"] >= 3])}
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "results.md").write_text(table)
         (args.out / "results.json").write_text(json.dumps(
             {"command": " ".join(["python", "scripts/whole_scan_choice.py", *(argv or sys.argv[1:])]),
-             "sampling": config.to_dict(), "summary": summary, "nodules": {f"{k:g}": v for k, v in rows.items()}}, indent=1))
+             "sampling": config.to_dict(), "reader_labels": labels, "summary": summary, "nodules": {f"{k:g}": v for k, v in rows.items()}}, indent=1))
     return 0
 
 

@@ -112,17 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.server_latency import server_conf
     from ssb_core.evaluation.provenance import file_record, run_record
     from ssb_core.hashing import file_sha256 as sha256
-    from ssb_core.evaluation.whole_scan import click_candidates, load_lidc3d, read_volume, score_lesion
-    from ssb_core.pipeline import SSBPipeline
-    from ssb_core.preprocessing import Preprocessing
-    from ssb_core.volume import GrowthSettings, to_full
+    from ssb_core.evaluation.whole_scan import click_candidates, click_model, load_lidc3d, read_volume, score_lesion
+    from ssb_core.volume import to_full
 
     torch.set_num_threads(args.threads)
     nfe = args.nfe or int(server_conf().get("nfe", 20))
-    pipe = SSBPipeline.from_checkpoint(args.checkpoint, runtime="auto")
-    pre = Preprocessing.from_checkpoint_data(pipe.checkpoint.data)
     # what segment_lesion samples with (recorded in results.json): the checkpoint's defaults as the growth settings apply them
-    config = GrowthSettings().sampling(pipe.defaults.replace(num_candidates=args.num_candidates, nfe=nfe))
+    pipe, pre, config, _ = click_model(args.checkpoint, nfe, args.num_candidates)
     rows, nothing, data_files = [], [], {}
     cases = load_lidc3d(args.lidc3d)
     for seed in args.seeds:

@@ -10,13 +10,15 @@ is computed in, and two seeds give two disjoint sets of noise paths.
 
 Where the diversity of the candidates comes from, each a knob of :class:`SamplingConfig`:
 - the noise path ``z`` (``stochastic``);
-- the reader label (``readers``: one reader's style for all, or cycling through the readers);
+- the reader label (``readers``: one reader's style for all, or cycling through the readers; on a whole scan, with
+  no reader asked for, every reader but the model's ``lesion_skip_readers``: :func:`lesion_reader_labels`);
 - a partial perturbation of the image endpoint (``start_noise``, the paper's "controlled degradation"):
   ``x_T = x1 + start_noise * z0``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -27,7 +29,9 @@ from ssb_core.guidance import EpsModel, guided_eps
 from ssb_core.sampler import BridgeSampler, ProgressCallback, run_bridge
 from ssb_core.seeding import candidate_generators, image_key
 
-__all__ = ["SamplingConfig", "generate_candidates", "reader_labels_for"]
+__all__ = ["SamplingConfig", "generate_candidates", "lesion_reader_labels", "reader_labels_for"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ class SamplingConfig:
         start_noise: standard deviation of the perturbation of the image endpoint (0 = start at the image).
         clip_x0: clip the mask estimate to [-1, 1] at each step.
         threshold: probability above which a pixel belongs to a binary candidate.
+        lesion_skip_readers: readers (names) a lesion's candidates do not imitate on a whole scan when the request
+            names no reader (:func:`lesion_reader_labels`); ``()``: every reader in turn. There the candidates' vote
+            decides whether a lesion is at the click and every candidate is an outline, so a reader label that mostly
+            says "this reader did not mark it" only shrinks them: LIDC's anonymous slots 2-4 (the 2nd-4th reader
+            who outlined the nodule draw on 67%, 53% and 39% of lidc128's training slices, slot 1 on 90%:
+            docs/results/decisions/lesion_readers/). A single slice (the 2D benchmarks) always cycles through
+            every reader: there presence is what those labels carry.
     """
 
     num_candidates: int = 8
@@ -51,8 +62,13 @@ class SamplingConfig:
     start_noise: float = 0.0
     clip_x0: bool = True
     threshold: float = 0.5
+    lesion_skip_readers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        skip = self.lesion_skip_readers
+        if isinstance(skip, str) or not all(isinstance(r, str) and r for r in skip):
+            raise ValueError(f"lesion_skip_readers must be a list of reader names, got {skip!r}")
+        object.__setattr__(self, "lesion_skip_readers", tuple(skip))
         if not isinstance(self.num_candidates, int) or not 1 <= self.num_candidates <= 256:
             raise ValueError(f"num_candidates must be an integer in [1, 256], got {self.num_candidates!r}")
         if not isinstance(self.nfe, int) or self.nfe < 1:
@@ -65,7 +81,7 @@ class SamplingConfig:
             raise ValueError(f"threshold must lie in (0, 1), got {self.threshold!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "lesion_skip_readers": list(self.lesion_skip_readers)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SamplingConfig":
@@ -97,6 +113,24 @@ def reader_labels_for(readers: int | Sequence[int] | None, num_candidates: int, 
     if bad:
         raise ValueError(f"unknown reader label(s) {bad}: expected 0..{num_readers - 1}, or {num_readers} for no reader")
     return labels
+
+
+def lesion_reader_labels(config: SamplingConfig, reader_names: Sequence[str]) -> list[int] | None:
+    """Each of ``config.num_candidates`` candidates' reader label for a lesion on a whole scan when the request names
+    no reader: the model's readers (``reader_names``) but ``config.lesion_skip_readers``, in turn; None (every reader
+    in turn, :func:`reader_labels_for`) when it skips none of them (or all: reported). Readers added by fine-tuning are
+    not in the list and take their turn. A skipped name the model does not have is reported (a typo) and ignored."""
+    names = list(reader_names)
+    unknown = [r for r in config.lesion_skip_readers if r not in names]
+    if unknown:
+        logger.warning("lesion_skip_readers %s are not among the model's readers %s", unknown, names)
+    kept = [i for i, name in enumerate(names) if name not in config.lesion_skip_readers]
+    if not kept:
+        logger.warning("lesion_skip_readers %s leave none of the readers %s: every reader in turn",
+                       list(config.lesion_skip_readers), names)
+    if not kept or len(kept) == len(names):
+        return None
+    return [kept[k % len(kept)] for k in range(config.num_candidates)]
 
 
 @torch.inference_mode()

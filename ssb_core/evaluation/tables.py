@@ -29,8 +29,10 @@ class MergeError(ValueError):
 
 
 def run_folders(root: str | Path, prefix: str) -> list[Path]:
-    """The run folders ``<root>/<prefix>*`` that hold a ``results.json``, sorted (e.g. ``all``, ``all-ssb``)."""
-    return sorted(f for f in Path(root).glob(f"{prefix}*") if (f / "results.json").is_file())
+    """The run folders ``<root>/<prefix>*`` whose ``results.json`` holds method rows, sorted (e.g. ``all``,
+    ``all-ssb``); a folder of another kind of result beside them (``presence_draws/``) is not a run."""
+    return sorted(f for f in Path(root).glob(f"{prefix}*") if (f / "results.json").is_file()
+                  and "rows" in json.loads((f / "results.json").read_text()))
 
 
 def load_rows(folders: Iterable[str | Path]) -> list[DatasetMetrics]:

@@ -27,7 +27,7 @@ from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume import GrowthSettings, LesionCandidates, plan_roi, segment_lesion, to_full
 
-__all__ = ["ScanCase", "read_volume", "load_lidc3d", "click_candidates", "score_lesion", "evaluate_case"]
+__all__ = ["ScanCase", "read_volume", "load_lidc3d", "click_model", "click_candidates", "score_lesion", "evaluate_case"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,18 @@ def load_lidc3d(root: str | Path) -> list[ScanCase]:
         click = tuple(int(round(c)) for c in nod["centroid_voxel_ijk"])
         cases.append(ScanCase(nod["nodule_id"], ct, readers, click))  # type: ignore[arg-type]
     return cases
+
+
+def click_model(checkpoint: str | Path, nfe: int, num_candidates: int = 8, readers: Sequence[int] | None = None,
+                ) -> tuple[SSBPipeline, Preprocessing, SamplingConfig, list[int] | None]:
+    """The model as a click in the viewer uses it: the pipeline (ONNX Runtime where installed), its preprocessing,
+    the checkpoint's sampling defaults with ``num_candidates`` and ``nfe`` as the growth settings apply them, and each
+    candidate's reader label: ``readers`` cycled over the candidates, or None (the app's default) when not given."""
+    pipe = SSBPipeline.from_checkpoint(checkpoint, runtime="auto")
+    pre = Preprocessing.from_checkpoint_data(pipe.checkpoint.data)
+    config = GrowthSettings().sampling(pipe.defaults.replace(num_candidates=num_candidates, nfe=nfe))
+    labels = None if not readers else [int(readers[k % len(readers)]) for k in range(config.num_candidates)]
+    return pipe, pre, config, labels
 
 
 def click_candidates(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx: np.ndarray,

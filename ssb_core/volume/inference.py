@@ -13,7 +13,11 @@ and 5 sample through :class:`ssb_core.volume.growth.LesionGrowth`):
    empty). When fewer than half of them hold one, the answer is "no lesion here": every candidate is empty and
    nothing more is sampled. Otherwise the reader clicked on a lesion the model sees, and each candidate that holds
    nothing is redrawn (a new noise path, same reader style: :mod:`ssb_core.volume.streams`) until it does, up to
-   ``max_redraws`` times: a candidate set to pick from holds outlines, not empty masks;
+   ``max_redraws`` times: a candidate set to pick from holds outlines, not empty masks. The vote asks every
+   reader. When the model's sampling skips some readers for outlines (``SamplingConfig.lesion_skip_readers``:
+   LIDC's slots whose label mostly says whether that reader marked the lesion at all) and the request names no
+   reader, the vote looks at the clicked slice(s) only, as drawn while choosing the zoom (no extra sampling), and
+   the first slices are then drawn with the other readers: those draws are the outlines;
 3. per candidate keep only the clicked lesion (:func:`ssb_core.volume.lesion.clicked_lesion`: the 3D component
    nearest to each click, cut at its necks);
 4. while some candidate's lesion reaches the first or the last sampled slice, sample ``step_mm`` more slices on
@@ -46,12 +50,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from ssb_core.candidates import SamplingConfig
+from ssb_core.candidates import SamplingConfig, lesion_reader_labels
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume.growth import LesionGrowth
@@ -272,22 +276,31 @@ def segment_lesion(
         pipeline: the loaded model. preprocessing: how it sees a scan (from its checkpoint).
         volume_zyx: (Z, Y, X) raw intensities; spacing_xyz: voxel size (mm) along i, j, k.
         click: from :func:`ssb_core.volume.roi.plan_roi`. config: sampling settings (N, NFE, ...).
-        readers, seed, label_guidance: as in :meth:`SSBPipeline.sample`.
+        readers, seed, label_guidance: as in :meth:`SSBPipeline.sample`; with ``readers`` None and the vote, every reader votes
+            and, where they find a lesion, its outlines imitate every reader but ``config.lesion_skip_readers`` in
+            turn (:func:`ssb_core.candidates.lesion_reader_labels`; the first slices are drawn again with those).
 
     Returns:
         :class:`LesionCandidates` on the sampled slices.
     """
     settings = settings or GrowthSettings()
     config = settings.sampling(config)
+    voting = settings.presence == "vote"
+    outline_readers = (lesion_reader_labels(config, pipeline.checkpoint.readers)
+                       if voting and readers is None and config.lesion_skip_readers else None)
     scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings,
                                      label_guidance)
     preprocessing = preprocessing.zoomed(scale)
     click = click.with_box_size(*preprocessing.box_size(spacing_xyz))
-    voting = settings.presence == "vote"
-    sampler = StreamSampler(pipeline, preprocessing, volume_zyx, click.box, config, readers,
-                            settings.max_redraws if voting else 0, seed, settings.slice_batch, label_guidance)
-    growth = LesionGrowth(sampler, volume_zyx, spacing_xyz, click, settings, voting)
-    n_slots = sampler.num_slots
+
+    def grow(labels: int | Sequence[int] | None, growth_settings: GrowthSettings) -> LesionGrowth:
+        sampler = StreamSampler(pipeline, preprocessing, volume_zyx, click.box, config, labels,
+                                settings.max_redraws if voting else 0, seed, settings.slice_batch, label_guidance)
+        return LesionGrowth(sampler, volume_zyx, spacing_xyz, click, growth_settings, voting)
+
+    # with the outlines drawn apart, the vote looks at the clicked slices only: as drawn while choosing the zoom
+    growth = grow(readers, settings if outline_readers is None else replace(settings, first_half_mm=0.0))
+    n_slots = growth.sampler.num_slots
 
     # 1. the first slices: each slot's first draw, and the vote
     first_lesions = growth.sample_first(clicked)
@@ -299,6 +312,10 @@ def segment_lesion(
         return _result(np.zeros_like(first_lesions), growth.plan(), volume_zyx, growth.sampled, growth.inside, growth.rounds,
                        {"below": "no lesion at the click", "above": "no lesion at the click"}, scale, presence,
                        growth.streams(), settings.fill_holes)
+    if outline_readers is not None:  # every reader said "a lesion"; its outlines are drawn by the lesion readers
+        growth = grow(outline_readers, settings)
+        first_lesions = growth.sample_first({})
+        drawn_at_click = growth.holds_lesion(first_lesions, growth.first)
     if voting:
         growth.redraw([n for n in range(n_slots) if not drawn_at_click[n]])
 

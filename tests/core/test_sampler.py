@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ssb_core.bridge import Bridge, BridgeConfig
-from ssb_core.candidates import SamplingConfig, generate_candidates, reader_labels_for
+from ssb_core.candidates import SamplingConfig, generate_candidates, lesion_reader_labels, reader_labels_for
 from ssb_core.guidance import guided_eps
 from ssb_core.sampler import BridgeSampler, run_bridge
 from ssb_core.seeding import candidate_seed, image_key
@@ -180,6 +180,24 @@ def test_reader_labels():
         reader_labels_for(7, 2, 4)
     with pytest.raises(ValueError, match="one reader label per candidate"):
         reader_labels_for([0], 2, 4)
+
+
+def test_lesion_reader_labels_skip_the_named_readers_and_round_trip(caplog):
+    readers = ["reader_1", "reader_2", "reader_3", "reader_4"]
+    assert lesion_reader_labels(SamplingConfig(num_candidates=5), readers) is None  # nothing skipped: every reader
+    skip = SamplingConfig(num_candidates=5, lesion_skip_readers=["reader_2", "reader_3", "reader_4"])
+    assert skip.lesion_skip_readers == ("reader_2", "reader_3", "reader_4")
+    assert lesion_reader_labels(skip, readers) == [0, 0, 0, 0, 0]
+    assert lesion_reader_labels(skip, [*readers, "alice"]) == [0, 4, 0, 4, 0]  # a reader added by fine-tuning takes turns
+    assert SamplingConfig.from_dict(skip.to_dict()) == skip and skip.to_dict()["lesion_skip_readers"] == list(skip.lesion_skip_readers)
+    assert SamplingConfig.from_dict({"nfe": 3}).lesion_skip_readers == ()  # a checkpoint written before the field
+    assert lesion_reader_labels(SamplingConfig(num_candidates=2, lesion_skip_readers=["reader_9", "reader_1"]), readers) == [1, 2]
+    assert "reader_9" in caplog.text  # a typo is reported, not silently taken for a reader
+    caplog.clear()
+    assert lesion_reader_labels(SamplingConfig(num_candidates=2, lesion_skip_readers=readers), readers) is None
+    assert "leave none" in caplog.text
+    with pytest.raises(ValueError, match="list of reader names"):
+        SamplingConfig(lesion_skip_readers="reader_2")
 
 
 def test_bad_inputs(bridge):

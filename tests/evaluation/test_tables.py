@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -53,6 +55,8 @@ def test_runs_merge_only_with_the_same_data_and_weights(tmp_path):
     with pytest.raises(MergeError, match="unknown weights"):
         load_rows([tmp_path / "unhashed"])
     (tmp_path / "a-empty").mkdir()  # a run folder without results.json is not a run
+    (tmp_path / "a_draws").mkdir()  # nor one whose results.json is another kind of result (no method rows)
+    (tmp_path / "a_draws" / "results.json").write_text(json.dumps({"rules": {}}))
     assert [f.name for f in run_folders(tmp_path, "a")] == ["a", "again"]
 
 

@@ -183,3 +183,37 @@ def test_the_whole_scan_start_perturbation_replaces_the_checkpoints(monkeypatch,
 def test_the_whole_scan_start_perturbation_is_checked():
     with pytest.raises(ValueError, match="start_noise"):
         GrowthSettings(start_noise=-0.1)
+
+
+@pytest.mark.parametrize(("asked", "presence", "script", "sampled_with"), [
+    (None, "vote", "lesion", [None, [0] * N]), (None, "vote", "empty", [None]), (None, "as_sampled", "lesion", [None]),
+    (2, "vote", "lesion", [2]), ([3] * N, "vote", "lesion", [[3] * N])])
+def test_every_reader_votes_and_a_lesions_outlines_skip_the_skipped_readers(monkeypatch, asked, presence, script, sampled_with):
+    """``SamplingConfig.lesion_skip_readers``: with no reader asked for, every reader votes (the first sampler cycles:
+    None) and, once they find a lesion, its outlines are drawn afresh by the model's other readers; with no lesion,
+    without the vote or with a reader asked for, one sampler with the readers as asked. With the outlines drawn apart,
+    the vote looks at the clicked slice only (one slice of each of the N first draws)."""
+    seen, samplers = [], []
+
+    class Recording(ScriptedSampler):
+        def __init__(self, pipeline, preprocessing, volume_zyx, box, config, readers, *args, **kwargs) -> None:
+            seen.append(readers)
+            samplers.append(self)
+            super().__init__(pipeline, preprocessing, volume_zyx, box, config, readers, *args, **kwargs)
+
+    class Model:  # what segment_lesion reads of the pipeline here: the checkpoint's reader names
+        class checkpoint:  # noqa: N801
+            readers = ["reader_1", "reader_2", "reader_3", "reader_4"]
+
+    monkeypatch.setattr(ScriptedSampler, "script", {n: script for n in range(N * 4)})
+    monkeypatch.setattr(inference_module, "StreamSampler", Recording)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
+    volume = np.zeros((40, 48, 48), dtype=np.float32)
+    click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
+    config = SamplingConfig(num_candidates=N, nfe=2, lesion_skip_readers=["reader_2", "reader_3", "reader_4"])
+    result = segment_lesion(Model(), pre, volume, SPACING, click, config, asked, 0,  # type: ignore[arg-type]
+                            GrowthSettings(scales=(1.0,), max_half_extent_mm=16.0, presence=presence))
+    assert seen == sampled_with
+    assert _drawn(result) == [script == "lesion"] * N
+    if len(seen) == 2:
+        assert samplers[0].samples == N  # the vote: the clicked slice of each first draw, nothing more

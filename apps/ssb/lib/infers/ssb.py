@@ -40,6 +40,7 @@ import numpy as np
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
+from ssb_core.candidates import SamplingConfig, lesion_reader_labels
 from ssb_core.checkpoint import label_guidance, reader_guidance
 from ssb_core.metrics.variability import vote_variability
 from ssb_core.volume import (AGREEMENT_LABELS, PRESENCE_MODES, ClickPlan, GrowthSettings, LesionCandidates, RoiError, agreement_labels,
@@ -151,7 +152,8 @@ class SSBInfer(InferTask):
         pipe, conv = model.pipeline, model.conventions
         plan = lesion.plan
         image_id = request.get("image_id")
-        names = self._candidate_readers(s.label, p.num_candidates, pipe.checkpoint.readers)
+        names = self._candidate_readers(s.label, pipe.defaults.replace(num_candidates=p.num_candidates), pipe.checkpoint.readers,
+                                        p.presence == "vote")
         unit = "area_mm2" if image.is_2d else "volume_mm3"
         readers, skipped, near = self._reader_masks(image_id, image, lesion, s.clicks_ijk)
         summary = summary_json(lesion.masks, image.voxel_volume, unit, readers, p.seed, names,
@@ -200,6 +202,12 @@ class SSBInfer(InferTask):
                 p = replace(p, foreground=_mm_to_ijk(p.foreground_mm, image))
             plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
+            outline = (lesion_reader_labels(pipe.defaults, pipe.checkpoint.readers)
+                       if label is None and p.presence == "vote" else None)
+            if outline:
+                names = list(dict.fromkeys(pipe.checkpoint.readers[i] for i in outline))
+                how = (f"every trained reader votes whether a lesion is at the click; its outlines imitate {', '.join(names)}"
+                       " (the model skips, for outlines, the readers whose label mostly says whether they marked a lesion)")
             own_guidance = None
             if p.guidance_weight == AUTO_GUIDANCE:
                 p, how, own_guidance = _own_guidance(p, label, how, pipe)
@@ -212,9 +220,13 @@ class SSBInfer(InferTask):
         return p, image, plan, label, how, own_guidance
 
     @staticmethod
-    def _candidate_readers(label: int | None, n: int, readers: list[str]) -> list[str]:
+    def _candidate_readers(label: int | None, config: SamplingConfig, readers: list[str], voting: bool) -> list[str]:
+        """The reader each of ``config.num_candidates`` candidates imitates, as :func:`segment_lesion` chose it (with the
+        vote and no reader asked for, a lesion's outlines skip the model's ``lesion_skip_readers``)."""
+        n = config.num_candidates
         if label is None:
-            return [readers[k % len(readers)] for k in range(n)]
+            labels = (lesion_reader_labels(config, readers) if voting else None) or [k % len(readers) for k in range(n)]
+            return [readers[lab] for lab in labels]
         return [readers[label] if label < len(readers) else "none"] * n
 
     def _reader_masks(self, image_id: str | None, image: LoadedImage, lesion: LesionCandidates,
