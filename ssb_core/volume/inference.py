@@ -277,8 +277,9 @@ def segment_lesion(
         volume_zyx: (Z, Y, X) raw intensities; spacing_xyz: voxel size (mm) along i, j, k.
         click: from :func:`ssb_core.volume.roi.plan_roi`. config: sampling settings (N, NFE, ...).
         readers, seed, label_guidance: as in :meth:`SSBPipeline.sample`; with ``readers`` None and the vote, every reader votes
-            and, where they find a lesion, its outlines imitate every reader but ``config.lesion_skip_readers`` in
-            turn (:func:`ssb_core.candidates.lesion_reader_labels`; the first slices are drawn again with those).
+            (on the clicked slices, as drawn while choosing the zoom) and, where they find a lesion, its outlines
+            imitate every reader but ``config.lesion_skip_readers`` in turn, from the first slices on
+            (:func:`ssb_core.candidates.lesion_reader_labels`).
 
     Returns:
         :class:`LesionCandidates` on the sampled slices.
