@@ -179,7 +179,9 @@ class LesionCandidates:
         dropped_voxels: (N,) voxels each candidate drew that are not connected to the clicks (removed).
         rounds: sampling rounds. stopped: why the growth ended (one phrase per side).
         presence: the vote at the click (:class:`Presence`). streams: (N,) the noise stream of each candidate
-            (candidate n's first draw is stream n; :mod:`ssb_core.volume.streams`).
+            (candidate n's first draw is stream n; :mod:`ssb_core.volume.streams`). reader_labels: (N,) the reader
+            label each candidate imitates (with the vote and no reader asked for, a lesion's outline readers; the
+            voting readers when the vote found none); the model's reader count = no reader's style.
     """
 
     masks: np.ndarray
@@ -191,6 +193,7 @@ class LesionCandidates:
     scale: float = 1.0
     presence: Presence | None = None
     streams: tuple[int, ...] = ()
+    reader_labels: tuple[int, ...] = ()
 
     @property
     def num_slices(self) -> int:
@@ -312,7 +315,7 @@ def segment_lesion(
         presence = Presence("vote", votes, n_slots, False, outside_lung=outside_lung)
         return _result(np.zeros_like(first_lesions), growth.plan(), volume_zyx, growth.sampled, growth.inside, growth.rounds,
                        {"below": "no lesion at the click", "above": "no lesion at the click"}, scale, presence,
-                       growth.streams(), settings.fill_holes)
+                       growth.streams(), growth.sampler.labels, settings.fill_holes)
     if outline_readers is not None:  # every reader said "a lesion"; its outlines are drawn by the lesion readers
         growth = grow(outline_readers, settings)
         first_lesions = growth.sample_first({})
@@ -338,16 +341,17 @@ def segment_lesion(
     logger.debug("lesion at %s: %d slices in %d rounds (%s), %s", click.box.centre_ijk, len(plan.slices), growth.rounds,
                  growth.stopped, presence)
     return _result(kept, plan, volume_zyx, growth.sampled, growth.inside, growth.rounds, growth.stopped, scale, presence,
-                   growth.streams(), settings.fill_holes)
+                   growth.streams(), growth.sampler.labels, settings.fill_holes)
 
 
 def _result(kept: np.ndarray, plan: RoiPlan, volume_zyx: np.ndarray, sampled: dict[int, np.ndarray], inside: np.ndarray,
             rounds: int, stopped: dict[str, str], scale: float, presence: "Presence", streams: list[int],
-            fill_holes: bool) -> LesionCandidates:
+            reader_labels: Sequence[int], fill_holes: bool) -> LesionCandidates:
     """The :class:`LesionCandidates` of ``kept`` (N, S, ny, nx) on ``plan``."""
     raw = np.stack([sampled[k] for k in plan.slices], axis=1) & inside
     dropped = (raw & ~kept).reshape(raw.shape[0], -1).sum(axis=1)
     if fill_holes:
         kept = fill_slice_holes(kept) & inside
     valid = box_valid(plan, volume_zyx.shape)
-    return LesionCandidates(kept, plan, valid, dropped, rounds, stopped, scale, presence, tuple(streams))
+    return LesionCandidates(kept, plan, valid, dropped, rounds, stopped, scale, presence, tuple(streams),
+                            tuple(int(r) for r in reader_labels))

@@ -58,6 +58,11 @@ class StreamSampler:
         self._seed, self._batch, self._guidance = int(seed), max(1, int(batch)), label_guidance
         self.threshold = float(config.threshold)
 
+    @property
+    def labels(self) -> tuple[int, ...]:
+        """(N,) the reader label each slot imitates (all its draws keep it)."""
+        return tuple(self._labels[: self.num_slots])
+
     def stream(self, slot: int, draw: int) -> int:
         """The noise stream of ``slot``'s ``draw``-th draw (0 = its first)."""
         return int(slot) + self.num_slots * int(draw)

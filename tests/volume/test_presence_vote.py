@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssb_core.candidates import SamplingConfig
+from ssb_core.candidates import SamplingConfig, reader_labels_for
 from ssb_core.data import IntensityConvention
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume import GrowthSettings, plan_roi, segment_lesion
@@ -31,6 +31,7 @@ class ScriptedSampler(StreamSampler):
                  label_guidance=None) -> None:
         self.num_slots = config.num_candidates
         self.redraws = max_redraws_for(self.num_slots, redraws)
+        self._labels = reader_labels_for(readers, self.num_slots, 4)
         self._box = box
         self.samples = 0
 
@@ -185,10 +186,15 @@ def test_the_whole_scan_start_perturbation_is_checked():
         GrowthSettings(start_noise=-0.1)
 
 
-@pytest.mark.parametrize(("asked", "presence", "script", "sampled_with"), [
-    (None, "vote", "lesion", [None, [0] * N]), (None, "vote", "empty", [None]), (None, "as_sampled", "lesion", [None]),
-    (2, "vote", "lesion", [2]), ([3] * N, "vote", "lesion", [[3] * N])])
-def test_every_reader_votes_and_a_lesions_outlines_skip_the_skipped_readers(monkeypatch, asked, presence, script, sampled_with):
+CYCLED = tuple(n % 4 for n in range(N))
+
+
+@pytest.mark.parametrize(("asked", "presence", "script", "sampled_with", "labels"), [
+    (None, "vote", "lesion", [None, [0] * N], (0,) * N), (None, "vote", "empty", [None], CYCLED),
+    (None, "as_sampled", "lesion", [None], CYCLED), (2, "vote", "lesion", [2], (2,) * N),
+    ([3] * N, "vote", "lesion", [[3] * N], (3,) * N)])
+def test_every_reader_votes_and_a_lesions_outlines_skip_the_skipped_readers(monkeypatch, asked, presence, script, sampled_with,
+                                                                            labels):
     """``SamplingConfig.lesion_skip_readers``: with no reader asked for, every reader votes (the first sampler cycles:
     None) and, once they find a lesion, its outlines are drawn afresh by the model's other readers; with no lesion,
     without the vote or with a reader asked for, one sampler with the readers as asked. With the outlines drawn apart,
@@ -215,5 +221,6 @@ def test_every_reader_votes_and_a_lesions_outlines_skip_the_skipped_readers(monk
                             GrowthSettings(scales=(1.0,), max_half_extent_mm=16.0, presence=presence))
     assert seen == sampled_with
     assert _drawn(result) == [script == "lesion"] * N
+    assert result.reader_labels == labels  # what the app names each candidate by
     if len(seen) == 2:
         assert samplers[0].samples == N  # the vote: the clicked slice of each first draw, nothing more

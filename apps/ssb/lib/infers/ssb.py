@@ -40,7 +40,7 @@ import numpy as np
 
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
-from ssb_core.candidates import SamplingConfig, lesion_reader_labels
+from ssb_core.candidates import reader_labels_for
 from ssb_core.checkpoint import label_guidance, reader_guidance
 from ssb_core.metrics.variability import vote_variability
 from ssb_core.volume import (AGREEMENT_LABELS, PRESENCE_MODES, ClickPlan, GrowthSettings, LesionCandidates, RoiError, agreement_labels,
@@ -152,8 +152,7 @@ class SSBInfer(InferTask):
         pipe, conv = model.pipeline, model.conventions
         plan = lesion.plan
         image_id = request.get("image_id")
-        names = self._candidate_readers(s.label, pipe.defaults.replace(num_candidates=p.num_candidates), pipe.checkpoint.readers,
-                                        p.presence == "vote")
+        names = candidate_readers(lesion, pipe.checkpoint.readers)
         unit = "area_mm2" if image.is_2d else "volume_mm3"
         readers, skipped, near = self._reader_masks(image_id, image, lesion, s.clicks_ijk)
         summary = summary_json(lesion.masks, image.voxel_volume, unit, readers, p.seed, names,
@@ -170,7 +169,7 @@ class SSBInfer(InferTask):
                     "dropped_voxels": [int(v) for v in lesion.dropped_voxels]},
             "params": {k: v for k, v in p.to_dict().items() if k not in ("foreground", "roi", "foreground_mm")},
             "click_ijk": p.foreground,
-            "reader_style": s.how,
+            "reader_style": reader_style(s.how, s.label, lesion, pipe.checkpoint.readers),
             "seed": p.seed,
             **summary,
             "variability": {"definition": VARIABILITY_DEFINITION, "num_candidates": lesion.num_candidates,
@@ -202,12 +201,6 @@ class SSBInfer(InferTask):
                 p = replace(p, foreground=_mm_to_ijk(p.foreground_mm, image))
             plan = plan_roi(image.array.shape, image.spacing_xyz, model.conventions.preprocessing, p.foreground, p.roi)
             label, how = self.store.readers.label_for(p.reader)
-            outline = (lesion_reader_labels(pipe.defaults, pipe.checkpoint.readers)
-                       if label is None and p.presence == "vote" else None)
-            if outline:
-                names = list(dict.fromkeys(pipe.checkpoint.readers[i] for i in outline))
-                how = (f"every trained reader votes whether a lesion is at the click; its outlines imitate {', '.join(names)}"
-                       " (the model skips, for outlines, the readers whose label mostly says whether they marked a lesion)")
             own_guidance = None
             if p.guidance_weight == AUTO_GUIDANCE:
                 p, how, own_guidance = _own_guidance(p, label, how, pipe)
@@ -218,16 +211,6 @@ class SSBInfer(InferTask):
         except (ParamError, RoiError, ImageReadError, KeyError) as exc:
             raise bad_request(exc.args[0] if isinstance(exc, KeyError) else str(exc)) from None
         return p, image, plan, label, how, own_guidance
-
-    @staticmethod
-    def _candidate_readers(label: int | None, config: SamplingConfig, readers: list[str], voting: bool) -> list[str]:
-        """The reader each of ``config.num_candidates`` candidates imitates, as :func:`segment_lesion` chose it (with the
-        vote and no reader asked for, a lesion's outlines skip the model's ``lesion_skip_readers``)."""
-        n = config.num_candidates
-        if label is None:
-            labels = (lesion_reader_labels(config, readers) if voting else None) or [k % len(readers) for k in range(n)]
-            return [readers[lab] for lab in labels]
-        return [readers[label] if label < len(readers) else "none"] * n
 
     def _reader_masks(self, image_id: str | None, image: LoadedImage, lesion: LesionCandidates,
                       clicks_ijk: np.ndarray) -> tuple[np.ndarray | None, list[dict], list[dict]]:
@@ -284,6 +267,25 @@ class SSBInfer(InferTask):
         if meaning:
             write_meaning(out, meaning)  # for output=dicom_seg, and any client that keeps the file (lib.result_labels)
         return out, names
+
+def candidate_readers(lesion: LesionCandidates, readers: list[str]) -> list[str]:
+    """The reader each candidate imitates, as :func:`segment_lesion` sampled it (``lesion.reader_labels``); "none" for the
+    null label (no reader's style)."""
+    return [readers[lab] if lab < len(readers) else "none" for lab in lesion.reader_labels]
+
+
+def reader_style(how: str, label: int | None, lesion: LesionCandidates, readers: list[str]) -> str:
+    """The answer's ``reader_style``: ``how`` the request's reader was resolved, its first clause told again when, with no
+    reader asked for, the vote found a lesion and its outlines imitate fewer readers than voted
+    (``SamplingConfig.lesion_skip_readers``)."""
+    labels = list(lesion.reader_labels)
+    if label is not None or not labels or labels == reader_labels_for(None, len(labels), len(readers)):
+        return how
+    outline = list(dict.fromkeys(readers[lab] for lab in labels if lab < len(readers)))
+    _, sep, rest = how.partition("; ")
+    return (f"every trained reader votes whether a lesion is at the click; its outlines imitate {', '.join(outline)}"
+            " (the model skips, for outlines, the readers whose label mostly says whether they marked a lesion)" + sep + rest)
+
 
 def _own_guidance(p: InferParams, label: int | None, how: str, pipe: Any) -> tuple[InferParams, str, dict | None]:
     """``guidance_weight`` -1 resolved: the chosen reader's own weight (:func:`ssb_core.checkpoint.reader_guidance`),
