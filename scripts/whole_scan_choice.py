@@ -60,7 +60,8 @@ def score_click(stack, pipe, pre, config, settings, seed: int, readers: list[int
     dice = pairwise_dice(drawn, drawn) if len(drawn) > 1 else np.full((1, 1), np.nan)
     iu = np.triu_indices(len(drawn), 1)
     return {"nodule": stack.nodule_id, "readers": int(stack.readers_zyx.shape[0]), "found": found, "seconds": seconds,
-            "ged": s["ged"], "d_max": s["d_max"], "volume_ratio": float(s["volume_ratio"]), "one_region": s["one_region"],
+            "ged": s["ged"], "d_max": s["d_max"], "volume_ratio": float(s["volume_ratio"]),
+            "z_extent_ratio": s["z_extent_ratio"], "widest_area_ratio": s["widest_area_ratio"], "one_region": s["one_region"],
             "non_empty": int(len(drawn)), "candidate_dice": float(dice[iu].mean()) if iu[0].size else float("nan"),
             "reader_volume_mm3": float(np.median(s["reader_volumes_mm3"])), "scale": result.scale}
 

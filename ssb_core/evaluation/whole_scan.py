@@ -27,7 +27,7 @@ from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume import GrowthSettings, LesionCandidates, plan_roi, segment_lesion, to_full
 
-__all__ = ["ScanCase", "read_volume", "load_lidc3d", "click_model", "click_candidates", "score_lesion", "evaluate_case"]
+__all__ = ["ScanCase", "read_volume", "load_lidc3d", "click_model", "click_candidates", "extent_ratios", "score_lesion", "evaluate_case"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,22 @@ def click_candidates(pipeline: SSBPipeline, preprocessing: Preprocessing, volume
     return segment_lesion(pipeline, preprocessing, volume_zyx, spacing_xyz, plan, config, None, seed, settings)
 
 
+def extent_ratios(candidates_zyx: np.ndarray, readers_zyx: np.ndarray) -> dict[str, float]:
+    """Where a volume difference comes from: along z or in plane. Of (N, Z, Y, X) candidates and (M, Z, Y, X) readers
+    (bool, axial slices along axis 1): ``z_extent_ratio``, the median number of axial slices a non-empty candidate
+    draws on over the readers' median; ``widest_area_ratio``, the median area of a non-empty candidate's widest slice
+    over the readers' median (NaN with no candidate drawn)."""
+    def per_mask(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        areas = masks.reshape(*masks.shape[:2], -1).sum(axis=2)  # (K, Z)
+        drawn = areas.max(axis=1) > 0
+        return (areas[drawn] > 0).sum(axis=1), areas[drawn].max(axis=1)
+
+    (cz, ca), (rz, ra) = per_mask(candidates_zyx), per_mask(readers_zyx)
+    if not cz.size or not rz.size:
+        return {"z_extent_ratio": float("nan"), "widest_area_ratio": float("nan")}
+    return {"z_extent_ratio": float(np.median(cz) / np.median(rz)), "widest_area_ratio": float(np.median(ca) / np.median(ra))}
+
+
 def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: float) -> dict[str, Any]:
     """3D metrics of ``result`` against reader masks ``readers_zyx`` (M, Z, Y, X) bool.
 
@@ -90,7 +106,7 @@ def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: f
     :func:`~ssb_core.volume.keep_connected` it reaches the click), and the shape figures in 3D
     (:mod:`ssb_core.metrics.shape`: 26-connected regions, holes on any axial slice): ``one_region`` of the
     non-empty candidates and ``readers_one_region``, ``volume_ratio`` (median non-empty candidate volume over the
-    readers' median)."""
+    readers' median) and where it comes from (:func:`extent_ratios`)."""
     from scipy import ndimage
 
     from ssb_core.volume.lesion import CONNECTIVITY
@@ -120,6 +136,7 @@ def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: f
         "one_region": figures["one_region"],
         "readers_one_region": mask_set_shape(y).one_region,
         "volume_ratio": figures["area_ratio"],
+        **extent_ratios(s, y),
         "dropped_voxels": [int(v) for v in result.dropped_voxels],
         "slices_sampled": result.num_slices,
         "scale": result.scale,

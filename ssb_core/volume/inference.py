@@ -3,6 +3,9 @@
 :func:`segment_lesion` is what the annotation app, the command-line tools and the benchmark call (steps 1, 2, 4
 and 5 sample through :class:`ssb_core.volume.growth.LesionGrowth`):
 
+With the vote, a click in the air outside the body of a CT in HU (:func:`ssb_core.volume.lung.outside_body`) is
+answered "no lesion here" at once: N empty candidates on the clicked slice(s), nothing sampled. Otherwise:
+
 0. choose the zoom (:func:`choose_scale`): with ``scales`` beyond 1, the clicked slice is also sampled with
    the window's pixel size multiplied by each scale (one batch), and the zoom is the one at which the most
    candidates draw a nodule-sized lesion at the click, inside the window (a 33 mm nodule fills most of a 45 mm
@@ -55,11 +58,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ssb_core.candidates import SamplingConfig, lesion_reader_labels
+from ssb_core.candidates import SamplingConfig, lesion_reader_labels, reader_labels_for
 from ssb_core.pipeline import SSBPipeline
 from ssb_core.preprocessing import Preprocessing
 from ssb_core.volume.growth import LesionGrowth
 from ssb_core.volume.lesion import clicked_lesion, fill_slice_holes
+from ssb_core.volume.lung import outside_body
 from ssb_core.volume.roi import ClickPlan, RoiPlan, box_valid, to_box
 from ssb_core.volume.streams import StreamSampler
 
@@ -151,6 +155,8 @@ class Presence:
         outside_lung: first draws that drew something at the click with no lung around it (not counted in
             ``drawn_at_click``; :mod:`ssb_core.volume.lung`).
         outside_lung_emptied: slots emptied because, after every redraw, no lung borders their lesion.
+        outside_body: the click is in the air outside the body (:func:`ssb_core.volume.lung.outside_body`): no
+            lesion, nothing sampled.
     """
 
     mode: str
@@ -161,11 +167,13 @@ class Presence:
     open_emptied: tuple[int, ...] = ()
     outside_lung: int = 0
     outside_lung_emptied: tuple[int, ...] = ()
+    outside_body: bool = False
 
     def to_dict(self) -> dict:
         return {"mode": self.mode, "drawn_at_click": self.drawn_at_click, "num_candidates": self.num_candidates,
                 "lesion": self.lesion, "redrawn": list(self.redrawn), "open_emptied": list(self.open_emptied),
-                "outside_lung": self.outside_lung, "outside_lung_emptied": list(self.outside_lung_emptied)}
+                "outside_lung": self.outside_lung, "outside_lung_emptied": list(self.outside_lung_emptied),
+                "outside_body": self.outside_body}
 
 
 @dataclass
@@ -292,6 +300,8 @@ def segment_lesion(
     voting = settings.presence == "vote"
     outline_readers = (lesion_reader_labels(config, pipeline.checkpoint.readers)
                        if voting and readers is None and config.lesion_skip_readers else None)
+    if voting and outside_body(volume_zyx, click.seeds_ijk):  # no lesion in the air outside the body: nothing sampled
+        return _outside_body_result(pipeline, volume_zyx, click, config, readers)
     scale, _, clicked = choose_scale(pipeline, preprocessing, volume_zyx, spacing_xyz, click, config, readers, seed, settings,
                                      label_guidance)
     preprocessing = preprocessing.zoomed(scale)
@@ -342,6 +352,18 @@ def segment_lesion(
                  growth.stopped, presence)
     return _result(kept, plan, volume_zyx, growth.sampled, growth.inside, growth.rounds, growth.stopped, scale, presence,
                    growth.streams(), growth.sampler.labels, settings.fill_holes)
+
+
+def _outside_body_result(pipeline: SSBPipeline, volume_zyx: np.ndarray, click: ClickPlan, config: SamplingConfig,
+                         readers: int | Sequence[int] | None) -> LesionCandidates:
+    """The answer to a click in the air outside the body: N empty candidates on the clicked slices, nothing sampled."""
+    n = int(config.num_candidates)
+    plan = click.box
+    labels = reader_labels_for(readers, n, pipeline.num_readers)
+    why = "click in the air outside the body"
+    return LesionCandidates(np.zeros((n, len(plan.slices), plan.ny, plan.nx), dtype=bool), plan,
+                            box_valid(plan, volume_zyx.shape), np.zeros(n, dtype=np.int64), 0, {"below": why, "above": why},
+                            1.0, Presence("vote", 0, n, False, outside_body=True), tuple(range(n)), tuple(labels))
 
 
 def _result(kept: np.ndarray, plan: RoiPlan, volume_zyx: np.ndarray, sampled: dict[int, np.ndarray], inside: np.ndarray,

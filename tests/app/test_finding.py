@@ -39,6 +39,11 @@ def test_the_message_names_draws_with_no_lung_around_them():
     assert "no lung around it" in f["message"] and not f["lesion"]
 
 
+def test_the_message_says_a_click_in_the_air_outside_the_body_is_not_a_lesion():
+    f = lesion_finding([0] * 8, 0, {**_vote(0, False), "outside_body": True})
+    assert not f["lesion"] and f["message"].startswith("No lesion found here: the click is in the air outside the body")
+
+
 def test_without_a_vote_the_consensus_decides_as_before():
     assert lesion_finding([0, 0, 5, 0], 0)["message"].startswith("No lesion found here: 1 of 4 candidates draw something")
     f = lesion_finding([5, 5, 5, 0], 12, {"mode": "as_sampled", "drawn_at_click": 3})

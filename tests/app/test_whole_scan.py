@@ -176,6 +176,7 @@ def test_a_click_where_there_is_nothing_says_so_and_draws_nothing(client, click,
     assert not (cands.sum(axis=0) >= len(cands) / 2).any()
     assert int(cands.reshape(len(cands), -1).any(axis=1).sum()) <= 1
     assert res["finding"]["lesion"] is False and res["finding"]["message"].startswith("No lesion found here")
+    assert ("outside the body" in res["finding"]["message"]) == (click == AIR_IJK), res["finding"]["message"]
 
 
 NO_LESION_CLICKS = [pytest.param(EMPTY_LUNG_IJK, 0, id="empty lung"), pytest.param(RIB_IN_WALL_IJK, 0, id="rib in the chest wall")] + [

@@ -7,6 +7,8 @@ of the vote are then checked exactly: which slots are redrawn, with which stream
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,32 @@ def test_every_reader_votes_and_a_lesions_outlines_skip_the_skipped_readers(monk
     assert result.reader_labels == labels  # what the app names each candidate by
     if len(seen) == 2:
         assert samplers[0].samples == N  # the vote: the clicked slice of each first draw, nothing more
+
+
+def test_a_click_in_the_air_outside_the_body_samples_nothing(monkeypatch):
+    """With the vote, on a CT in HU, a click in the air outside the body is "no lesion" before any sampling."""
+    samplers = []
+
+    class Recording(ScriptedSampler):
+        def __init__(self, *args, **kwargs) -> None:
+            samplers.append(self)
+            super().__init__(*args, **kwargs)
+
+    class Model:  # what the answer reads of the pipeline: the reader count
+        num_readers = 4
+
+    monkeypatch.setattr(inference_module, "StreamSampler", Recording)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=-1000, a_max=400, b_min=-1, b_max=1), "image")
+    volume = np.full((40, 48, 48), -1000.0, dtype=np.float32)
+    volume[:, 12:36, 12:36] = 40.0  # the body
+    config = SamplingConfig(num_candidates=N, nfe=2)
+    settings = GrowthSettings(scales=(1.0,), max_half_extent_mm=16.0)
+    air = plan_roi(volume.shape, SPACING, pre, foreground=[[3, 3, 10]])
+    result = segment_lesion(Model(), pre, volume, SPACING, air, config, None, 0, settings)  # type: ignore[arg-type]
+    assert samplers == [] and result.presence.outside_body and not result.presence.lesion and not result.masks.any()
+    assert result.masks.shape[:2] == (N, len(air.box.slices)) and result.reader_labels == CYCLED
+    assert result.presence.to_dict()["outside_body"] and result.stopped["below"] == "click in the air outside the body"
+    # the same click without the vote (the model's own answer, for research) is sampled
+    monkeypatch.setattr(ScriptedSampler, "script", {})
+    segment_lesion(Model(), pre, volume, SPACING, air, config, None, 0, replace(settings, presence="as_sampled"))  # type: ignore[arg-type]
+    assert samplers and samplers[0].samples > 0

@@ -74,7 +74,9 @@ def lesion_finding(voxels: Sequence[int], consensus_voxels: int, presence: Mappi
     first = int(presence["drawn_at_click"]) if voted else drawn
     outside_lung = int(presence.get("outside_lung", 0)) if voted else 0
     if consensus_voxels <= 0:
-        if voted and first * 2 >= n:
+        if voted and presence.get("outside_body"):
+            why = "the click is in the air outside the body (nothing was sampled)."
+        elif voted and first * 2 >= n:
             why = (f"{first} of {n} first samples drew something at the click, but most of them ran on past the growth "
                    "limit or had no lung around them: a vessel, the chest wall or the heart, not a lung lesion.")
         elif voted and outside_lung:
