@@ -161,8 +161,8 @@ class LesionGrowth:
         return got
 
     def follow(self) -> np.ndarray:
-        """Follow the lesion outwards from the first slices; with the vote, redraw what ends up empty, open or with
-        no lung around it while draws are left. Returns the clicked lesions, (N, S, ny, nx) on :meth:`plan`."""
+        """Follow the lesion outwards from the first slices; with the vote, redraw what ends up empty, open, with
+        no lung around it or oversized (:meth:`oversized`) while draws are left. Returns the clicked lesions, (N, S, ny, nx) on :meth:`plan`."""
         todo: dict[int, list[int]] = {}  # slice -> slots to sample there
         while True:
             if todo:
@@ -176,11 +176,24 @@ class LesionGrowth:
             todo = self._next_slices(kept)
             if not todo and self.voting:
                 held = self.holds_lesion(kept, range(self.lo, self.hi + 1))
-                again = self.redraw([n for n in self.slots if n in self.open_slots or not held[n]])
+                oversized = self.oversized(kept)
+                again = self.redraw([n for n in self.slots if n in self.open_slots or not held[n] or n in oversized])
                 todo = {k: sorted(again) for k in range(self.lo, self.hi + 1) if k not in self.first and again}
+                if again and not todo:  # the new draws lie on the first slices alone: judge them as they are now
+                    continue
             if not todo:
                 return kept
             self.lo, self.hi = min(self.lo, min(todo)), max(self.hi, max(todo))
+
+    def oversized(self, kept: np.ndarray) -> set[int]:
+        """Slots whose lesion in ``kept`` (N, S, ny, nx) holds more than ``settings.max_volume_ratio`` times the median
+        voxels of the drawn slots (none with the ratio 0 or fewer than three drawn)."""
+        ratio = float(self.settings.max_volume_ratio)
+        voxels = kept.reshape(len(kept), -1).sum(axis=1)
+        drawn = voxels[voxels > 0]
+        if ratio <= 0 or drawn.size < 3:
+            return set()
+        return {int(n) for n in np.flatnonzero(voxels > ratio * float(np.median(drawn)))}
 
     def _next_slices(self, kept: np.ndarray) -> dict[int, list[int]]:
         """The slices to sample next (slice -> the slots whose lesion reaches that side), given the lesions ``kept``

@@ -31,7 +31,8 @@ answered "no lesion here" at once: N empty candidates on the clicked slice(s), n
    vote, a candidate that is empty, or whose lesion still runs on at ``max_half_extent_mm`` (a vessel, the chest
    wall or the heart followed, not a lesion), is redrawn and followed again while it has draws left; one that
    still runs on is then emptied, and when fewer than half of the candidates hold a lesion the answer is again
-   "no lesion here";
+   "no lesion here". So is a candidate many times the others' size (``GrowthSettings.max_volume_ratio``: it ran
+   into a vessel or the chest wall), kept as last drawn once its draws are spent;
 
    On a CT in HU, with the vote, a candidate *holds a lesion* only when lung borders it
    (``GrowthSettings.min_lung_contact``, :mod:`ssb_core.volume.lung`): one drawn in the mediastinum or the chest
@@ -98,6 +99,9 @@ class GrowthSettings:
         max_redraws: redraws per candidate with the vote.
         min_lung_contact: with the vote, on a CT in HU, the least share of a candidate's 2 mm shell that must be lung
             for it to hold a lung lesion (:mod:`ssb_core.volume.lung`); 0 = no check.
+        max_volume_ratio: with the vote, a candidate whose lesion holds more than this many times the median voxels of
+            the drawn candidates (at least three drawn) is redrawn like an open one, while it has draws left: it has
+            run along a vessel or the chest wall, not the outline readers disagree on; 0 = never.
         start_noise: the perturbation of the image endpoint on a whole scan (``SamplingConfig.start_noise``), in place
             of the checkpoint's (None, the default: the checkpoint's; a lower one was measured and not adopted:
             docs/results/decisions/whole_scan_start_noise/).
@@ -116,6 +120,7 @@ class GrowthSettings:
     presence: str = "vote"
     max_redraws: int = 3
     min_lung_contact: float = 0.2
+    max_volume_ratio: float = 3.0
     start_noise: float | None = None
 
     def __post_init__(self) -> None:
@@ -123,6 +128,8 @@ class GrowthSettings:
             raise ValueError(f"start_noise must be None or a standard deviation in [0, 10), got {self.start_noise!r}")
         if self.presence not in PRESENCE_MODES:
             raise ValueError(f"presence must be one of {PRESENCE_MODES}, got {self.presence!r}")
+        if not (float(self.max_volume_ratio) == 0 or float(self.max_volume_ratio) > 1):
+            raise ValueError(f"max_volume_ratio must be 0 (never) or above 1, got {self.max_volume_ratio!r}")
         if not 0 <= float(self.min_lung_contact) <= 1:
             raise ValueError(f"min_lung_contact must be a share in [0, 1], got {self.min_lung_contact!r}")
         if not 0 <= float(self.neck_fraction) < 1 or int(self.max_redraws) < 0:

@@ -25,7 +25,8 @@ LESION_SLICES = range(8, 13)
 
 
 class ScriptedSampler(StreamSampler):
-    """Stream j draws ``script.get(j, "empty")``: "lesion", "empty" or "tube"; counts the (slice, stream) samples."""
+    """Stream j draws ``script.get(j, "empty")``: "lesion", "empty", "tube" or "big" (the lesion's slices, 6 times its
+    area: a lesion run into a vessel); counts the (slice, stream) samples."""
 
     script: dict[int, str] = {}
 
@@ -40,25 +41,29 @@ class ScriptedSampler(StreamSampler):
     def sample(self, slices, streams):
         yy, xx = np.mgrid[: self._box.ny, : self._box.nx]
         disk = (yy - self._box.ny / 2) ** 2 + (xx - self._box.nx / 2) ** 2 <= 16
+        big = (yy - self._box.ny / 2) ** 2 + (xx - self._box.nx / 2) ** 2 <= 100
         out = {}
         for k in slices:
             rows = []
             for j in streams:
                 kind = self.script.get(int(j), "empty")
-                rows.append(disk if kind == "tube" or (kind == "lesion" and k in LESION_SLICES) else np.zeros_like(disk))
+                if kind == "big" and k in LESION_SLICES:
+                    rows.append(big)
+                else:
+                    rows.append(disk if kind == "tube" or (kind == "lesion" and k in LESION_SLICES) else np.zeros_like(disk))
                 self.samples += 1
             out[int(k)] = np.stack(rows) if rows else np.zeros((0, *disk.shape), dtype=bool)
         return out
 
 
-def _run(monkeypatch, script: dict[int, str], presence: str = "vote", volume: np.ndarray | None = None):
+def _run(monkeypatch, script: dict[int, str], presence: str = "vote", volume: np.ndarray | None = None, **growth):
     monkeypatch.setattr(ScriptedSampler, "script", script)
     monkeypatch.setattr(inference_module, "StreamSampler", ScriptedSampler)
     pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
     volume = np.zeros((40, 48, 48), dtype=np.float32) if volume is None else volume
     click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
     config = SamplingConfig(num_candidates=N, nfe=2)
-    settings = GrowthSettings(scales=(1.0,), presence=presence, max_half_extent_mm=16.0)
+    settings = GrowthSettings(scales=(1.0,), presence=presence, max_half_extent_mm=16.0, **growth)
     return segment_lesion(None, pre, volume, SPACING, click, config, None, 0, settings)  # type: ignore[arg-type]
 
 
@@ -255,3 +260,21 @@ def test_a_click_in_the_air_outside_the_body_samples_nothing(monkeypatch):
     monkeypatch.setattr(ScriptedSampler, "script", {})
     segment_lesion(Model(), pre, volume, SPACING, air, config, None, 0, replace(settings, presence="as_sampled"))  # type: ignore[arg-type]
     assert samplers and samplers[0].samples > 0
+
+
+def test_a_candidate_many_times_the_others_is_redrawn(monkeypatch):
+    """``GrowthSettings.max_volume_ratio``: slot 7 first draws a lesion 6 times the others' (run into a vessel); with the
+    ratio 3 it is redrawn (its next stream, 15, draws the lesion); with 0 it stays; a second oversized draw is kept
+    once the slot's draws are spent."""
+    script = {j: "lesion" for j in range(7)}
+    script.update({7: "big", 15: "lesion"})
+    redrawn = _run(monkeypatch, script, max_volume_ratio=3.0)
+    assert redrawn.streams[7] == 15 and redrawn.presence.redrawn == (7,)
+    sizes = redrawn.masks.reshape(N, -1).sum(axis=1)
+    assert sizes.max() == sizes.min() > 0
+    kept = _run(monkeypatch, script, max_volume_ratio=0.0)
+    assert kept.streams[7] == 7 and kept.presence.redrawn == ()
+    always_big = _run(monkeypatch, {**script, 15: "big", 23: "big", 31: "big"}, max_volume_ratio=3.0)
+    assert always_big.presence.lesion and _drawn(always_big) == [True] * N  # kept as drawn last: never emptied
+    with pytest.raises(ValueError, match="max_volume_ratio"):
+        GrowthSettings(max_volume_ratio=0.5)
