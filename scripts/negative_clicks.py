@@ -95,13 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     from scipy import ndimage
 
     sys.path.insert(0, str(REPO))
-    from benchmarks.server_latency import server_conf
+    from benchmarks.server_latency import server_sampling
     from ssb_core.evaluation.report import markdown_table
     from ssb_core.evaluation.whole_scan import click_model, load_lidc3d, read_volume
     from ssb_core.volume import GrowthSettings, plan_roi, segment_lesion
 
     torch.set_num_threads(args.threads)
-    pipe, pre, config, labels = click_model(args.checkpoint, int(server_conf().get("nfe", 2)), readers=args.readers)
+    pipe, pre, config, labels = click_model(args.checkpoint, server_sampling()[1], readers=args.readers)
     settings = GrowthSettings()
     rng = np.random.default_rng(args.seed)
     by_ct: dict[Path, list] = {}

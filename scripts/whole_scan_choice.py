@@ -99,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     sys.path.insert(0, str(REPO))
-    from benchmarks.server_latency import server_conf
+    from benchmarks.server_latency import server_sampling
     from ssb_core.data.lidc128_stacks import nodule_stacks
     from ssb_core.evaluation.whole_scan import click_model
     from ssb_core.volume import GrowthSettings
 
     torch.set_num_threads(args.threads)
-    pipe, pre, config, labels = click_model(args.checkpoint, int(server_conf().get("nfe", 2)), readers=args.readers)
+    pipe, pre, config, labels = click_model(args.checkpoint, server_sampling()[1], readers=args.readers)
     stacks = nodule_stacks(args.data / f"{args.split}.npz", args.max_nodules)
     rows, summary = {}, {}
     for noise in args.start_noise:
