@@ -100,6 +100,13 @@ def run_lidc64_new_model(threads: int, ssb: Path = REPO / "models" / "ssb_lidc12
         raise SystemExit(f"ssb-evaluate of {ssb} on lidc64 failed ({code})")
 
 
+def clear_lidc128_runs(out: Path) -> None:
+    """Remove :func:`run_lidc128`'s earlier runs from ``out`` (``n<N>-*``, ``sweep-*``); other analyses written beside
+    them (``presence_draws/``) and the README stay."""
+    for stale in [*out.glob("n[0-9]*-*"), *out.glob("sweep-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def run_lidc128(threads: int, ssb: Path, prob_unet: Path, gaussian: Path, out: Path = LIDC128_OUT,
                 max_images: int | None = None) -> None:
     """``compare_methods`` three times on lidc128 test (module docstring): N = 16 and the server's N at the server's
@@ -110,7 +117,7 @@ def run_lidc128(threads: int, ssb: Path, prob_unet: Path, gaussian: Path, out: P
 
     if not ssb.is_file():
         raise SystemExit(f"lidc128: the SSB checkpoint {ssb} does not exist (train it first, or pass --ssb-lidc128)")
-    shutil.rmtree(out, ignore_errors=True)
+    clear_lidc128_runs(out)
     baselines = {}
     for method, path in (("prob_unet", prob_unet), ("gaussian", gaussian)):
         if path.is_file():

@@ -4,7 +4,8 @@
 stream each slot uses (its draw: :mod:`ssb_core.volume.streams`), and the slices reached. It samples the first
 slices (the clicked ones and ``first_half_mm`` around them), gives slots a new draw when theirs holds no lesion
 at the click (the vote's redraws), and follows the lesion outwards, ``step_mm`` per round on each side where some
-candidate's lesion continues, until every candidate has ended or a limit is reached. What the answer is made of
+candidate's lesion continues (each candidate from the last slice it reached: a redrawn one starts again from the
+first slices), until every candidate has ended or a limit is reached. What the answer is made of
 (the vote's verdict, which slots are emptied) is decided by the caller.
 
 Arrays are on the click's box grid: ``(N, S, ny, nx)`` bool for N candidate slots on S contiguous slices;
@@ -29,6 +30,14 @@ if TYPE_CHECKING:
     from ssb_core.volume.inference import GrowthSettings
 
 __all__ = ["LesionGrowth"]
+
+
+def _by_slots(todo: dict[int, list[int]]) -> dict[tuple[int, ...], list[int]]:
+    """``todo`` (slice -> slots) grouped as (slots -> their slices), to sample each group as one batch."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k in sorted(todo):
+        groups.setdefault(tuple(todo[k]), []).append(k)
+    return groups
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class LesionGrowth:
     Attributes:
         sampled: slice -> (N, ny, nx) bool, what each slot's current draw drew there.
         first: the first slices (the clicked ones and their neighbours). lo, hi: the slices reached (inclusive).
+        reached: slot -> [lo, hi], the slices sampled with that slot's current draw (a redrawn slot starts again
+            from the first slices and is followed from there: its earlier draw's slices are cleared, not resampled).
         rounds, stopped: sampling rounds, and why the growth ended on each side (``"below"``, ``"above"``).
         open_slots: slots whose lesion still ran on at a limit in the last round. redrawn: slots given a later draw.
     """
@@ -98,6 +109,7 @@ class LesionGrowth:
         self.sampled: dict[int, np.ndarray] = {}
         self.first: list[int] = []
         self.lo = self.hi = 0
+        self.reached: list[list[int]] = []
         self.rounds, self.stopped, self.open_slots, self.redrawn = 0, {}, set(), set()
 
     def plan(self) -> RoiPlan:
@@ -133,6 +145,7 @@ class LesionGrowth:
             lo = max(lo, (clicks[0] + clicks[-1]) // 2 - s.max_slices // 2)
             hi = lo + s.max_slices - 1
         self.lo, self.hi, self.first = lo, hi, list(range(lo, hi + 1))
+        self.reached = [[lo, hi] for _ in self.slots]
         self.sampled = {k: np.array(m, copy=True) for k, m in clicked.items() if lo <= k <= hi}
         self.sampled.update(self.sampler.sample_slots([k for k in self.first if k not in self.sampled], {n: n for n in self.slots}))
         self.rounds = 1
@@ -141,7 +154,8 @@ class LesionGrowth:
     def redraw(self, slots: Sequence[int]) -> set[int]:
         """Give each of ``slots`` its next draw that holds a lesion at the click, tried on the first slices: each
         pending slot's next draw, all in one batch, until every slot has one or has no draws left. Returns the slots
-        that got a new draw (their first slices in :attr:`sampled` replaced)."""
+        that got a new draw (their first slices in :attr:`sampled` replaced, their other slices cleared: they are
+        followed again from the first slices)."""
         got: set[int] = set()
         sampler, first = self.sampler, self.first
         pending = [n for n in slots if self.tried[n] < sampler.redraws]
@@ -155,6 +169,9 @@ class LesionGrowth:
                     self.draws[n] = d
                     for k in first:
                         self.sampled[k][n] = trial[k][t]
+                    for k in self.sampled.keys() - set(first):
+                        self.sampled[k][n] = False
+                    self.reached[n] = [first[0], first[-1]]
                     got.add(n)
             pending = [n for n, _ in tries if n not in got and self.tried[n] < sampler.redraws]
         self.redrawn |= got
@@ -162,28 +179,46 @@ class LesionGrowth:
 
     def follow(self) -> np.ndarray:
         """Follow the lesion outwards from the first slices; with the vote, redraw what ends up empty, open, with
-        no lung around it or oversized (:meth:`oversized`) while draws are left. Returns the clicked lesions, (N, S, ny, nx) on :meth:`plan`."""
+        no lung around it or oversized (:meth:`oversized`) while draws are left. Returns the clicked lesions,
+        (N, S, ny, nx) on :meth:`plan`."""
         todo: dict[int, list[int]] = {}  # slice -> slots to sample there
+        kept, kept_lo, changed = None, self.lo, set(self.slots)
         while True:
             if todo:
                 self.rounds += 1
-                run = sorted(set().union(*todo.values()))
-                new = self.sampler.sample_slots(sorted(todo), {n: self.sampler.stream(n, self.draws[n]) for n in run})
-                for k, masks in new.items():  # a slot that ended on this side is not continued past its end
-                    rows = todo[k]
-                    self.sampled.setdefault(k, np.zeros_like(masks))[rows] = masks[rows]
-            kept = self.lesion_of(self.sampled, range(self.lo, self.hi + 1))
+                for rows, slices in _by_slots(todo).items():  # each slot runs only where it continues
+                    new = self.sampler.sample_slots(slices, {n: self.sampler.stream(n, self.draws[n]) for n in rows})
+                    for k, masks in new.items():
+                        self.sampled.setdefault(k, np.zeros_like(masks))[list(rows)] = masks[list(rows)]
+                        for n in rows:
+                            self.reached[n] = [min(self.reached[n][0], k), max(self.reached[n][1], k)]
+                    changed.update(rows)
+            kept, kept_lo, changed = self._lesions(kept, kept_lo, changed), self.lo, set()
             todo = self._next_slices(kept)
             if not todo and self.voting:
                 held = self.holds_lesion(kept, range(self.lo, self.hi + 1))
                 oversized = self.oversized(kept)
-                again = self.redraw([n for n in self.slots if n in self.open_slots or not held[n] or n in oversized])
-                todo = {k: sorted(again) for k in range(self.lo, self.hi + 1) if k not in self.first and again}
-                if again and not todo:  # the new draws lie on the first slices alone: judge them as they are now
-                    continue
+                changed = self.redraw([n for n in self.slots if n in self.open_slots or not held[n] or n in oversized])
+                if changed:
+                    continue  # the new draws lie on the first slices: follow them from there (or judge them as they are)
             if not todo:
                 return kept
             self.lo, self.hi = min(self.lo, min(todo)), max(self.hi, max(todo))
+
+    def _lesions(self, kept: np.ndarray | None, kept_lo: int, changed: set[int]) -> np.ndarray:
+        """(N, S, ny, nx) the clicked lesions on lo..hi: the ``changed`` slots' found again (:meth:`lesion_of`), the
+        others' carried over from ``kept`` (their lesions on the slices from ``kept_lo``; a slot not sampled since
+        has nothing on the slices added, so its lesion is the same: each slot's is found on its own masks alone)."""
+        slices = range(self.lo, self.hi + 1)
+        if kept is None:
+            return self.lesion_of(self.sampled, slices)
+        out = np.zeros((len(self.slots), len(slices), *kept.shape[2:]), dtype=bool)
+        start = kept_lo - self.lo
+        out[:, start : start + kept.shape[1]] = kept
+        rows = sorted(changed)
+        if rows:
+            out[rows] = self.lesion_of({k: self.sampled[k][rows] for k in slices}, slices)
+        return out
 
     def oversized(self, kept: np.ndarray) -> set[int]:
         """Slots whose lesion in ``kept`` (N, S, ny, nx) holds more than ``settings.max_volume_ratio`` times the median
@@ -196,23 +231,33 @@ class LesionGrowth:
         return {int(n) for n in np.flatnonzero(voxels > ratio * float(np.median(drawn)))}
 
     def _next_slices(self, kept: np.ndarray) -> dict[int, list[int]]:
-        """The slices to sample next (slice -> the slots whose lesion reaches that side), given the lesions ``kept``
-        on lo..hi; sets :attr:`stopped` and :attr:`open_slots` for the sides that end here."""
+        """The slices to sample next (slice -> the slots to run there), given the lesions ``kept`` on lo..hi: a slot
+        continues on a side while its lesion reaches the last slice it reached there (:attr:`reached`), ``step``
+        slices at a time, up to the limits. Sets :attr:`stopped` for a side where no slot continues and
+        :attr:`open_slots` (the slots stopped by ``max_half_extent_mm`` or ``max_slices`` while still running on)."""
         todo: dict[int, list[int]] = {}
         self.open_slots = set()
-        limits = self.limits
-        for side, edge in (("below", self.lo), ("above", self.hi)):
-            # a slot continues on this side while its lesion reaches the outermost slice sampled there
-            reach = [n for n in self.slots if kept[n, 0 if side == "below" else -1].any()]
+        limits, step = self.limits, self.limits.step
+        for side in ("below", "above"):
+            at: dict[int, list[int]] = {}  # the last slice a slot reached on this side -> the slots that run on there
+            for n in self.slots:
+                edge = self.reached[n][0 if side == "below" else 1]
+                if kept[n, edge - self.lo].any():
+                    at.setdefault(edge, []).append(n)
             limit = limits.lo if side == "below" else limits.hi
-            if not reach:
-                self.stopped[side] = "lesion ended"
-            elif edge == limit or self.hi - self.lo + 1 + len(todo) >= self.settings.max_slices:
-                self.stopped[side] = limits.reason(side) if edge == limit else "max_slices"
-                if self.stopped[side] in ("max_half_extent_mm", "max_slices"):
-                    self.open_slots.update(reach)
-            else:
-                step = limits.step
+            why, going = "lesion ended", False
+            for edge, reach in sorted(at.items(), reverse=side == "above"):  # the outermost first
+                beyond = sum(1 for k in todo if not self.lo <= k <= self.hi)  # new slices the other side adds
+                outermost = edge == (self.lo if side == "below" else self.hi)
+                if edge == limit or (outermost and self.hi - self.lo + 1 + beyond >= self.settings.max_slices):
+                    why = limits.reason(side) if edge == limit else "max_slices"
+                    if why in ("max_half_extent_mm", "max_slices"):
+                        self.open_slots.update(reach)
+                    continue
                 ks = range(max(limit, edge - step), edge) if side == "below" else range(edge + 1, min(limit, edge + step) + 1)
-                todo.update({k: reach for k in ks})
-        return todo
+                for k in ks:
+                    todo.setdefault(k, []).extend(reach)
+                going = True
+            if not going:
+                self.stopped[side] = why
+        return {k: sorted(rows) for k, rows in todo.items()}

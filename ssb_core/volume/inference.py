@@ -7,9 +7,10 @@ With the vote, a click in the air outside the body of a CT in HU (:func:`ssb_cor
 answered "no lesion here" at once: N empty candidates on the clicked slice(s), nothing sampled. Otherwise:
 
 0. choose the zoom (:func:`choose_scale`): with ``scales`` beyond 1, the clicked slice is also sampled with
-   the window's pixel size multiplied by each scale (one batch), and the zoom is the one at which the most
-   candidates draw a nodule-sized lesion at the click, inside the window (a 33 mm nodule fills most of a 45 mm
-   window, and the model, trained on nodules that fill a small part of it, then draws only a part of it, or nothing);
+   the window's pixel size multiplied by each scale (finest first, until one has every candidate's vote), and the
+   zoom is the one at which the most candidates draw a nodule-sized lesion at the click, inside the window (a 33 mm
+   nodule fills most of a 45 mm window, and the model, trained on nodules that fill a small part of it, then draws
+   only a part of it, or nothing);
 1. sample the clicked slice(s) and ``first_half_mm`` on each side (one batch: every slice x every candidate);
 2. *the vote* (``GrowthSettings.presence = "vote"``, the default): the N candidates' first draws on these slices
    say whether there is a lesion at the click (a candidate votes yes when its clicked lesion, step 3, is not
@@ -23,9 +24,10 @@ answered "no lesion here" at once: N empty candidates on the clicked slice(s), n
    the first slices are then drawn with the other readers: those draws are the outlines;
 3. per candidate keep only the clicked lesion (:func:`ssb_core.volume.lesion.clicked_lesion`: the 3D component
    nearest to each click, cut at its necks);
-4. while some candidate's lesion reaches the first or the last sampled slice, sample ``step_mm`` more slices on
-   that side (both open sides in one batch), running only the candidates whose lesion continues there (a
-   candidate that ended cannot reach past its end: skipping it changes nothing), and go back to 3;
+4. while some candidate's lesion reaches the last slice sampled for it on a side, sample ``step_mm`` more slices
+   there, running only the candidates whose lesion continues there (a candidate that ended cannot reach past its
+   end: skipping it changes nothing; a redrawn candidate is followed again from the first slices), and go back
+   to 3 (only the candidates just sampled are looked at again);
 5. stop where every candidate has ended (the last sampled slice on each side is then empty for all of them:
    the margin), at the scan's edge, at the ROI box's k range, or ``max_half_extent_mm`` from the click. With the
    vote, a candidate that is empty, or whose lesion still runs on at ``max_half_extent_mm`` (a vessel, the chest
@@ -57,7 +59,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 
 from ssb_core.candidates import SamplingConfig, lesion_reader_labels, reader_labels_for
 from ssb_core.pipeline import SSBPipeline
@@ -82,7 +83,9 @@ class GrowthSettings:
 
     Attributes:
         first_half_mm: millimetres sampled on each side of the clicked slice(s) in the first round.
-        step_mm: millimetres added on each side where the lesion continues, per round.
+        step_mm: millimetres added on each side where the lesion continues, per round (2.5: one slice of a typical
+            chest CT, so the round that finds a lesion's end samples one slice past it, not two; the masks are the
+            same whatever the step: a slice's candidates do not depend on the batch it is sampled in).
         max_half_extent_mm: the farthest (mm) from the clicked slices the lesion is followed.
         seed_radius_mm: a candidate component belongs to the lesion when it comes this close to a click.
         slice_batch: slices per network batch (each slice carries every candidate).
@@ -108,7 +111,7 @@ class GrowthSettings:
     """
 
     first_half_mm: float = 5.0
-    step_mm: float = 5.0
+    step_mm: float = 2.5
     max_half_extent_mm: float = 40.0
     seed_radius_mm: float = 3.0
     slice_batch: int = 16
@@ -230,33 +233,30 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
                  click: ClickPlan, config: SamplingConfig, readers: int | Sequence[int] | None, seed: int,
                  settings: GrowthSettings,
                  label_guidance: Mapping[int, float] | None = None) -> tuple[float, list[dict], dict[int, np.ndarray]]:
-    """The zoom for this click, what was seen at each scale, and the clicked slices' candidates at that zoom
+    """The zoom for this click, what was seen at each scale tried, and the clicked slices' candidates at that zoom
     (slice index -> (N, ny, nx) bool, as :func:`segment_lesion` samples them; empty with a single scale).
 
-    The clicked slice(s) at every scale go through the network as one batch. At each scale a candidate *votes* when
-    it draws a lesion at the click (:func:`ssb_core.volume.lesion.clicked_lesion`) that stays inside the window and
-    is nodule-sized: the equivalent diameter of its largest cross-section at most ``settings.max_lesion_mm``. The
-    zoom is the scale with the most votes, the finest on a tie. The network was trained on nodules that fill a
-    small part of its window (LIDC's are mostly 3-15 mm): it sees a 33 mm nodule whole in a 134 mm window (scale 3)
-    and only in pieces, or not at all, in a 45 mm one; a small nodule it sees at its own scale. The size bound keeps
-    the zoom from going out to where the candidates outline the heart or the mediastinum. A click with no vote at
-    any scale stays at the finest: the answer is "nothing here"."""
+    The scales are tried finest first, the clicked slice(s) of each in one network batch. At each scale a candidate
+    *votes* when it draws a lesion at the click (:func:`ssb_core.volume.lesion.clicked_lesion`) that stays inside the
+    window and is nodule-sized: the equivalent diameter of its largest cross-section at most
+    ``settings.max_lesion_mm``. The zoom is the scale with the most votes, the finest on a tie. The network was
+    trained on nodules that fill a small part of its window (LIDC's are mostly 3-15 mm): it sees a 33 mm nodule whole
+    in a 134 mm window (scale 3) and only in pieces, or not at all, in a 45 mm one; a small nodule it sees at its own
+    scale. The size bound keeps the zoom from going out to where the candidates outline the heart or the
+    mediastinum. A click with no vote at any scale stays at the finest: the answer is "nothing here". Once a scale
+    has every candidate's vote no coarser one can win (a tie keeps the finer), so the coarser ones are not sampled:
+    the same zoom and candidates as trying them all (each candidate's noise does not depend on the batch), and most
+    clicks on a small nodule sample one scale, not four."""
     if len(settings.scales) == 1:
         return float(settings.scales[0]), [], {}
-    images, plans, drawn_at = [], [], {}
+    seen, drawn_at = [], {}
+    pixel_mm2 = float(spacing_xyz[0]) * float(spacing_xyz[1])
     for scale in settings.scales:
         pre = preprocessing.zoomed(scale)
         plan = click.with_box_size(*pre.box_size(spacing_xyz)).box
-        images.append(pre.model_input(volume_zyx, plan.slices, plan.y0, plan.x0, plan.ny, plan.nx))
-        plans.append(plan)
-    probs = pipeline.sample(torch.cat(images), config, readers=readers, seed=seed, label_guidance=label_guidance)
-    probs = probs[:, :, 0]  # (sum S, N, H, W)
-    seen, start = [], 0
-    pixel_mm2 = float(spacing_xyz[0]) * float(spacing_xyz[1])
-    for scale, plan in zip(settings.scales, plans):
-        part = probs[start : start + len(plan.slices)]
-        start += len(plan.slices)
-        masks = np.moveaxis(to_box(part, plan) > config.threshold, 0, 1)  # (N, S, ny, nx)
+        images = pre.model_input(volume_zyx, plan.slices, plan.y0, plan.x0, plan.ny, plan.nx)
+        probs = pipeline.sample(images, config, readers=readers, seed=seed, label_guidance=label_guidance)[:, :, 0]
+        masks = np.moveaxis(to_box(probs, plan) > config.threshold, 0, 1)  # (N, S, ny, nx)
         drawn_at[float(scale)] = {k: masks[:, i] for i, k in enumerate(plan.slices)}
         kept = clicked_lesion(masks, plan, click.seeds_ijk, spacing_xyz, settings.seed_radius_mm, settings.neck_fraction)
         sections = kept.reshape(*kept.shape[:2], -1).sum(axis=2) * pixel_mm2  # (N, S) cross-sections, mm^2
@@ -266,6 +266,8 @@ def choose_scale(pipeline: SSBPipeline, preprocessing: Preprocessing, volume_zyx
         votes = (area > 0) & ~touch & (diameter <= settings.max_lesion_mm)
         seen.append({"scale": float(scale), "mean_area_mm2": float(area.mean()), "drawn_by": int((area > 0).sum()),
                      "touch_border": int(touch.sum()), "votes": int(votes.sum())})
+        if seen[-1]["votes"] == len(votes):  # unanimous: no coarser scale can have more votes
+            break
     scale = _pick_scale(seen)
     return scale, seen, drawn_at[scale]
 

@@ -32,6 +32,17 @@ def test_lidc128_block_pairs_ssb_with_the_prob_unet_at_each_n(tmp_path):
     assert "Not computed yet" in results.lidc128_blocks(tmp_path / "none")["lidc128-test"]
 
 
+def test_a_new_lidc128_run_removes_its_own_earlier_runs_only(tmp_path):
+    import results
+
+    for name in ("n16-ssb+prob_unet", "n8-ssb+prob_unet", "sweep-ssb+gaussian", "presence_draws"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text("{}")
+    (tmp_path / "README.md").write_text("tables")
+    results.clear_lidc128_runs(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "presence_draws"]
+
+
 def test_diversity_grid_puts_the_checkpoints_settings_first_once():
     from diversity_sources import Variant, variants
 

@@ -165,15 +165,18 @@ def test_a_lesion_larger_than_the_window_gets_a_coarser_window(tiny_pipeline):
     pre = _window()
     click = plan_roi(vol.shape, (1.0, 1.0, 2.0), pre, foreground=[[48, 48, 10]])
     config = tiny_pipeline.defaults.replace(num_candidates=4, nfe=2)
-    scale, seen, _ = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
-    assert [s["scale"] for s in seen] == [1.0, 1.5, 2.0, 3.0]
-    # 48 mm holds it, and so do the coarser windows: the finest of those with the most votes
-    assert seen[0]["touch_border"] == 4 and seen[0]["votes"] == 0 and [s["votes"] for s in seen[1:]] == [4, 4, 4]
+    scale, seen, clicked = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings())
+    # 48 mm holds it: every candidate votes there, so the coarser windows (which hold it too) are not tried
+    assert [s["scale"] for s in seen] == [1.0, 1.5]
+    assert seen[0]["touch_border"] == 4 and seen[0]["votes"] == 0 and seen[1]["votes"] == 4
     assert scale == 1.5
+    # the scale sampled without the finer one before it draws the same candidates (the noise is not the batch's)
+    alone = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0, GrowthSettings(scales=(1.5, 3.0)))
+    assert alone[0] == 1.5 and all(np.array_equal(alone[2][k], clicked[k]) for k in clicked)
     # a lesion larger than max_lesion_mm gets no vote at any scale: the finest, where it is not seen whole
     scale, seen, _ = choose_scale(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config, None, 0,
                                   GrowthSettings(max_lesion_mm=30.0))
-    assert scale == 1.0 and all(s["votes"] == 0 for s in seen)
+    assert scale == 1.0 and all(s["votes"] == 0 for s in seen) and len(seen) == 4
     result = segment_lesion(tiny_pipeline, pre, vol, (1.0, 1.0, 2.0), click, config)
     assert result.scale == 1.5 and result.plan.nx == 48
     assert abs(result.masks[:, result.plan.slices.index(10)].sum(axis=(1, 2)).mean() - np.pi * 18**2) < 0.1 * np.pi * 18**2

@@ -37,6 +37,7 @@ class ScriptedSampler(StreamSampler):
         self._labels = reader_labels_for(readers, self.num_slots, 4)
         self._box = box
         self.samples = 0
+        self.pairs: list[tuple[int, int]] = []  # (slice, stream) in the order sampled
 
     def sample(self, slices, streams):
         yy, xx = np.mgrid[: self._box.ny, : self._box.nx]
@@ -52,6 +53,7 @@ class ScriptedSampler(StreamSampler):
                 else:
                     rows.append(disk if kind == "tube" or (kind == "lesion" and k in LESION_SLICES) else np.zeros_like(disk))
                 self.samples += 1
+                self.pairs.append((int(k), int(j)))
             out[int(k)] = np.stack(rows) if rows else np.zeros((0, *disk.shape), dtype=bool)
         return out
 
@@ -278,3 +280,32 @@ def test_a_candidate_many_times_the_others_is_redrawn(monkeypatch):
     assert always_big.presence.lesion and _drawn(always_big) == [True] * N  # kept as drawn last: never emptied
     with pytest.raises(ValueError, match="max_volume_ratio"):
         GrowthSettings(max_volume_ratio=0.5)
+
+
+def test_a_redrawn_candidate_is_followed_from_the_first_slices_not_sampled_where_its_old_draw_ran(monkeypatch):
+    """Slot 6 first draws a tube (it runs to the growth limit, slices 2-18) and is redrawn (stream 14: the lesion on
+    slices 8-12): its new draw is sampled on the first slices (7-13) and followed outwards from there while it runs
+    on (here it ends inside them), not on every slice the tube reached. The answer is the same either way."""
+    samplers = []
+
+    class Recording(ScriptedSampler):
+        def __init__(self, *args, **kwargs) -> None:
+            samplers.append(self)
+            super().__init__(*args, **kwargs)
+
+    script = {j: "lesion" for j in range(N)} | {6: "tube", 14: "lesion"}
+    monkeypatch.setattr(ScriptedSampler, "script", script)
+    monkeypatch.setattr(inference_module, "StreamSampler", Recording)
+    pre = Preprocessing((32, 32), (1.0, 1.0), IntensityConvention.create("window", a_min=0, a_max=100, b_min=-1, b_max=1), "image")
+    volume = np.zeros((40, 48, 48), dtype=np.float32)
+    click = plan_roi(volume.shape, SPACING, pre, foreground=[[24, 24, 10]])
+    settings = GrowthSettings(scales=(1.0,), max_half_extent_mm=16.0, step_mm=2.0)
+    result = segment_lesion(None, pre, volume, SPACING, click, SamplingConfig(num_candidates=N, nfe=2), None, 0, settings)  # type: ignore[arg-type]
+    assert result.streams[6] == 14 and _drawn(result) == [True] * N
+    tube = sorted(k for k, j in samplers[0].pairs if j == 6)
+    assert tube == list(range(2, 19))  # the first slices (7-13) and one slice a round to the limit on each side
+    new = sorted(k for k, j in samplers[0].pairs if j == 14)
+    assert new == list(range(7, 14))  # the first slices: the lesion (8-12) ends inside them
+    assert sorted(k for k, j in samplers[0].pairs if j == 0) == list(range(7, 14))  # the same for the others
+    k = list(result.plan.slices)
+    assert result.masks[6, [k.index(s) for s in LESION_SLICES]].all(axis=0).any() and result.masks[6].any(axis=(1, 2)).sum() == 5
