@@ -41,20 +41,28 @@ CONNECTIVITY[1] = True
 CONNECTIVITY[0, 1, 1] = CONNECTIVITY[2, 1, 1] = True
 
 
-def seed_distances(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float]) -> np.ndarray:
+def seed_distances(plan: RoiPlan, seeds_ijk: np.ndarray, spacing_xyz: Sequence[float],
+                   max_mm: float | None = None) -> np.ndarray:
     """(P, S, ny, nx) float: the physical distance (mm) of every box voxel to each of the P seeds (i, j, k).
 
-    The voxel holding a seed is at distance 0 from it."""
+    The voxel holding a seed is at distance 0 from it. With ``max_mm`` only the voxels within ``max_mm`` of a seed
+    along each axis are computed and the others are +inf (what :func:`keep_nearest_components` reads of a distance is
+    whether it is within its radius, and the nearest voxel within it)."""
     sx, sy, sz = (float(s) for s in spacing_xyz)
-    ks = np.asarray(plan.slices, dtype=np.float64)[:, None, None]
-    js = (plan.y0 + np.arange(plan.ny, dtype=np.float64))[None, :, None]
-    i_s = (plan.x0 + np.arange(plan.nx, dtype=np.float64))[None, None, :]
+    axes = (np.asarray(plan.slices, dtype=np.float64), plan.y0 + np.arange(plan.ny, dtype=np.float64),
+            plan.x0 + np.arange(plan.nx, dtype=np.float64))  # k, j, i of the box's voxels
     seeds = np.asarray(seeds_ijk, dtype=np.float64).reshape(-1, 3)
-    out = np.empty((len(seeds), len(plan.slices), plan.ny, plan.nx), dtype=np.float64)
+    out = np.full((len(seeds), len(plan.slices), plan.ny, plan.nx), np.inf)
     for p, (i, j, k) in enumerate(seeds):
-        out[p] = np.sqrt(((i_s - i) * sx) ** 2 + ((js - j) * sy) ** 2 + ((ks - k) * sz) ** 2)
-        near = (np.abs(ks - round(k)) < 0.5) & (np.abs(js - round(j)) < 0.5) & (np.abs(i_s - round(i)) < 0.5)
-        out[p][near] = 0.0
+        near_axes = [np.flatnonzero(np.abs(a - c) * mm <= max_mm) if max_mm is not None else np.arange(a.size)
+                     for a, c, mm in zip(axes, (k, j, i), (sz, sy, sx))]
+        if all(n.size for n in near_axes):
+            ks, js, i_s = (a[n] for a, n in zip(axes, near_axes))
+            out[p][np.ix_(*near_axes)] = np.sqrt(((i_s[None, None, :] - i) * sx) ** 2 + ((js[None, :, None] - j) * sy) ** 2
+                                                 + ((ks[:, None, None] - k) * sz) ** 2)
+        at = [np.flatnonzero(np.abs(a - round(c)) < 0.5) for a, c in zip(axes, (k, j, i))]
+        if all(n.size for n in at):
+            out[p][np.ix_(*at)] = 0.0
     return out
 
 
@@ -107,7 +115,7 @@ def clicked_lesion(masks: np.ndarray, plan: RoiPlan, seeds_ijk: np.ndarray, spac
     """The clicked lesion's part of each candidate ``masks`` (N, S, ny, nx) on ``plan`` (see the module docstring):
     the component nearest to each seed, cut at its necks beyond the seeds' slices, then again the component nearest
     to each seed (a cut can separate parts). Returns a new bool array."""
-    distances = seed_distances(plan, seeds_ijk, spacing_xyz)
+    distances = seed_distances(plan, seeds_ijk, spacing_xyz, max_mm=radius_mm)
     kept = keep_nearest_components(masks, distances, radius_mm)
     if len(plan.slices) < 3 or neck_fraction <= 0:
         return kept

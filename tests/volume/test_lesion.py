@@ -44,6 +44,14 @@ def test_only_the_component_nearest_to_each_click_is_kept():
     # one component per click: a second click on the second structure keeps it too
     two = seed_distances(plan, np.array([[3.0, 3.0, 1.0], [3.0, 7.0, 1.0]]), (1.0, 1.0, 1.0))
     assert keep_nearest_components(masks, two, radius_mm=4.0)[0, 1, 6:8, 3].all()
+    # distances computed only near the seeds: the same within the radius, +inf or beyond it elsewhere, the same kept
+    near = seed_distances(plan, np.array([[3.0, 3.0, 1.0], [3.0, 7.0, 1.0]]), (1.0, 1.0, 1.0), max_mm=4.0)
+    within = two <= 4.0
+    np.testing.assert_array_equal(near[within], two[within])
+    assert (near[~within] > 4.0).all() and np.isinf(near).any()
+    np.testing.assert_array_equal(keep_nearest_components(masks, near, 4.0), keep_nearest_components(masks, two, 4.0))
+    off_box = seed_distances(plan, np.array([[30.0, 30.0, 1.0]]), (1.0, 1.0, 1.0), max_mm=4.0)
+    assert np.isinf(off_box).all()  # a seed far outside the box: nothing within reach
 
 
 def _profile_masks(areas: list[int]) -> np.ndarray:
