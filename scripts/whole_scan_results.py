@@ -109,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     sys.path.insert(0, str(REPO))
-    from benchmarks.server_latency import server_conf
+    from benchmarks.server_latency import server_sampling
     from ssb_core.evaluation.provenance import file_record, run_record
     from ssb_core.hashing import file_sha256 as sha256
     from ssb_core.evaluation.whole_scan import click_candidates, click_model, load_lidc3d, read_volume, score_lesion
     from ssb_core.volume import to_full
 
     torch.set_num_threads(args.threads)
-    nfe = args.nfe or int(server_conf().get("nfe", 20))
+    nfe = args.nfe or server_sampling()[1]
     # what segment_lesion samples with (recorded in results.json): the checkpoint's defaults as the growth settings apply them
     pipe, pre, config, _ = click_model(args.checkpoint, nfe, args.num_candidates)
     rows, nothing, data_files = [], [], {}
