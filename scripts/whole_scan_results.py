@@ -5,7 +5,7 @@
 
 Per nodule and seed: the readers' mean pairwise 3D Dice, SSB's 3D D_max, GED and CI, the candidates' volumes against
 the readers' (their medians' ratio), the empty candidates, the share of candidates that are one 3D region without holes
-(:mod:`ssb_core.metrics.shape`), the slices sampled and the seconds per click (in-process, 8 candidates, the app's
+(:mod:`ssb_core.metrics.shape`), the slices the answer spans (those its final draws reached) and the seconds per click (in-process, 8 candidates, the app's
 growth settings and the checkpoint's sampling defaults as those settings apply them, as the server serves them); then
 per seed the means. Also two clicks where there is nothing (air in front of the chest, mediastinal fat,
 LIDC-IDRI-0001): how many candidates draw anything, and the consensus. Writes ``results.json`` (every figure, the
@@ -57,7 +57,7 @@ def montages(out: Path, case, volume: np.ndarray, spacing, readers: np.ndarray, 
 
 TABLE_HEADER = ["nodule", "seed", "readers' pairwise 3D Dice", "SSB 3D D_max ↑", "GED ↓", "CI ↑",
                 "candidate volumes mm³ (min–median–max)", "reader volumes mm³ (min–max)", "median volume / readers'",
-                "empty candidates", "one region without holes", "slices sampled", "s / click"]
+                "empty candidates", "one region without holes", "slices spanned", "s / click"]
 #: LIDC-IDRI-0001, slice 90: air in front of the chest, and fat in the mediastinum
 NOTHING_CLICKS = {"air in front of the chest": [256, 40, 90], "mediastinal fat": [250, 250, 90]}
 

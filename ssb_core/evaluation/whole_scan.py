@@ -102,7 +102,7 @@ def score_lesion(result: LesionCandidates, readers_zyx: np.ndarray, voxel_mm3: f
     """3D metrics of ``result`` against reader masks ``readers_zyx`` (M, Z, Y, X) bool.
 
     Returns GED, D_max, S_c, CI, the readers' mean pairwise Dice, candidate and reader volumes (mm^3), the
-    slices sampled, ``connected``: True when every candidate is one 3D component (after
+    slices the answer spans (``slices_sampled``), ``connected``: True when every candidate is one 3D component (after
     :func:`~ssb_core.volume.keep_connected` it reaches the click), and the shape figures in 3D
     (:mod:`ssb_core.metrics.shape`: 26-connected regions, holes on any axial slice): ``one_region`` of the
     non-empty candidates and ``readers_one_region``, ``volume_ratio`` (median non-empty candidate volume over the

@@ -180,7 +180,7 @@ class LesionGrowth:
     def follow(self) -> np.ndarray:
         """Follow the lesion outwards from the first slices; with the vote, redraw what ends up empty, open, with
         no lung around it or oversized (:meth:`oversized`) while draws are left. Returns the clicked lesions,
-        (N, S, ny, nx) on :meth:`plan`."""
+        (N, S, ny, nx) on :meth:`plan`: the slices the final draws reached."""
         todo: dict[int, list[int]] = {}  # slice -> slots to sample there
         kept, kept_lo, changed = None, self.lo, set(self.slots)
         while True:
@@ -202,8 +202,16 @@ class LesionGrowth:
                 if changed:
                     continue  # the new draws lie on the first slices: follow them from there (or judge them as they are)
             if not todo:
-                return kept
+                return self._trimmed(kept)
             self.lo, self.hi = min(self.lo, min(todo)), max(self.hi, max(todo))
+
+    def _trimmed(self, kept: np.ndarray) -> np.ndarray:
+        """``kept`` (N, S, ny, nx) on lo..hi cut to the slices the slots' current draws reached, which become lo..hi:
+        a redrawn slot's earlier draw may have run further (along a vessel), and those slices now hold nothing."""
+        lo, hi = min(r[0] for r in self.reached), max(r[1] for r in self.reached)
+        kept = kept[:, lo - self.lo : hi - self.lo + 1]
+        self.lo, self.hi = lo, hi
+        return kept
 
     def _lesions(self, kept: np.ndarray | None, kept_lo: int, changed: set[int]) -> np.ndarray:
         """(N, S, ny, nx) the clicked lesions on lo..hi: the ``changed`` slots' found again (:meth:`lesion_of`), the

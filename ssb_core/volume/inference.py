@@ -193,7 +193,7 @@ class LesionCandidates:
     Attributes:
         masks: (N, S, ny, nx) bool, the lesion part of candidate n on the plan's S slices (input voxels).
         scale: the zoom used (the window's pixel size / the model's).
-        plan: the box and the S contiguous slices sampled. valid: (row, col) slices of the box inside the image.
+        plan: the box and the S contiguous slices its final draws reached. valid: (row, col) slices of the box inside the image.
         dropped_voxels: (N,) voxels each candidate drew that are not connected to the clicks (removed).
         rounds: sampling rounds. stopped: why the growth ended (one phrase per side).
         presence: the vote at the click (:class:`Presence`). streams: (N,) the noise stream of each candidate

@@ -307,5 +307,6 @@ def test_a_redrawn_candidate_is_followed_from_the_first_slices_not_sampled_where
     new = sorted(k for k, j in samplers[0].pairs if j == 14)
     assert new == list(range(7, 14))  # the first slices: the lesion (8-12) ends inside them
     assert sorted(k for k, j in samplers[0].pairs if j == 0) == list(range(7, 14))  # the same for the others
+    assert result.plan.slices == tuple(range(7, 14))  # the answer spans what the final draws reached, not the tube
     k = list(result.plan.slices)
     assert result.masks[6, [k.index(s) for s in LESION_SLICES]].all(axis=0).any() and result.masks[6].any(axis=(1, 2)).sum() == 5
